@@ -1,0 +1,65 @@
+"""Chunking: token-sized, Arabic-aware splits that keep their character offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from .errors import RagError
+from .types import Article, Chunk
+
+# Paragraphs, lines, then sentence ends (Latin and Arabic), clause marks, words, characters.
+SEPARATORS = ["\n\n", "\n", ". ", "؟", "?", "!", "؛", ";", "،", ",", " ", ""]
+
+TokenCounter = Callable[[str], int]
+
+
+def make_splitter(count_tokens: TokenCounter, chunk_tokens: int, overlap: int) -> RecursiveCharacterTextSplitter:
+    """A recursive splitter whose sizes are counted in the embedding model's tokens."""
+    if overlap >= chunk_tokens:
+        raise RagError(
+            f"Chunk overlap {overlap} must be smaller than the chunk size {chunk_tokens}: lower RAG_CHUNK_OVERLAP."
+        )
+    return RecursiveCharacterTextSplitter(
+        separators=SEPARATORS,
+        keep_separator="end",
+        chunk_size=chunk_tokens,
+        chunk_overlap=overlap,
+        length_function=count_tokens,
+        strip_whitespace=True,
+    )
+
+
+def chunk_article(article: Article, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
+    """Split one article; every chunk satisfies `article.text[start:end] == chunk.text`."""
+    chunks: list[Chunk] = []
+    cursor = 0
+    for piece in splitter.split_text(article.text):
+        start = article.text.find(piece, cursor)
+        if start < 0:  # cannot happen with strip-only splitting; guard the offset contract anyway
+            raise RagError(f"Chunk offsets lost in article {article.id}: please report this article.")
+        end = start + len(piece)
+        chunks.append(Chunk(id=f"{article.id}:{start}-{end}", article_id=article.id, text=piece, start=start, end=end))
+        cursor = start + 1
+    return chunks
+
+
+def chunk_articles(articles: list[Article], splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
+    """Chunks of every article, in article order."""
+    return [c for a in articles for c in chunk_article(a, splitter)]
+
+
+_SENTENCE = re.compile(r"[^.؟?!\n]+(?:[.؟?!]+|$)", re.MULTILINE)
+
+
+def sentence_spans(text: str, min_words: int = 3) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text`, split at . ؟ ? ! and line ends; fragments are skipped."""
+    spans = []
+    for m in _SENTENCE.finditer(text):
+        start = m.start() + len(m.group()) - len(m.group().lstrip())
+        end = m.start() + len(m.group().rstrip())
+        if len(text[start:end].split()) >= min_words:
+            spans.append((start, end))
+    return spans

@@ -1,0 +1,193 @@
+"""The `rag` command line: thin wrappers around the rag functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .config import Settings, get_settings
+from .errors import RagError
+from .types import Chunk, Hit
+
+app = typer.Typer(
+    help="Ask questions about a folder of news articles, with cited sources.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Offline copies of the embedding and answer models.", no_args_is_help=True)
+index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_help=True)
+llm_app = typer.Typer(help="The embedded answer server.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(index_app, name="index")
+app.add_typer(llm_app, name="llm")
+
+DataOpt = Annotated[
+    Path | None, typer.Option("--data", help="Folder of .txt articles [env RAG_DATA_DIR; default data/].")
+]
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder [env RAG_INDEX_DIR; default index/].")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+KOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="Passages to retrieve [env RAG_TOP_K; default 5].")]
+AnswerKOpt = Annotated[
+    int | None, typer.Option("-k", "--top-k", help="Passages the answer model reads [env RAG_ANSWER_K; default 3].")
+]
+QuestionArg = Annotated[str, typer.Argument(help="The question, in English or Arabic.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return get_settings(**overrides)
+    except ValueError as exc:  # pydantic's ValidationError
+        first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}  # type: ignore[attr-defined]
+        field = ".".join(str(x) for x in first["loc"])
+        raise RagError(f"Invalid setting {field}: {first['msg']}.") from exc
+
+
+def _emit(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@models_app.command("install")
+def models_install() -> None:
+    """Make the default embedding and answer models loadable offline (idempotent)."""
+    from .models import install_e5, install_llm
+
+    s = _settings()
+    install_e5(s.models_dir, progress=typer.echo)
+    install_llm(s.models_dir, progress=typer.echo)
+
+
+@index_app.command("build")
+def index_build(
+    data: DataOpt = None,
+    index: IndexOpt = None,
+    if_stale: Annotated[
+        bool, typer.Option("--if-stale", help="Only build when the index is missing or out of date.")
+    ] = False,
+) -> None:
+    """Rebuild the index from every article in the data folder."""
+    from .build import build_index, index_is_current
+    from .embedding import SentenceTransformerEmbedder
+
+    s = _settings(data_dir=data, index_dir=index)
+    if if_stale and index_is_current(
+        s.data_dir, s.index_dir, model=s.embedding_model, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap
+    ):
+        typer.echo(f"Index in {s.index_dir} is up to date.")
+        return
+    if not s.data_dir.is_dir():
+        raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
+    embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+    report = build_index(
+        s.data_dir, s.index_dir, embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap, progress=True
+    )
+    for skip in report.skipped:
+        typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+    typer.echo(
+        f"Indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f} s "
+        f"({len(report.skipped)} skipped) -> {s.index_dir}"
+    )
+
+
+@index_app.command("info")
+def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Show what the index holds."""
+    from .store import read_manifest
+
+    s = _settings(index_dir=index)
+    m = read_manifest(s.index_dir)
+    info = {"articles": len(m.articles), "chunks": m.chunks, "model": m.model, "dim": m.dim, "built_at": m.built_at}
+    if as_json:
+        _emit(info)
+    else:
+        for key, value in info.items():
+            typer.echo(f"{key:>9}: {value}")
+
+
+def _chunk_json(c: Chunk) -> dict[str, Any]:
+    return {"article_id": c.article_id, "chunk_id": c.id, "start": c.start, "end": c.end, "text": c.text}
+
+
+def _hit_json(rank: int, hit: Hit) -> dict[str, Any]:
+    return {"rank": rank, "score": round(hit.score, 4), **_chunk_json(hit.chunk)}
+
+
+@app.command()
+def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the passages that best match a question."""
+    from .retrieval import load_retriever
+
+    s = _settings(index_dir=index, top_k=k)
+    hits = load_retriever(s).search(question, s.top_k)
+    if as_json:
+        _emit({"query": question, "hits": [_hit_json(i, h) for i, h in enumerate(hits, 1)]})
+        return
+    for i, h in enumerate(hits, 1):
+        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}\n{h.chunk.text}\n")
+
+
+@app.command()
+def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Answer a question from the articles, with numbered citations."""
+    from .answer import ask as ask_question
+    from .llm import make_chat_model
+    from .retrieval import load_retriever
+
+    s = _settings(index_dir=index, answer_k=k)
+    retriever = load_retriever(s)
+    stream = ask_question(question, retriever, make_chat_model(s), s.answer_k, s.context_sentences)
+    if as_json:
+        a = stream.answer
+        _emit(
+            {
+                "question": a.question,
+                "answer": a.text,
+                "refused": a.refused,
+                "citations": [{"n": c.n, **_chunk_json(c.chunk)} for c in a.citations],
+                "model": a.model,
+            }
+        )
+        return
+    for delta in stream:
+        typer.echo(delta, nl=False)
+    typer.echo("\n")
+    a = stream.answer
+    for c in a.citations:
+        title = retriever.index.articles[c.chunk.article_id].title
+        typer.echo(f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {title}\n    {c.chunk.text}\n")
+
+
+@llm_app.command("start")
+def llm_start() -> None:
+    """Start the embedded answer server on 127.0.0.1 (if not running)."""
+    from .llm import ensure_local_server
+
+    typer.echo(f"Answer server ready at {ensure_local_server(_settings())}")
+
+
+@llm_app.command("stop")
+def llm_stop() -> None:
+    """Stop the embedded answer server started by this tool."""
+    from .llm import stop_local_server
+
+    typer.echo("Stopped." if stop_local_server(_settings()) else "No embedded answer server was running.")
+
+
+def main() -> None:
+    """Entry point: user mistakes become one-line errors with exit code 1."""
+    try:
+        app()
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

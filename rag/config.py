@@ -1,0 +1,99 @@
+"""One settings object: the only place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
+EMBEDDED_LLM_NAME = "qwen2.5-coder-1.5b-instruct"
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def _default_models_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-news"
+
+
+class Settings(BaseSettings):
+    """Every knob of the product, with its environment variable and default."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("data"), description="Folder of UTF-8 .txt articles (RAG_DATA_DIR).")
+    index_dir: Path = Field(Path("index"), description="Folder of the built index (RAG_INDEX_DIR).")
+    models_dir: Path = Field(
+        default_factory=_default_models_dir,
+        description="Cache of offline model copies (RAG_MODELS_DIR), default ~/.cache/rag-news.",
+    )
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL, description="sentence-transformers model name or path (RAG_EMBEDDING_MODEL)."
+    )
+    chunk_tokens: int = Field(200, ge=16, le=510, description="Chunk size in embedding-model tokens.")
+    chunk_overlap: int = Field(40, ge=0, le=256, description="Overlap between chunks, in tokens.")
+    top_k: int = Field(5, ge=1, le=50, description="Passages `rag search` returns (RAG_TOP_K).")
+    answer_k: int = Field(
+        3, ge=1, le=20, description="Passages given to the answer model and cited by `rag ask` (RAG_ANSWER_K)."
+    )
+    context_sentences: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="Sentences of each passage the answer model reads, those closest to the question; 0 = all.",
+    )
+    sentence_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Weight of a chunk's best-matching sentence in its score; the chunk itself gets the rest.",
+    )
+    embed_batch_size: int = Field(16, ge=1, le=256, description="Passages embedded per batch.")
+    openai_api_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY"),
+        description="API key of an OpenAI-compatible endpoint; unset = embedded local model.",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp...).",
+    )
+    llm_model: str | None = Field(
+        None,
+        description="Answer model name (RAG_LLM_MODEL); defaults to gpt-4o-mini on OpenAI, "
+        "the embedded Qwen2.5-Coder-1.5B-Instruct when no endpoint is configured.",
+    )
+    llm_port: int = Field(8765, ge=1024, le=65535, description="Port of the embedded answer server.")
+    llm_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 2, ge=1, description="CPU threads of the embedded answer server."
+    )
+    llm_context: int = Field(4096, ge=1024, description="Context window of the embedded answer server, in tokens.")
+    llm_timeout: float = Field(300.0, gt=0, description="Seconds to wait for an answer before giving up.")
+    llm_max_tokens: int = Field(400, ge=16, description="Longest answer, in tokens.")
+
+    @property
+    def uses_embedded_llm(self) -> bool:
+        """True when no endpoint is configured and the local model answers."""
+        return not self.openai_api_key and not self.openai_base_url
+
+    @property
+    def answer_model(self) -> str:
+        """The answer model name actually used."""
+        if self.llm_model:
+            return self.llm_model
+        return EMBEDDED_LLM_NAME if self.uses_embedded_llm else OPENAI_DEFAULT_MODEL
+
+    @property
+    def answer_base_url(self) -> str | None:
+        """The base URL of the answer endpoint (None = OpenAI's own)."""
+        if self.uses_embedded_llm:
+            return f"http://127.0.0.1:{self.llm_port}/v1"
+        return self.openai_base_url
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit values (CLI options) taking precedence."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,21 @@
+"""One error base class; every message names the thing at fault and how to fix it."""
+
+
+class RagError(Exception):
+    """A user-facing problem: the message says what is wrong and what to run."""
+
+
+class IndexMissingError(RagError):
+    """No usable index where one was expected."""
+
+
+class IndexMismatchError(RagError):
+    """The index was built with other settings or articles."""
+
+
+class ModelNotInstalledError(RagError):
+    """An offline model copy is missing."""
+
+
+class LLMError(RagError):
+    """The answer model could not be reached or failed."""

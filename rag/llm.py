@@ -1,0 +1,180 @@
+"""Generating: any OpenAI-compatible endpoint through the `openai` client, or the embedded local server."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from .config import Settings
+from .errors import LLMError, ModelNotInstalledError
+from .models import gguf_path, llm_installed
+
+SERVER_START_SECONDS = 180.0
+
+
+class ChatModel(Protocol):
+    """What the pipeline needs from an answer model."""
+
+    name: str
+    endpoint: str
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """Yield the answer text as it is generated."""
+        ...
+
+
+class OpenAIChat:
+    """Chat completions, streamed, from an OpenAI-compatible endpoint."""
+
+    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout: float, max_tokens: int) -> None:
+        from openai import OpenAI
+
+        self.name = model
+        self.endpoint = base_url or "https://api.openai.com/v1"
+        self.max_tokens = max_tokens
+        # Local servers ignore the key, but the client insists on one.
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1)
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """Yield the answer text as it is generated."""
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.name,
+                messages=messages,
+                stream=True,
+                temperature=0.0,
+                max_tokens=self.max_tokens,  # type: ignore[arg-type]
+            )
+            for event in response:
+                if event.choices and event.choices[0].delta.content:
+                    yield event.choices[0].delta.content
+        except openai.APITimeoutError as exc:
+            raise LLMError(
+                f"The answer model at {self.endpoint} timed out: try again, or raise RAG_LLM_TIMEOUT."
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(f"The answer model at {self.endpoint} cannot be reached: check OPENAI_BASE_URL.") from exc
+        except openai.AuthenticationError as exc:
+            raise LLMError(f"The answer model at {self.endpoint} refused the API key: check OPENAI_API_KEY.") from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(
+                f"The answer model at {self.endpoint} failed with HTTP {exc.status_code}: {exc.message}"
+            ) from exc
+
+
+# ------------------------------------------------------------ local server
+
+
+def _state_file(settings: Settings) -> Path:
+    return settings.models_dir / f"llm-server-{settings.llm_port}.json"
+
+
+def _served_models(port: int) -> list[str] | None:
+    """Model ids served on 127.0.0.1:port, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+            return [m["id"] for m in json.loads(r.read())["data"]]
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+
+
+def ensure_local_server(settings: Settings) -> str:
+    """Start the embedded answer server on 127.0.0.1 unless it already runs; return its base URL."""
+    port, name = settings.llm_port, settings.answer_model
+    base_url = f"http://127.0.0.1:{port}/v1"
+    served = _served_models(port)
+    if served is not None:
+        if name in served:
+            return base_url
+        raise LLMError(f"Port {port} is used by another server (serving {served}): set RAG_LLM_PORT to a free port.")
+    if not llm_installed(settings.models_dir):
+        raise ModelNotInstalledError(
+            f"The embedded answer model is not in {settings.models_dir}: run `rag models install`."
+        )
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError as exc:
+        raise ModelNotInstalledError(
+            "llama-cpp-python is missing: run `make install` (or pip install 'llama-cpp-python[server]')."
+        ) from exc
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.models_dir / f"llm-server-{port}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time; the others reuse its server
+        if _served_models(port) is not None:
+            return ensure_local_server(settings)
+        log = open(settings.models_dir / f"llm-server-{port}.log", "ab")
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf_path(settings.models_dir)),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            str(settings.llm_threads),
+            "--n_ctx",
+            str(settings.llm_context),
+            "--model_alias",
+            name,
+        ]
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        _state_file(settings).write_text(json.dumps({"pid": proc.pid, "port": port, "model": name}))
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise LLMError(f"The embedded answer server exited with code {proc.returncode}: see {log.name}.")
+            if _served_models(port) is not None:
+                return base_url
+            time.sleep(0.5)
+        proc.terminate()
+        raise LLMError(f"The embedded answer server did not start within {SERVER_START_SECONDS:.0f} s: see {log.name}.")
+
+
+def stop_local_server(settings: Settings) -> bool:
+    """Stop the embedded answer server this tool started; True if one was running."""
+    state = _state_file(settings)
+    try:
+        pid = int(json.loads(state.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return False
+    state.unlink(missing_ok=True)
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+def make_chat_model(settings: Settings) -> ChatModel:
+    """The configured answer model; starts the embedded server when no endpoint is configured."""
+    if settings.openai_base_url and not settings.llm_model:
+        raise LLMError("OPENAI_BASE_URL is set but RAG_LLM_MODEL is not: set RAG_LLM_MODEL to the model it serves.")
+    base_url = ensure_local_server(settings) if settings.uses_embedded_llm else settings.answer_base_url
+    return OpenAIChat(
+        settings.answer_model, base_url, settings.openai_api_key, settings.llm_timeout, settings.llm_max_tokens
+    )

@@ -1,0 +1,47 @@
+"""Prompts, the refusal phrases, and the numbered-sources formatter."""
+
+from __future__ import annotations
+
+import re
+
+REFUSAL_EN = "The articles do not say."
+REFUSAL_AR = "لا تذكر المقالات ذلك."
+REFUSALS = {"en": REFUSAL_EN, "ar": REFUSAL_AR}
+
+SYSTEM_PROMPT = """You answer questions about news articles. You are given numbered passages from the articles.
+Rules:
+- Use only facts stated in the passages. Never use your own knowledge.
+- After each sentence, cite the passage(s) it comes from as [1] or [2][3].
+- Answer in {language_name}, in one to three short sentences. Translate facts from Arabic passages into {language_name} when needed.
+- If the passages do not contain the answer to the question, reply with exactly this sentence and nothing else: {refusal}"""
+
+USER_PROMPT = """Passages:
+{sources}
+
+Question: {question}
+Answer in {language_name} with [n] citations, or reply "{refusal}" if the passages do not answer it."""
+
+LANGUAGE_NAMES = {"en": "English", "ar": "Arabic"}
+_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def detect_language(text: str) -> str:
+    """'ar' when Arabic words outnumber Latin ones (names in Latin letters don't flip it), else 'en'."""
+    words = text.split()
+    arabic = sum(1 for w in words if _ARABIC.search(w))
+    latin = sum(1 for w in words if _LATIN.search(w) and not _ARABIC.search(w))
+    return "ar" if arabic > latin else "en"
+
+
+def format_sources(passages: list[str]) -> str:
+    """Number the passages [1]..[n]."""
+    return "\n\n".join(f"[{n}] {text}" for n, text in enumerate(passages, 1))
+
+
+def build_messages(question: str, passages: list[str]) -> list[dict[str, str]]:
+    """The chat messages for one question."""
+    lang = detect_language(question)
+    fill = {"language_name": LANGUAGE_NAMES[lang], "refusal": REFUSALS[lang]}
+    user = USER_PROMPT.format(sources=format_sources(passages), question=question, **fill)
+    return [{"role": "system", "content": SYSTEM_PROMPT.format(**fill)}, {"role": "user", "content": user}]

@@ -1,0 +1,249 @@
+"""The index on disk: FAISS vectors, chunks, articles and a manifest, swapped in atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .errors import IndexMismatchError, IndexMissingError
+from .types import Article, Chunk, Hit, Sentence
+
+FORMAT = 1
+CURRENT = "current"  # symlink to the live version folder
+FILES = ("index.faiss", "sentences.faiss", "chunks.jsonl", "sentences.jsonl", "articles.jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What an index was built from and with."""
+
+    format: int
+    model: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap: int
+    articles: dict[str, str]  # article id -> sha256 of its file
+    chunks: int
+    sentences: int
+    built_at: str
+    build_seconds: float
+    skipped: list[dict[str, str]]
+    files: dict[str, str]  # file name -> sha256, to detect corruption
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class VectorIndex:
+    """A loaded index: exact inner product on normalized vectors (= cosine), at chunk and sentence level."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        chunks: list[Chunk],
+        sentences: list[Sentence],
+        articles: dict[str, Article],
+        chunk_index: faiss.Index,
+        sentence_index: faiss.Index,
+        path: Path,
+    ) -> None:
+        self.manifest = manifest
+        self.chunks = chunks
+        self.sentences = sentences
+        self.articles = articles
+        self.chunk_index = chunk_index
+        self.sentence_index = sentence_index
+        self.path = path
+        self._chunk_vecs = chunk_index.reconstruct_n(0, chunk_index.ntotal)
+        self._sentence_vecs = sentence_index.reconstruct_n(0, sentence_index.ntotal)
+        by_chunk: list[list[int]] = [[] for _ in chunks]
+        for i, sentence in enumerate(sentences):
+            by_chunk[sentence.chunk].append(i)
+        self._by_chunk = [np.array(ids, dtype=np.int64) for ids in by_chunk]
+        self._position = {c.id: i for i, c in enumerate(chunks)}
+
+    def focus(self, chunk: Chunk, query: np.ndarray, n: int) -> str:
+        """The n sentences of `chunk` closest to the query, in text order, joined by " … " (n=0: the whole chunk)."""
+        members = self._by_chunk[self._position[chunk.id]]
+        if n <= 0 or len(members) <= n:
+            return chunk.text
+        best = members[np.argsort(-(self._sentence_vecs[members] @ query))[:n]]
+        text = self.articles[chunk.article_id].text
+        return " … ".join(text[self.sentences[i].start : self.sentences[i].end] for i in sorted(best))
+
+    def search(self, query: np.ndarray, k: int, sentence_weight: float = 0.5) -> list[Hit]:
+        """The k best chunks for a normalized query vector, best first.
+
+        A chunk scores (1 - w) * its own cosine + w * the cosine of its best sentence (w = sentence_weight):
+        a long chunk whose one sentence answers the question is not drowned by the rest of it.
+        """
+        n = len(self.chunks)
+        k = min(k, n)
+        if k <= 0:
+            return []
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        pool = min(n, max(10 * k, 50))  # candidates from each level, then rescored exactly
+        _, chunk_ids = self.chunk_index.search(q, pool)
+        candidates = {int(i) for i in chunk_ids[0] if i >= 0}
+        if self.sentence_index.ntotal and sentence_weight > 0:
+            _, sent_ids = self.sentence_index.search(q, min(self.sentence_index.ntotal, pool))
+            candidates |= {self.sentences[int(i)].chunk for i in sent_ids[0] if i >= 0}
+        ids = np.array(sorted(candidates), dtype=np.int64)
+        chunk_scores = self._chunk_vecs[ids] @ q[0]
+        scores = []
+        for cid, cs in zip(ids, chunk_scores, strict=True):
+            members = self._by_chunk[cid]
+            best = float((self._sentence_vecs[members] @ q[0]).max()) if len(members) else float(cs)
+            scores.append((1 - sentence_weight) * float(cs) + sentence_weight * best)
+        order = np.argsort(-np.array(scores), kind="stable")[:k]
+        return [Hit(chunk=self.chunks[int(ids[i])], score=scores[i]) for i in order]
+
+
+def live_path(index_dir: Path) -> Path:
+    """The folder of the live version (resolved through the `current` symlink)."""
+    return (index_dir / CURRENT).resolve()
+
+
+def save_index(
+    index_dir: Path,
+    articles: list[Article],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: list[Sentence],
+    sentence_vectors: np.ndarray,
+    *,
+    model: str,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    skipped: list[dict[str, str]],
+    build_seconds: float,
+) -> Path:
+    """Write a new version folder, then point `current` at it in one atomic rename."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC)
+    version = index_dir / f"v-{stamp:%Y%m%dT%H%M%S}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    tmp = version.with_name(version.name + ".tmp")
+    tmp.mkdir()
+    try:
+        for name, matrix in (("index.faiss", vectors), ("sentences.faiss", sentence_vectors)):
+            index = faiss.IndexFlatIP(vectors.shape[1])
+            index.add(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1, vectors.shape[1]))
+            faiss.write_index(index, str(tmp / name))
+        for name, rows in (("chunks.jsonl", chunks), ("sentences.jsonl", sentences), ("articles.jsonl", articles)):
+            with (tmp / name).open("w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+        manifest = Manifest(
+            format=FORMAT,
+            model=model,
+            dim=int(vectors.shape[1]),
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
+            articles={a.id: a.sha256 for a in articles},
+            chunks=len(chunks),
+            sentences=len(sentences),
+            built_at=stamp.isoformat(timespec="seconds"),
+            build_seconds=round(build_seconds, 2),
+            skipped=skipped,
+            files={name: _sha256(tmp / name) for name in FILES},
+        )
+        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
+        for name in (*FILES, "manifest.json"):
+            with (tmp / name).open("rb") as f:
+                os.fsync(f.fileno())
+        tmp.rename(version)
+        link = index_dir / f".{CURRENT}.{os.getpid()}"
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(version.name)
+        os.replace(link, index_dir / CURRENT)  # the atomic switch
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove_old_versions(index_dir, keep=version.name)
+    return version
+
+
+def _remove_old_versions(index_dir: Path, keep: str) -> None:
+    for p in index_dir.iterdir():
+        if p.is_dir() and not p.is_symlink() and p.name.startswith("v-") and p.name != keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The live version's manifest, or an error naming the build command."""
+    path = index_dir / CURRENT / "manifest.json"
+    if not path.exists():
+        raise IndexMissingError(f"No index in {index_dir}: {build_hint(index_dir)}.")
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        manifest = Manifest(**data)
+    except (ValueError, TypeError) as exc:
+        raise IndexMismatchError(f"The index manifest {path} is corrupt: {build_hint(index_dir)}.") from exc
+    if manifest.format != FORMAT:
+        raise IndexMismatchError(f"The index in {index_dir} has an old format: {build_hint(index_dir)}.")
+    return manifest
+
+
+def build_hint(index_dir: Path) -> str:
+    """The command that (re)builds this index."""
+    option = "" if index_dir == Path("index") else f" --index {index_dir}"
+    return f"run `rag index build{option}`"
+
+
+def check_manifest(manifest: Manifest, index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> None:
+    """Stop when the index was built with other settings than the current ones."""
+    wanted = {"model": model, "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
+    for key, value in wanted.items():
+        have = getattr(manifest, key)
+        if have != value:
+            raise IndexMismatchError(
+                f"The index in {index_dir} was built with {key}={have!r} but the settings say {value!r}: "
+                f"{build_hint(index_dir)}."
+            )
+
+
+def load_index(index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> VectorIndex:
+    """Load the live version, verifying manifest, checksums and sizes."""
+    manifest = read_manifest(index_dir)
+    check_manifest(manifest, index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+    path = live_path(index_dir)
+    hint = f"{build_hint(index_dir)}"
+    for name, digest in manifest.files.items():
+        file = path / name
+        if not file.exists():
+            raise IndexMissingError(f"The index file {file} is missing: {hint}.")
+        if _sha256(file) != digest:
+            raise IndexMismatchError(f"The index file {file} is corrupt (checksum differs): {hint}.")
+    try:
+        chunk_index = faiss.read_index(str(path / "index.faiss"))
+        sentence_index = faiss.read_index(str(path / "sentences.faiss"))
+        chunks = [Chunk(**row) for row in _read_jsonl(path / "chunks.jsonl")]
+        sentences = [Sentence(**row) for row in _read_jsonl(path / "sentences.jsonl")]
+        articles = {a.id: a for a in (Article(**row) for row in _read_jsonl(path / "articles.jsonl"))}
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise IndexMismatchError(f"The index in {path} cannot be read ({exc}): {hint}.") from exc
+    consistent = (
+        chunk_index.ntotal == len(chunks) == manifest.chunks
+        and sentence_index.ntotal == len(sentences)
+        and chunk_index.d == sentence_index.d == manifest.dim
+        and all(0 <= s.chunk < len(chunks) for s in sentences)
+    )
+    if not consistent:
+        raise IndexMismatchError(f"The index in {path} does not match its chunks: {hint}.")
+    return VectorIndex(manifest, chunks, sentences, articles, chunk_index, sentence_index, path)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]

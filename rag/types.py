@@ -1,0 +1,73 @@
+"""The frozen dataclasses that flow through every pipeline stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A cleaned article: `text` is what is chunked and what offsets point into."""
+
+    id: str  # file stem, e.g. "000_5016804d4a167ba4"
+    title: str
+    outlet: str | None
+    text: str
+    sha256: str  # of the raw file bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A data file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A passage of an article; `article.text[start:end] == text`."""
+
+    id: str  # stable: "<article_id>:<start>-<end>"
+    article_id: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved chunk and its cosine score."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A passage the answer cites as [n]."""
+
+    n: int
+    chunk: Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A finished answer with the passages it cites."""
+
+    question: str
+    text: str
+    refused: bool
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    model: str
+    seconds: float = field(default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of a chunk, embedded on its own so a single matching sentence can lift its chunk."""
+
+    chunk: int  # position of its chunk in the index
+    start: int  # offsets in the article text
+    end: int

@@ -1,0 +1,127 @@
+"""Shared fixtures: fast fakes for unit tests, the real model, index and answer server for integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+QUESTIONS = Path(__file__).resolve().parent / "seed_questions.jsonl"
+TEST_LLM_PORT = 8799  # the tests' own embedded answer server, away from a user's default 8765
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model hubs are unreachable here; never wait on them
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words hashing embedder: same words, same vector."""
+
+    name = "fake-embedder"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        self.calls += 1
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+class FakeChat:
+    """An answer model that replies with a fixed text, in small pieces."""
+
+    endpoint = "fake://"
+
+    def __init__(self, reply: str, name: str = "fake-llm") -> None:
+        self.reply = reply
+        self.name = name
+        self.messages: list[dict[str, str]] = []
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        self.messages = messages
+        for i in range(0, len(self.reply), 7):
+            yield self.reply[i : i + 7]
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A private copy of the seed articles."""
+    dst = tmp_path / "data"
+    shutil.copytree(DATA, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def seed_questions() -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------ real parts
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Default settings, but a private index folder and the tests' own answer-server port."""
+    return get_settings(index_dir=tmp_path_factory.mktemp("index"), data_dir=DATA, llm_port=TEST_LLM_PORT)
+
+
+@pytest.fixture(scope="session")
+def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
+    """The real multilingual-e5-small; fails (never skips) when `rag models install` was not run."""
+    from rag.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(real_settings.embedding_model, real_settings.models_dir)
+
+
+@pytest.fixture(scope="session")
+def real_index(real_settings: Settings, real_embedder):  # type: ignore[no-untyped-def]
+    """A real FAISS index of the seed articles, built on disk once per test session."""
+    from rag.build import build_index
+
+    build_index(
+        real_settings.data_dir,
+        real_settings.index_dir,
+        real_embedder,
+        chunk_tokens=real_settings.chunk_tokens,
+        chunk_overlap=real_settings.chunk_overlap,
+    )
+    return real_settings.index_dir
+
+
+@pytest.fixture(scope="session")
+def llm_server(real_settings: Settings) -> Iterator[str]:
+    """The real embedded answer server on 127.0.0.1, stopped after the session."""
+    from rag.llm import ensure_local_server, stop_local_server
+
+    url = ensure_local_server(real_settings)
+    yield url
+    stop_local_server(real_settings)

@@ -1,0 +1,168 @@
+"""The `rag` command line, run as a user runs it: real model, real index on disk, real answer server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.store import live_path
+
+from .conftest import DATA, TEST_LLM_PORT
+
+
+def rag(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
+
+
+def _assert_clean_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_help_on_every_command() -> None:
+    for args in (
+        [],
+        ["models"],
+        ["models", "install"],
+        ["index"],
+        ["index", "build"],
+        ["index", "info"],
+        ["search"],
+        ["ask"],
+        ["llm", "start"],
+        ["llm", "stop"],
+    ):
+        done = rag(*args, "--help")
+        assert done.returncode == 0, args
+        assert "Usage" in done.stdout
+
+
+def test_missing_index_is_a_clean_error(tmp_path: Path) -> None:
+    for args in (["index", "info"], ["search", "Mao Ning"], ["ask", "Mao Ning"]):
+        done = rag(*args, "--index", str(tmp_path / "nowhere"))
+        _assert_clean_error(done, "No index", f"rag index build --index {tmp_path / 'nowhere'}")
+
+
+def test_corrupt_index_file_is_a_clean_error(real_index: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "index"
+    version = live_path(real_index)
+    (broken / version.name).mkdir(parents=True)
+    for f in version.iterdir():
+        (broken / version.name / f.name).write_bytes(f.read_bytes())
+    (broken / "current").symlink_to(version.name)
+    faiss_file = broken / version.name / "index.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
+    done = rag("search", "Mao Ning", "--index", str(broken))
+    _assert_clean_error(done, "corrupt", "rag index build")
+
+
+def test_unreadable_data_files_are_reported_and_skipped(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "000_5016804d4a167ba4.txt").write_bytes((DATA / "000_5016804d4a167ba4.txt").read_bytes())
+    (data / "bad.txt").write_bytes(b"\xff\xfe\xfa not utf-8 \xc3\x28")
+    (data / "empty.txt").write_bytes(b"")
+    done = rag("index", "build", "--data", str(data), "--index", str(tmp_path / "index"))
+    assert done.returncode == 0, done.stderr
+    assert "bad.txt" in done.stderr and "UTF-8" in done.stderr and "empty.txt" in done.stderr
+    assert "Indexed 1 articles" in done.stdout and "2 skipped" in done.stdout
+    info = json.loads(rag("index", "info", "--index", str(tmp_path / "index"), "--json").stdout)
+    assert info["articles"] == 1
+
+
+def test_only_unreadable_files_is_a_clean_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    done = rag("index", "build", "--data", str(data), "--index", str(tmp_path / "index"))
+    _assert_clean_error(done, "No readable articles", "bad.txt")
+    assert not (tmp_path / "index" / "current").exists()
+
+
+def test_missing_data_folder_is_a_clean_error(tmp_path: Path) -> None:
+    done = rag("index", "build", "--data", str(tmp_path / "nope"), "--index", str(tmp_path / "index"))
+    _assert_clean_error(done, "does not exist")
+
+
+def test_index_info_json(real_index: Path, real_settings: Settings) -> None:
+    done = rag("index", "info", "--index", str(real_index), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert set(info) == {"articles", "chunks", "model", "dim", "built_at"}
+    assert info["articles"] == 5 and info["chunks"] > 5
+    assert info["model"] == real_settings.embedding_model and info["dim"] == 384
+
+
+def test_search_json(real_index: Path) -> None:
+    done = rag(
+        "search", "What did Mao Ning say about dual-use exports?", "-k", "3", "--index", str(real_index), "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["query"] == "What did Mao Ning say about dual-use exports?"
+    hits = result["hits"]
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert set(hits[0]) == {"rank", "score", "article_id", "chunk_id", "start", "end", "text"}
+    assert hits[0]["article_id"] == "000_5016804d4a167ba4"
+    assert "الاستخدام المزدوج" in hits[0]["text"]
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+
+def test_empty_question_is_a_clean_error(real_index: Path) -> None:
+    _assert_clean_error(rag("search", "  ", "--index", str(real_index)), "empty")
+
+
+@pytest.mark.parametrize("k", ["0", "-3"])
+def test_bad_k_is_a_clean_error(real_index: Path, k: str) -> None:
+    _assert_clean_error(rag("search", "Mao", "-k", k, "--index", str(real_index)), "top_k")
+
+
+# ------------------------------------------------------------ end to end with the embedded answer model
+
+
+def test_ask_dual_use_cites_the_right_article(real_index: Path, llm_server: str) -> None:
+    done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert set(answer) == {"question", "answer", "refused", "citations", "model"}
+    assert not answer["refused"]
+    assert "000_5016804d4a167ba4" in {c["article_id"] for c in answer["citations"]}
+    assert "law" in answer["answer"].lower()
+    for c in answer["citations"]:
+        text = (DATA / f"{c['article_id']}.txt").read_text(encoding="utf-8")
+        assert c["text"] and c["text"].split("\n")[0] in text  # offsets point into the cleaned article
+        assert f"[{c['n']}]" in answer["answer"]
+
+
+def test_ask_taiwan_is_refused(real_index: Path, llm_server: str) -> None:
+    done = rag("ask", "What did Mao Ning say about Taiwan?", "--json", "--index", str(real_index))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["refused"] is True
+    assert answer["citations"] == []
+
+
+def test_ask_streams_text_and_lists_sources(real_index: Path, llm_server: str) -> None:
+    done = rag("ask", "Where did Patrushev and Yang Jiechi meet?", "--index", str(real_index))
+    assert done.returncode == 0, done.stderr
+    assert "[1]" in done.stdout
+    assert "003_767b0b59c7a3495f" in done.stdout  # the numbered source list
+
+
+def test_unreachable_endpoint_is_a_clean_error(real_index: Path) -> None:
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "x", "RAG_LLM_TIMEOUT": "5"}
+    done = rag("ask", "Mao Ning?", "--index", str(real_index), env=env)
+    _assert_clean_error(done, "cannot be reached", "OPENAI_BASE_URL")

@@ -1,0 +1,42 @@
+"""Retrieval with the real model and a real index on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import Settings
+from rag.retrieval import load_retriever
+
+
+def test_evidence_in_top_5_for_every_answerable_seed_question(
+    real_index: Path, real_settings: Settings, real_embedder, seed_questions
+) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(real_settings, real_embedder)
+    misses = []
+    for q in seed_questions:
+        if not q["answerable"]:
+            continue
+        hits = retriever.search(q["question"], 5)
+        if not any(e in h.chunk.text for h in hits for e in q["evidence"]):
+            misses.append(q["id"])
+    assert not misses, f"evidence not in the top 5 for {misses}"
+
+
+def test_focused_passages_are_sentences_of_the_chunk(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(real_settings, real_embedder)
+    question = "What did Mao Ning say about dual-use exports?"
+    hits = retriever.search(question, 3)
+    focused = retriever.passages(question, hits, 2)
+    assert "الاستخدام المزدوج" in focused[0]
+    for hit, text in zip(hits, focused, strict=True):
+        assert all(part.strip() in hit.chunk.text for part in text.split(" … "))
+    assert retriever.passages(question, hits, 0) == [h.chunk.text for h in hits]
+
+
+def test_scores_are_cosines(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(real_settings, real_embedder)
+    hits = retriever.search("ماذا قالت ماو نينغ؟", 5)
+    scores = np.array([h.score for h in hits])
+    assert np.all(scores <= 1.0001) and np.all(scores > 0) and np.all(np.diff(scores) <= 1e-6)
