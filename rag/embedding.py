@@ -69,14 +69,13 @@ class SentenceTransformerEmbedder:
         self._has_prompts = "query" in self.model.prompts
 
     def _encode(self, texts: Sequence[str], prompt: str, progress: bool) -> np.ndarray:
-        kwargs = {"prompt_name": prompt} if self._has_prompts else {}
         vecs = self.model.encode(
             list(texts),
+            prompt_name=prompt if self._has_prompts else None,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,
-            **kwargs,
         )
         return np.asarray(vecs, dtype=np.float32)
 

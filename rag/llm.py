@@ -52,14 +52,15 @@ class OpenAIChat:
         try:
             response = self.client.chat.completions.create(
                 model=self.name,
-                messages=messages,
+                messages=messages,  # type: ignore[arg-type]
                 stream=True,
                 temperature=0.0,
-                max_tokens=self.max_tokens,  # type: ignore[arg-type]
+                max_tokens=self.max_tokens,
             )
             for event in response:
-                if event.choices and event.choices[0].delta.content:
-                    yield event.choices[0].delta.content
+                choices = getattr(event, "choices", None)
+                if choices and choices[0].delta.content:
+                    yield choices[0].delta.content
         except openai.APITimeoutError as exc:
             raise LLMError(
                 f"The answer model at {self.endpoint} timed out: try again, or raise RAG_LLM_TIMEOUT."

@@ -1,0 +1,134 @@
+"""Measured figures for the README: build time, search latency, answer latency (medians), each with a baseline.
+
+Run with `make bench` (or `.venv/bin/python scripts/bench.py [--json]`). Needs `rag models install`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.answer import ask  # noqa: E402
+from rag.build import build_index  # noqa: E402
+from rag.config import get_settings  # noqa: E402
+from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
+from rag.llm import OpenAIChat, ensure_local_server, stop_local_server  # noqa: E402
+from rag.retrieval import Retriever, load_retriever  # noqa: E402
+
+QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "seed_questions.jsonl").read_text().splitlines() if line]
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def recall_at_5(retriever: Retriever) -> float:
+    answerable = [q for q in QUESTIONS if q["answerable"]]
+    found = sum(
+        any(e in h.chunk.text for h in retriever.search(q["question"], 5) for e in q["evidence"]) for q in answerable
+    )
+    return found / len(answerable)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--repeat", type=int, default=3, help="builds and search rounds to take medians over")
+    parser.add_argument("--no-llm", action="store_true", help="skip the answer-latency part")
+    args = parser.parse_args()
+    out: dict[str, float | int | str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        index_dir = Path(tmp) / "index"
+        s = get_settings(index_dir=index_dir, data_dir=ROOT / "data")
+
+        # 1. Build: the whole CLI command (process start, model load, build) and the build alone.
+        cli = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "rag.cli",
+                    "index",
+                    "build",
+                    "--data",
+                    str(s.data_dir),
+                    "--index",
+                    str(index_dir),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            cli.append(time.perf_counter() - t0)
+        out["build_cli_s"] = round(median(cli), 2)
+        embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+        builds = []
+        for _ in range(args.repeat):
+            report = build_index(
+                s.data_dir, index_dir, embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap
+            )
+            builds.append(report.seconds)
+        out["build_in_process_s"] = round(median(builds), 2)
+        out["articles"], out["chunks"] = report.articles, report.chunks
+
+        # 2. Search latency (question in, passages out), ours vs plain chunk-level dense retrieval.
+        retriever = load_retriever(s, embedder)
+        baseline = Retriever(retriever.index, embedder, sentence_weight=0.0)
+        for name, r in (("search", retriever), ("search_baseline_dense", baseline)):
+            times = []
+            for i in range(args.repeat):
+                for q in QUESTIONS:
+                    question = q["question"] + " " * (i + 1)  # defeat the query-vector cache
+                    t0 = time.perf_counter()
+                    r.search(question, 5)
+                    times.append(time.perf_counter() - t0)
+            out[f"{name}_ms"] = round(1000 * median(times), 1)
+            out[f"{name}_recall@5"] = round(recall_at_5(r), 3)
+
+        # 3. Answer latency with the embedded model: focused passages (ours) vs whole chunks (baseline).
+        if not args.no_llm:
+            settings = get_settings(index_dir=index_dir, data_dir=ROOT / "data")
+            started_here = False
+            try:
+                from rag.llm import _served_models
+
+                started_here = _served_models(settings.llm_port) is None
+                url = ensure_local_server(settings)
+                chat = OpenAIChat(settings.answer_model, url, None, settings.llm_timeout, settings.llm_max_tokens)
+                for label, sentences in (("answer", settings.context_sentences), ("answer_baseline_whole_chunks", 0)):
+                    first, full = [], []
+                    for q in QUESTIONS:
+                        t0 = time.perf_counter()
+                        stream = ask(q["question"], retriever, chat, settings.answer_k, sentences)
+                        t_first = None
+                        for _ in stream:
+                            if t_first is None:
+                                t_first = time.perf_counter() - t0
+                        full.append(time.perf_counter() - t0)
+                        first.append(t_first if t_first is not None else full[-1])
+                    out[f"{label}_first_token_s"] = round(median(first), 2)
+                    out[f"{label}_full_s"] = round(median(full), 2)
+            finally:
+                if started_here:
+                    stop_local_server(settings)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    for key, value in out.items():
+        print(f"{key:>40}  {value}")
+
+
+if __name__ == "__main__":
+    main()
