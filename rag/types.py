@@ -49,6 +49,17 @@ class Citation:
 
     n: int
     chunk: Chunk
+    highlights: tuple[tuple[int, int], ...] = ()  # article offsets of the sentences the model read
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the answer model reads for one question: the hits, and the part of each it is shown."""
+
+    question: str
+    hits: tuple[Hit, ...]
+    passages: tuple[str, ...]  # the text of each hit given to the model
+    highlights: tuple[tuple[tuple[int, int], ...], ...]  # per hit, article offsets of those sentences
 
 
 @dataclass(frozen=True, slots=True)

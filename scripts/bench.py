@@ -40,11 +40,72 @@ def recall_at_5(retriever: Retriever) -> float:
     return found / len(answerable)
 
 
+def page_latency() -> dict[str, float]:
+    """Time to first answer text and to the finished answer in the real page (chromium), seed questions."""
+    import socket
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = get_settings()
+    from rag.llm import _served_models
+
+    started_here = _served_models(settings.llm_port) is None
+    ensure_local_server(settings)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first, full = [], []
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        args = [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}")
+            for i, q in enumerate(QUESTIONS):
+                box = page.get_by_placeholder("Ask about the articles…")
+                box.wait_for(timeout=180_000)
+                box.fill(q["question"])
+                t0 = time.perf_counter()
+                box.press("Enter")
+                answer = page.locator("[data-testid='stChatMessage']").nth(2 * i + 1)
+                md = answer.locator("[data-testid='stMarkdownContainer']").first
+                md.wait_for(timeout=300_000)
+                while not md.inner_text().strip() or md.inner_text().startswith(("Searching", "Starting")):
+                    time.sleep(0.02)
+                first.append(time.perf_counter() - t0)
+                answer.get_by_text("Answered by").wait_for(timeout=300_000)
+                full.append(time.perf_counter() - t0)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if started_here:
+            stop_local_server(settings)
+    return {"page_first_token_s": round(median(first), 2), "page_full_answer_s": round(median(full), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--repeat", type=int, default=3, help="builds and search rounds to take medians over")
     parser.add_argument("--no-llm", action="store_true", help="skip the answer-latency part")
+    parser.add_argument("--page", action="store_true", help="also time answers in the chat page, in chromium")
     args = parser.parse_args()
     out: dict[str, float | int | str] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +184,8 @@ def main() -> None:
                 if started_here:
                     stop_local_server(settings)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if args.page:
+        out.update(page_latency())
     if args.json:
         print(json.dumps(out, indent=2))
         return

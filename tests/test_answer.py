@@ -6,7 +6,7 @@ import pytest
 
 from rag.answer import AnswerStream, is_refusal, parse_citations
 from rag.prompts import REFUSAL_AR, REFUSAL_EN, build_messages, detect_language
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Evidence, Hit
 
 from .conftest import FakeChat
 
@@ -16,6 +16,11 @@ def _hits(n: int) -> list[Hit]:
         Hit(Chunk(id=f"a{i}:0-5", article_id=f"a{i}", text=f"نص {i}", start=0, end=5), score=1.0 - i / 10)
         for i in range(1, n + 1)
     ]
+
+
+def _evidence(question: str) -> Evidence:
+    hits = tuple(_hits(3))
+    return Evidence(question, hits, tuple(h.chunk.text for h in hits), tuple(((0, 2),) for _ in hits))
 
 
 @pytest.mark.parametrize(
@@ -62,16 +67,17 @@ def test_prompt_numbers_sources_and_names_language_and_refusal() -> None:
 
 def test_stream_yields_pieces_and_builds_answer() -> None:
     chat = FakeChat("China controls dual-use exports by law [2][9].")
-    stream = AnswerStream("What did Mao Ning say?", _hits(3), ["a", "b", "c"], chat)
+    stream = AnswerStream(_evidence("What did Mao Ning say?"), chat)
     pieces = list(stream)
     assert len(pieces) > 1 and "".join(pieces) == chat.reply
     answer = stream.answer
     assert answer.text == "China controls dual-use exports by law [2]."
     assert [c.n for c in answer.citations] == [2]
     assert answer.citations[0].chunk.article_id == "a2"
+    assert answer.citations[0].highlights == ((0, 2),)
     assert not answer.refused and answer.model == "fake-llm"
 
 
 def test_refusal_has_no_citations() -> None:
-    answer = AnswerStream("What about Taiwan?", _hits(3), ["a", "b", "c"], FakeChat(f"{REFUSAL_EN} [1]")).answer
+    answer = AnswerStream(_evidence("What about Taiwan?"), FakeChat(f"{REFUSAL_EN} [1]")).answer
     assert answer.refused and answer.citations == ()

@@ -1,0 +1,164 @@
+"""The chat page: ask about the articles, read a streamed answer, open each cited Arabic passage."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from rag import llm
+from rag.answer import AnswerStream, gather_evidence
+from rag.config import Settings, get_settings
+from rag.errors import RagError
+from rag.render import STYLE, article_html, snippet_html, title_html
+from rag.retrieval import Retriever, load_retriever
+from rag.store import read_manifest
+
+st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
+
+
+@st.cache_resource(show_spinner="Loading the embedding model and the index…")
+def get_retriever(index_dir: str, _settings: Settings) -> Retriever:
+    """The embedding model and index, loaded once per process (per index folder)."""
+    return load_retriever(_settings)
+
+
+@st.cache_resource(show_spinner="Starting the answer model…")
+def get_chat(model: str, endpoint: str | None, _settings: Settings) -> llm.ChatModel:
+    """The answer model (starts the embedded server when no endpoint is configured)."""
+    return llm.make_chat_model(_settings)
+
+
+def article_link(cite: dict[str, Any]) -> str:
+    """A link to this page in article mode, with the cited chunk and its highlighted sentences."""
+    spans = ",".join(f"{a}-{b}" for a, b in cite["highlights"])
+    return "?" + urlencode({"article": cite["article_id"], "chunk": cite["chunk_id"], "hl": spans})
+
+
+def show_article_page(retriever: Retriever) -> None:
+    """Article mode (?article=…&chunk=…&hl=…): the whole article, the cited passage highlighted and in view."""
+    params = st.query_params
+    article = retriever.index.articles.get(params.get("article", ""))
+    chunk = next((c for c in retriever.index.chunks if c.id == params.get("chunk")), None)
+    if article is None or chunk is None or chunk.article_id != article.id:
+        st.error("This article or passage is not in the index (it may have been rebuilt). Ask the question again.")
+        return
+    spans = []
+    for part in filter(None, params.get("hl", "").split(",")):
+        a, _, b = part.partition("-")
+        if a.isdigit() and b.isdigit():
+            spans.append((int(a), int(b)))
+    st.html(STYLE + title_html(article))
+    st.caption(
+        "The cited passage is shaded; the sentences the answer model read are marked. Close this tab to go back."
+    )
+    components.html(article_html(article, chunk, spans), height=720, scrolling=True)
+
+
+def citation_record(
+    n: int, chunk: Any, highlights: tuple[tuple[int, int], ...], retriever: Retriever
+) -> dict[str, Any]:
+    article = retriever.index.articles.get(chunk.article_id)
+    return {
+        "n": n,
+        "article_id": chunk.article_id,
+        "chunk_id": chunk.id,
+        "title": article.title if article else chunk.article_id,
+        "outlet": article.outlet if article else None,
+        "html": snippet_html(chunk, article, highlights),
+        "highlights": [list(h) for h in highlights],
+    }
+
+
+def show_sources(message: dict[str, Any], key: str) -> None:
+    """One popover per citation: the snippet, and a button that opens the whole article."""
+    sources = message.get("sources", [])
+    if not sources:
+        return
+    st.caption("Sources" if message.get("cited", True) else "Retrieved passages (the answer model did not answer)")
+    cols = st.columns(min(len(sources), 4))
+    for i, cite in enumerate(sources):
+        outlet = f" · {cite['outlet']}" if cite["outlet"] else ""
+        with cols[i % len(cols)].popover(
+            f"[{cite['n']}] {cite['title'][:40]}…{outlet}", width="stretch", key=f"cite-{key}-{i}"
+        ):
+            st.html(cite["html"])
+            st.link_button("Open the full article ↗", article_link(cite), key=f"open-{key}-{i}")
+
+
+settings = get_settings()
+
+with st.sidebar:
+    st.header("News answers")
+    try:
+        manifest = read_manifest(settings.index_dir)
+    except RagError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.subheader("Index")
+    st.markdown(
+        f"**{len(manifest.articles)}** articles · **{manifest.chunks}** chunks  \n"
+        f"Model: `{manifest.model}` ({manifest.dim} dimensions)  \nBuilt: {manifest.built_at}"
+    )
+    st.subheader("Answer model")
+    st.markdown(f"`{settings.answer_model}`  \n{settings.answer_base_url or 'https://api.openai.com/v1'}")
+    k = st.slider("Passages to retrieve", 1, 10, settings.answer_k, help="How many passages the answer model reads.")
+    if st.button("New chat", width="stretch"):
+        st.session_state.messages = []
+
+try:
+    retriever = get_retriever(str(settings.index_dir), settings)
+except RagError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if "article" in st.query_params:
+    show_article_page(retriever)
+    st.stop()
+
+if "messages" not in st.session_state:
+    st.session_state.messages = []
+
+st.title("Ask the news")
+st.caption("Questions in English or Arabic; answers cite the Arabic articles. Click a citation to read the source.")
+
+for i, message in enumerate(st.session_state.messages):
+    with st.chat_message(message["role"]):
+        if message.get("error"):
+            st.error(message["error"])
+        if message.get("content"):
+            st.markdown(message["content"])
+        show_sources(message, key=str(i))
+        if message.get("meta"):
+            st.caption(message["meta"])
+
+if question := st.chat_input("Ask about the articles…"):
+    question = question.strip()
+if question:
+    st.session_state.messages.append({"role": "user", "content": question})
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        record: dict[str, Any] = {"role": "assistant", "content": ""}
+        with st.spinner("Searching the articles…"):
+            evidence = gather_evidence(question, retriever, k, settings.context_sentences)
+        try:
+            chat = get_chat(settings.answer_model, settings.answer_base_url, settings)
+            stream = AnswerStream(evidence, chat)
+            st.write_stream(stream)
+            answer = stream.answer
+            record["content"] = answer.text
+            record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever) for c in answer.citations]
+            note = "the articles do not say" if answer.refused else f"{len(answer.citations)} cited passage(s)"
+            record["meta"] = f"Answered by {answer.model} in {answer.seconds:.1f} s · {note}"
+        except RagError as exc:
+            record["error"] = f"{exc} The passages retrieved for your question are below."
+            record["cited"] = False
+            record["sources"] = [
+                citation_record(n, h.chunk, spans, retriever)
+                for n, (h, spans) in enumerate(zip(evidence.hits, evidence.highlights, strict=True), 1)
+            ]
+        st.session_state.messages.append(record)
+    st.rerun()

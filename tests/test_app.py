@@ -1,0 +1,118 @@
+"""The chat page, headless (streamlit.testing.v1.AppTest), with the real index and a fake answer model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rag import llm
+from rag.errors import LLMError
+
+from .conftest import ROOT, FakeChat
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 180  # the first run loads the embedding model
+
+
+class BrokenChat(FakeChat):
+    """An answer model whose endpoint fails."""
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        raise LLMError("The answer model at http://127.0.0.1:9/v1 cannot be reached: check OPENAI_BASE_URL.")
+        yield ""  # pragma: no cover
+
+
+@pytest.fixture
+def page(real_index: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("RAG_INDEX_DIR", str(real_index))
+    st.cache_resource.clear()
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def _use_chat(monkeypatch: pytest.MonkeyPatch, chat: FakeChat) -> None:
+    monkeypatch.setattr(llm, "make_chat_model", lambda settings: chat)
+
+
+def test_page_loads(page: AppTest) -> None:
+    page.run()
+    assert not page.exception
+    assert not page.error
+    sidebar = " ".join(m.value for m in page.sidebar.markdown)
+    assert "**5** articles" in sidebar and "intfloat/multilingual-e5-small" in sidebar
+    assert page.sidebar.slider[0].value == 3
+    assert page.chat_input
+
+
+def test_question_gets_answer_and_citations(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = FakeChat("Mao Ning said China controls dual-use exports according to the law [1][7].")
+    _use_chat(monkeypatch, chat)
+    page.run()
+    page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    assert not page.exception and not page.error
+    messages = page.session_state.messages
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    answer = messages[1]
+    assert answer["content"] == "Mao Ning said China controls dual-use exports according to the law [1]."
+    assert [s["n"] for s in answer["sources"]] == [1]  # [7] matched no passage and was dropped
+    source = answer["sources"][0]
+    assert source["article_id"] == "000_5016804d4a167ba4"
+    assert 'dir="rtl"' in source["html"] and "<mark>" in source["html"]
+    assert any("dual-use exports according to the law" in m.value for m in page.chat_message[1].markdown)
+    assert "Passages:" in chat.messages[-1]["content"]  # the page went through the real prompt
+    # a follow-up keeps the conversation on screen
+    page.chat_input[0].set_value("And what about Taiwan?").run()
+    assert len(page.session_state.messages) == 4 and len(page.chat_message) == 4
+
+
+def test_empty_question_is_ignored(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_chat(monkeypatch, FakeChat("never"))
+    page.run()
+    page.chat_input[0].set_value("   ").run()
+    assert page.session_state.messages == []
+
+
+def test_new_chat_clears_history(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_chat(monkeypatch, FakeChat("An answer [1]."))
+    page.run()
+    page.chat_input[0].set_value("What did Medvedev warn about?").run()
+    assert len(page.session_state.messages) == 2
+    page.sidebar.button[0].click().run()
+    assert page.session_state.messages == []
+
+
+def test_no_index_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "none"))
+    st.cache_resource.clear()
+    page = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not page.exception
+    assert page.error and "rag index build" in page.error[0].value
+    assert not page.chat_input
+
+
+def test_answer_model_failure_still_shows_sources(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_chat(monkeypatch, BrokenChat("unused"))
+    page.run()
+    page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    assert not page.exception
+    assert page.error and "cannot be reached" in page.error[0].value
+    record = page.session_state.messages[1]
+    assert record["cited"] is False and len(record["sources"]) == 3
+    assert record["sources"][0]["article_id"] == "000_5016804d4a167ba4"
+
+
+def test_article_mode_shows_the_whole_article(page: AppTest) -> None:
+    page.query_params["article"] = "000_5016804d4a167ba4"
+    page.query_params["chunk"] = "000_5016804d4a167ba4:1173-1850"
+    page.run()
+    assert not page.exception and not page.error
+    assert not page.chat_input
+
+
+def test_article_mode_unknown_passage(page: AppTest) -> None:
+    page.query_params["article"] = "nope"
+    page.run()
+    assert page.error and "not in the index" in page.error[0].value

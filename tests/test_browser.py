@@ -1,0 +1,184 @@
+"""The real page in a real browser: Debian's chromium driven by playwright, real index, real answer model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.build import build_index
+from rag.config import Settings
+
+from .conftest import DATA, ROOT, TEST_LLM_PORT
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+EVIL_ARTICLE = (
+    "خبر عن مصنع الطائرات بدون طيار في مدينة الاختبار الذي افتتح اليوم.\n"
+    "وقال المدير إن المصنع سينتج ألف طائرة <img src=x onerror=alert(1)> كل عام.\n"
+    "وأضاف أن <script>window.__xss = 1; alert(2)</script> التصدير سيبدأ العام المقبل **بحسب الخطة**.\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(index_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RAG_INDEX_DIR": str(index_dir),
+        "RAG_LLM_PORT": str(TEST_LLM_PORT),
+        "HF_HUB_OFFLINE": "1",
+        **(extra_env or {}),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("the Streamlit page did not come up within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's chromium; the test fails (never skips) when it is missing: CI installs it."""
+    assert Path(CHROMIUM).exists(), "chromium is missing: apt-get install -y chromium (make test does it as root)"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def seed_page(real_index: Path, llm_server: str) -> Iterator[str]:
+    yield from _serve(real_index)
+
+
+@pytest.fixture(scope="module")
+def evil_page(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """An index holding an article with HTML and a script in it, and an answer endpoint that is down."""
+    data = tmp_path_factory.mktemp("evil-data")
+    (data / "evil.txt").write_text(EVIL_ARTICLE, encoding="utf-8")
+    shutil.copy(DATA / "003_767b0b59c7a3495f.txt", data)
+    index_dir = tmp_path_factory.mktemp("evil-index")
+    build_index(data, index_dir, real_embedder, chunk_tokens=200, chunk_overlap=40)
+    yield from _serve(index_dir, {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "down"})
+
+
+def _ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
+    box = page.get_by_placeholder("Ask about the articles…")
+    box.wait_for(timeout=120_000)
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(seed_page)
+    _ask(page, "What did Mao Ning say about dual-use exports?")
+    assistant = page.locator("[data-testid='stChatMessage']").nth(1)
+    assistant.wait_for(timeout=120_000)
+    page.get_by_text("Sources").wait_for(timeout=300_000)  # shown once the streamed answer is complete
+    assert "[1]" in assistant.inner_text()
+    page.locator("[data-testid='stPopover'] button").first.click()
+    rtl = page.locator("[dir='rtl']", has_text="الاستخدام المزدوج").first
+    rtl.wait_for(state="visible", timeout=30_000)
+    assert rtl.is_visible()
+    assert page.locator("[dir='rtl'] mark").first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "answer-with-citation.png"))
+    with page.context.expect_page() as info:
+        page.get_by_role("link", name="Open the full article").first.click()
+    article = info.value
+    article.wait_for_load_state()
+    frame = article.frame_locator("iframe").first
+    frame.locator("#rag-hl").wait_for(state="visible", timeout=60_000)
+    time.sleep(1)  # the scroll into view runs after the frame loads
+    mark = frame.locator("mark").first
+    assert mark.is_visible()
+    box = mark.bounding_box()
+    iframe_box = article.locator("iframe").first.bounding_box()
+    assert box and iframe_box and iframe_box["y"] <= box["y"] <= iframe_box["y"] + iframe_box["height"]
+    article.screenshot(path=str(ARTIFACTS / "full-article.png"))
+    page.close()
+    article.close()
+
+
+def test_html_in_articles_is_shown_as_text(browser, evil_page: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(evil_page)
+    _ask(page, "كم طائرة سينتج المصنع؟")
+    page.get_by_text("cannot be reached").wait_for(timeout=120_000)  # the answer model is down ...
+    page.get_by_text("Retrieved passages").wait_for(timeout=30_000)  # ... and the sources are still shown
+    page.locator("[data-testid='stPopover'] button", has_text="مصنع الطائرات").first.click()
+    shown = page.locator("[dir='rtl']", has_text="onerror").first
+    shown.wait_for(state="visible", timeout=30_000)
+    assert "<img src=x onerror=alert(1)>" in shown.inner_text()
+    assert "<script>window.__xss = 1; alert(2)</script>" in shown.inner_text()
+    assert "**بحسب الخطة**" in shown.inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    assert page.evaluate("window.__xss") is None
+    page.screenshot(path=str(ARTIFACTS / "article-html-as-text.png"))
+    with page.context.expect_page() as info:
+        page.get_by_role("link", name="Open the full article").first.click()
+    article = info.value
+    article.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    article.wait_for_load_state()
+    frame = article.frame_locator("iframe").first
+    frame.locator("#rag-hl").wait_for(timeout=60_000)
+    assert "<img src=x onerror=alert(1)>" in frame.locator(".rag-text").inner_text()
+    assert frame.locator("img").count() == 0
+    time.sleep(1)
+    assert dialogs == []
+    page.close()
+    article.close()
