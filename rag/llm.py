@@ -115,7 +115,7 @@ def ensure_local_server(settings: Settings) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time; the others reuse its server
         if _served_models(port) is not None:
             return ensure_local_server(settings)
-        log = open(settings.models_dir / f"llm-server-{port}.log", "ab")
+        log_path = settings.models_dir / f"llm-server-{port}.log"
         cmd = [
             sys.executable,
             "-m",
@@ -133,17 +133,18 @@ def ensure_local_server(settings: Settings) -> str:
             "--model_alias",
             name,
         ]
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        with log_path.open("ab") as log:  # the server keeps its own copy of the handle
+            proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         _state_file(settings).write_text(json.dumps({"pid": proc.pid, "port": port, "model": name}))
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise LLMError(f"The embedded answer server exited with code {proc.returncode}: see {log.name}.")
+                raise LLMError(f"The embedded answer server exited with code {proc.returncode}: see {log_path}.")
             if _served_models(port) is not None:
                 return base_url
             time.sleep(0.5)
         proc.terminate()
-        raise LLMError(f"The embedded answer server did not start within {SERVER_START_SECONDS:.0f} s: see {log.name}.")
+        raise LLMError(f"The embedded answer server did not start within {SERVER_START_SECONDS:.0f} s: see {log_path}.")
 
 
 def stop_local_server(settings: Settings) -> bool:

@@ -42,41 +42,20 @@ def recall_at_5(retriever: Retriever) -> float:
 
 def page_latency() -> dict[str, float]:
     """Time to first answer text and to the finished answer in the real page (chromium), seed questions."""
-    import socket
-    import urllib.request
-
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings = get_settings()
     from rag.llm import _served_models
+    from tests.pagetools import CHROMIUM, CHROMIUM_ARGS, serve_page
 
+    settings = get_settings()
     started_here = _served_models(settings.llm_port) is None
     ensure_local_server(settings)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first, full = [], []
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        args = [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        with serve_page() as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}")
+            page.goto(url)
             for i, q in enumerate(QUESTIONS):
                 box = page.get_by_placeholder("Ask about the articles…")
                 box.wait_for(timeout=180_000)
@@ -93,8 +72,6 @@ def page_latency() -> dict[str, float]:
                 full.append(time.perf_counter() - t0)
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
         if started_here:
             stop_local_server(settings)
     return {"page_first_token_s": round(median(first), 2), "page_full_answer_s": round(median(full), 2)}

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,18 +12,10 @@ import pytest
 from rag.build import build_index
 from rag.config import Settings
 
-from .conftest import DATA, ROOT, TEST_LLM_PORT
+from .conftest import DATA, TEST_LLM_PORT
+from .pagetools import CHROMIUM, CHROMIUM_ARGS, serve_page
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EVIL_ARTICLE = (
     "خبر عن مصنع الطائرات بدون طيار في مدينة الاختبار الذي افتتح اليوم.\n"
     "وقال المدير إن المصنع سينتج ألف طائرة <img src=x onerror=alert(1)> كل عام.\n"
@@ -36,53 +23,10 @@ EVIL_ARTICLE = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(index_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RAG_INDEX_DIR": str(index_dir),
-        "RAG_LLM_PORT": str(TEST_LLM_PORT),
-        "HF_HUB_OFFLINE": "1",
-        **(extra_env or {}),
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError("the Streamlit page did not come up within 60 s")
+    env = {"RAG_INDEX_DIR": str(index_dir), "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1"}
+    with serve_page({**env, **(extra_env or {})}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
