@@ -12,9 +12,10 @@ from rag import llm
 from rag.answer import AnswerStream, gather_evidence
 from rag.config import Settings, get_settings
 from rag.errors import RagError
-from rag.render import STYLE, article_html, snippet_html, title_html
+from rag.render import STYLE, article_html, escape_markdown, snippet_html, title_html
 from rag.retrieval import Retriever, load_retriever
 from rag.store import read_manifest
+from rag.types import Chunk
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
@@ -58,8 +59,9 @@ def show_article_page(retriever: Retriever) -> None:
 
 
 def citation_record(
-    n: int, chunk: Any, highlights: tuple[tuple[int, int], ...], retriever: Retriever
+    n: int, chunk: Chunk, highlights: tuple[tuple[int, int], ...], retriever: Retriever
 ) -> dict[str, Any]:
+    """What the page keeps of a citation between reruns (plain data, the snippet already escaped)."""
     article = retriever.index.articles.get(chunk.article_id)
     return {
         "n": n,
@@ -81,9 +83,9 @@ def show_sources(message: dict[str, Any], key: str) -> None:
     cols = st.columns(min(len(sources), 4))
     for i, cite in enumerate(sources):
         outlet = f" · {cite['outlet']}" if cite["outlet"] else ""
-        with cols[i % len(cols)].popover(
-            f"[{cite['n']}] {cite['title'][:40]}…{outlet}", width="stretch", key=f"cite-{key}-{i}"
-        ):
+        title = cite["title"] if len(cite["title"]) <= 40 else cite["title"][:40] + "…"
+        label = escape_markdown(f"[{cite['n']}] {title}{outlet}")
+        with cols[i % len(cols)].popover(label, width="stretch", key=f"cite-{key}-{i}"):
             st.html(cite["html"])
             st.link_button("Open the full article ↗", article_link(cite), key=f"open-{key}-{i}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 from .prompts import detect_language
@@ -18,6 +19,14 @@ STYLE = f"""<style>
 .rag-text .rag-chunk {{ background: #eef4ff; }}
 .rag-meta {{ color: #666; font-size: .85rem; margin-bottom: .4rem; }}
 </style>"""
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape Markdown so an article's title shows as typed in a Streamlit label."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 def direction(text: str) -> tuple[str, str]:

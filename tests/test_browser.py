@@ -17,7 +17,7 @@ from .pagetools import CHROMIUM, CHROMIUM_ARGS, serve_page
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 EVIL_ARTICLE = (
-    "خبر عن مصنع الطائرات بدون طيار في مدينة الاختبار الذي افتتح اليوم.\n"
+    "خبر عن مصنع الطائرات *بدون* طيار في مدينة الاختبار الذي افتتح اليوم.\n"
     "وقال المدير إن المصنع سينتج ألف طائرة <img src=x onerror=alert(1)> كل عام.\n"
     "وأضاف أن <script>window.__xss = 1; alert(2)</script> التصدير سيبدأ العام المقبل **بحسب الخطة**.\n"
 )
@@ -104,7 +104,9 @@ def test_html_in_articles_is_shown_as_text(browser, evil_page: str) -> None:  # 
     _ask(page, "كم طائرة سينتج المصنع؟")
     page.get_by_text("cannot be reached").wait_for(timeout=120_000)  # the answer model is down ...
     page.get_by_text("Retrieved passages").wait_for(timeout=30_000)  # ... and the sources are still shown
-    page.locator("[data-testid='stPopover'] button", has_text="مصنع الطائرات").first.click()
+    label = page.locator("[data-testid='stPopover'] button", has_text="مصنع الطائرات").first
+    assert "*بدون*" in label.inner_text()  # the title's Markdown is shown as typed
+    label.click()
     shown = page.locator("[dir='rtl']", has_text="onerror").first
     shown.wait_for(state="visible", timeout=30_000)
     assert "<img src=x onerror=alert(1)>" in shown.inner_text()

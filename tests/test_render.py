@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.render import article_html, snippet_html, title_html
+from rag.render import article_html, escape_markdown, snippet_html, title_html
 from rag.types import Article, Chunk
 
 EVIL = 'خبر <img src=x onerror=alert(1)> و<script>alert(2)</script> **عريض** [رابط](http://x) "اقتباس"'
@@ -41,3 +41,9 @@ def test_english_text_is_left_to_right() -> None:
     chunk = Chunk(id="c", article_id="en", text=a.text, start=0, end=len(a.text))
     assert 'dir="ltr" lang="en"' in snippet_html(chunk, a)
     assert "&lt;b&gt;" in title_html(_article())
+
+
+def test_markdown_is_escaped_for_labels() -> None:
+    out = escape_markdown("[1] **bold** [x](http://e) _i_ :red[t] <b>")
+    assert r"\*\*bold\*\*" in out and r"\[x\]\(http" in out and r"\_i\_" in out
+    assert r"\:red\[t\]" in out and r"\<b\>" in out
