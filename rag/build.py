@@ -13,7 +13,7 @@ from .embedding import Embedder
 from .errors import RagError
 from .normalize import for_embedding
 from .store import read_manifest, save_index
-from .types import Chunk, Sentence, Skipped
+from .types import Article, Chunk, Sentence, Skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,32 @@ def build_index(
     if not articles:
         reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped) or "no .txt files"
         raise RagError(f"No readable articles in {data_dir} ({reasons}): add UTF-8 .txt files and build again.")
+    return index_articles(
+        articles,
+        index_dir,
+        embedder,
+        chunk_tokens=chunk_tokens,
+        chunk_overlap=chunk_overlap,
+        progress=progress,
+        skipped=skipped,
+        t0=t0,
+    )
+
+
+def index_articles(
+    articles: list[Article],
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    progress: bool = False,
+    skipped: list[Skipped] | None = None,
+    t0: float | None = None,
+) -> BuildReport:
+    """Chunk, embed and store already-read articles (a full rebuild of `index_dir`)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    skipped = skipped or []
     splitter = make_splitter(embedder.count_tokens, chunk_tokens, chunk_overlap)
     chunks = chunk_articles(articles, splitter)
     sentences = split_sentences(chunks)

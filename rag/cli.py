@@ -161,6 +161,63 @@ def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_
         typer.echo(f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {title}\n    {c.chunk.text}\n")
 
 
+@app.command("eval")
+def evaluate(
+    questions: Annotated[
+        Path | None, typer.Option("--questions", help="A question file in the seed_questions.jsonl format.")
+    ] = None,
+    answers: Annotated[
+        bool, typer.Option("--answers", help="Also ask the answer model and check the answers.")
+    ] = False,
+    xquad: Annotated[
+        Path | None, typer.Option("--xquad", help="XQuAD folder (xquad.ar.json, xquad.en.json): index and query it.")
+    ] = None,
+    query_lang: Annotated[str, typer.Option("--query-lang", help="XQuAD question language: en or ar.")] = "en",
+    limit_articles: Annotated[
+        int | None, typer.Option("--limit-articles", min=1, help="Use only the first N XQuAD articles.")
+    ] = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers."""
+    from .embedding import SentenceTransformerEmbedder
+    from .evaluate import evaluate_answers, evaluate_questions, evaluate_xquad, load_questions, load_xquad
+
+    if (questions is None) == (xquad is None):
+        raise RagError("Pass exactly one of --questions FILE or --xquad DIR.")
+    s = _settings(index_dir=index)
+    result: dict[str, Any]
+    if questions is not None:
+        from .retrieval import load_retriever
+
+        qs = load_questions(questions)
+        retriever = load_retriever(s)
+        result = evaluate_questions(qs, retriever).as_json()
+        if answers:
+            from .llm import make_chat_model
+
+            result |= evaluate_answers(qs, retriever, make_chat_model(s), s.answer_k, s.context_sentences)
+    else:
+        assert xquad is not None
+        data = load_xquad(xquad, limit_articles)
+        embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+        report, seconds = evaluate_xquad(
+            data,
+            query_lang,
+            embedder,
+            chunk_tokens=s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap,
+            sentence_weight=s.sentence_weight,
+            progress=not as_json,
+        )
+        result = {**report.as_json(), "articles": len(data.articles), "index_seconds": round(seconds, 1)}
+    if as_json:
+        _emit(result)
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>20}  {value}")
+
+
 @llm_app.command("start")
 def llm_start() -> None:
     """Start the embedded answer server on 127.0.0.1 (if not running)."""

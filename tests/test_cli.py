@@ -42,6 +42,7 @@ def test_help_on_every_command() -> None:
         ["index", "info"],
         ["search"],
         ["ask"],
+        ["eval"],
         ["llm", "start"],
         ["llm", "stop"],
     ):

@@ -1,0 +1,222 @@
+"""Evaluating: retrieval recall and MRR on question files and on XQuAD, answer checks on question files."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .answer import ask
+from .build import index_articles
+from .embedding import Embedder
+from .errors import RagError
+from .llm import ChatModel
+from .prompts import detect_language
+from .retrieval import Retriever
+from .store import load_index
+from .types import Article, Chunk
+
+KS = (1, 5, 10)
+_QUESTION_FIELDS = {"id", "question", "lang", "articles", "evidence", "answer_all", "answerable"}
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One evaluation question (the `seed_questions.jsonl` format)."""
+
+    id: str
+    question: str
+    lang: str
+    articles: tuple[str, ...]
+    evidence: tuple[str, ...]
+    answer_all: tuple[tuple[str, ...], ...]
+    answerable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalReport:
+    """Recall@k and MRR over the questions with a gold passage, plus query latency."""
+
+    n: int
+    recall: dict[int, float]
+    mrr: float
+    latency_ms_median: float
+    latency_ms_p95: float
+    ranks: dict[str, int | None] = field(default_factory=dict)  # question id -> rank of the first good hit
+
+    def as_json(self) -> dict[str, float | int]:
+        """The documented JSON keys."""
+        out: dict[str, float | int] = {"n": self.n, **{f"recall@{k}": round(v, 4) for k, v in self.recall.items()}}
+        out |= {
+            "mrr": round(self.mrr, 4),
+            "latency_ms_median": self.latency_ms_median,
+            "latency_ms_p95": self.latency_ms_p95,
+        }
+        return out
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a question file; a malformed line is an error naming the file and line."""
+    if not path.is_file():
+        raise RagError(f"Question file {path} does not exist: pass --questions FILE (see shared/eval/README.md).")
+    questions = []
+    for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            missing = _QUESTION_FIELDS - set(row)
+            if missing:
+                raise ValueError(f"missing {sorted(missing)}")
+            questions.append(
+                Question(
+                    id=str(row["id"]),
+                    question=row["question"],
+                    lang=row["lang"],
+                    articles=tuple(row["articles"]),
+                    evidence=tuple(row["evidence"]),
+                    answer_all=tuple(tuple(g) for g in row["answer_all"]),
+                    answerable=bool(row["answerable"]),
+                )
+            )
+        except (ValueError, TypeError) as exc:
+            raise RagError(f"{path}, line {no}: not a question in the seed_questions.jsonl format ({exc}).") from exc
+    if not questions:
+        raise RagError(f"Question file {path} holds no questions.")
+    return questions
+
+
+def _percentile(xs: Sequence[float], q: float) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def evaluate_retrieval(
+    queries: Sequence[tuple[str, str]], retriever: Retriever, is_gold: Callable[[str, Chunk], bool], k: int = 10
+) -> RetrievalReport:
+    """Rank of the first gold chunk for each (id, question); recall@1/5/10, MRR and latency."""
+    ranks: dict[str, int | None] = {}
+    times = []
+    for qid, text in queries:
+        t0 = time.perf_counter()
+        hits = retriever.search(text, k)
+        times.append(1000 * (time.perf_counter() - t0))
+        ranks[qid] = next((i for i, h in enumerate(hits, 1) if is_gold(qid, h.chunk)), None)
+    n = len(ranks)
+    if not n:
+        raise RagError("No answerable questions to evaluate retrieval on.")
+    return RetrievalReport(
+        n=n,
+        recall={k_: sum(1 for r in ranks.values() if r is not None and r <= k_) / n for k_ in KS},
+        mrr=sum(1 / r for r in ranks.values() if r) / n,
+        latency_ms_median=round(statistics.median(times), 1),
+        latency_ms_p95=round(_percentile(times, 0.95), 1),
+        ranks=ranks,
+    )
+
+
+def evaluate_questions(questions: list[Question], retriever: Retriever) -> RetrievalReport:
+    """Retrieval on a question file: a hit is good when it contains one of the question's evidence strings."""
+    by_id = {q.id: q for q in questions}
+    answerable = [(q.id, q.question) for q in questions if q.answerable]
+    return evaluate_retrieval(answerable, retriever, lambda qid, c: any(e in c.text for e in by_id[qid].evidence))
+
+
+def evaluate_answers(
+    questions: list[Question], retriever: Retriever, chat: ChatModel, k: int, sentences: int
+) -> dict[str, float | int]:
+    """Answer checks: accuracy (every answer_all group matched), citation precision, refusals, language."""
+    correct = refusals_right = false_refusals = language_right = cited = cited_right = 0
+    answerable = [q for q in questions if q.answerable]
+    for q in questions:
+        a = ask(q.question, retriever, chat, k, sentences).answer
+        text = a.text.lower()
+        language_right += detect_language(a.text) == q.lang
+        if q.answerable:
+            false_refusals += a.refused
+            correct += (not a.refused) and all(any(s.lower() in text for s in group) for group in q.answer_all)
+            cited += len(a.citations)
+            cited_right += sum(c.chunk.article_id in q.articles for c in a.citations)
+        else:
+            refusals_right += a.refused and not a.citations
+    unanswerable = len(questions) - len(answerable)
+    return {
+        "answer_accuracy": round(correct / len(answerable), 4) if answerable else 0.0,
+        "citation_precision": round(cited_right / cited, 4) if cited else 0.0,
+        "refusal_accuracy": round(refusals_right / unanswerable, 4) if unanswerable else 1.0,
+        "false_refusals": false_refusals,
+        "language_accuracy": round(language_right / len(questions), 4),
+    }
+
+
+# ------------------------------------------------------------------ XQuAD
+
+
+@dataclass(frozen=True, slots=True)
+class XQuAD:
+    """Arabic XQuAD articles (paragraphs joined by blank lines), the gold spans and the questions."""
+
+    articles: list[Article]
+    gold: dict[str, tuple[str, int, int]]  # question id -> (article id, start, end) of its paragraph
+    questions: dict[str, list[tuple[str, str]]]  # language -> [(question id, question)]
+
+
+def load_xquad(directory: Path, limit_articles: int | None = None) -> XQuAD:
+    """Read xquad.ar.json and xquad.en.json (parallel files) from `directory`."""
+    try:
+        ar = json.loads((directory / "xquad.ar.json").read_text(encoding="utf-8"))["data"]
+        en = json.loads((directory / "xquad.en.json").read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RagError(f"{directory} does not hold xquad.ar.json and xquad.en.json: pass --xquad DIR.") from exc
+    articles, gold = [], {}
+    questions: dict[str, list[tuple[str, str]]] = {"ar": [], "en": []}
+    for i, (a_ar, a_en) in enumerate(zip(ar, en, strict=True)):
+        if limit_articles is not None and i >= limit_articles:
+            break
+        aid, text = f"xquad-{i:02d}", ""
+        for p_ar, p_en in zip(a_ar["paragraphs"], a_en["paragraphs"], strict=True):
+            text += "\n\n" if text else ""
+            start = len(text)
+            text += p_ar["context"].strip()
+            for q_ar, q_en in zip(p_ar["qas"], p_en["qas"], strict=True):
+                gold[q_ar["id"]] = (aid, start, len(text))
+                questions["ar"].append((q_ar["id"], q_ar["question"]))
+                questions["en"].append((q_en["id"], q_en["question"]))
+        articles.append(Article(id=aid, title=a_ar.get("title", aid), outlet="XQuAD", text=text, sha256=""))
+    return XQuAD(articles=articles, gold=gold, questions=questions)
+
+
+def evaluate_xquad(
+    xquad: XQuAD,
+    lang: str,
+    embedder: Embedder,
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    sentence_weight: float,
+    progress: bool = False,
+) -> tuple[RetrievalReport, float]:
+    """Index the Arabic articles in a temporary folder with the product's chunker and embedder, then query."""
+    if lang not in xquad.questions:
+        raise RagError(f"--query-lang must be en or ar, not {lang!r}.")
+    with tempfile.TemporaryDirectory(prefix="rag-xquad-") as tmp:
+        report = index_articles(
+            xquad.articles,
+            Path(tmp),
+            embedder,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
+            progress=progress,
+        )
+        index = load_index(Path(tmp), model=embedder.name, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+        retriever = Retriever(index, embedder, sentence_weight)
+
+        def overlaps_gold(qid: str, chunk: Chunk) -> bool:
+            aid, start, end = xquad.gold[qid]
+            return chunk.article_id == aid and chunk.start < end and chunk.end > start
+
+        return evaluate_retrieval(xquad.questions[lang], retriever, overlaps_gold), report.seconds
