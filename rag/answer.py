@@ -87,12 +87,8 @@ class AnswerStream:
 def gather_evidence(question: str, retriever: Retriever, k: int = 3, sentences: int = 2) -> Evidence:
     """Retrieve k passages for the question; the model will read `sentences` sentences of each."""
     hits = retriever.search(question, k)
-    return Evidence(
-        question=question,
-        hits=tuple(hits),
-        passages=tuple(retriever.passages(question, hits, sentences)),
-        highlights=tuple(retriever.highlights(question, hits, sentences)),
-    )
+    passages, highlights = retriever.read(question, hits, sentences)
+    return Evidence(question=question, hits=tuple(hits), passages=tuple(passages), highlights=tuple(highlights))
 
 
 def ask(question: str, retriever: Retriever, chat: ChatModel, k: int = 3, sentences: int = 2) -> AnswerStream:

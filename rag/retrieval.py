@@ -34,19 +34,22 @@ class Retriever:
             raise RagError(f"-k must be at least 1, got {k}.")
         return self.index.search(self._query_vector(question), k, self.sentence_weight)
 
-    def highlights(self, question: str, hits: list[Hit], sentences: int) -> list[tuple[tuple[int, int], ...]]:
-        """For each hit, the article offsets of its `sentences` sentences closest to the question."""
-        return [self.index.focus_spans(h.chunk, self._query_vector(question), sentences) for h in hits]
+    def read(
+        self, question: str, hits: list[Hit], sentences: int
+    ) -> tuple[list[str], list[tuple[tuple[int, int], ...]]]:
+        """What the answer model reads of each hit, and where that is in the article.
 
-    def passages(self, question: str, hits: list[Hit], sentences: int) -> list[str]:
-        """What the answer model reads of each hit: its `sentences` sentences closest to the question
-        (joined by " … "), or the whole chunk when it has no more sentences than that or sentences is 0."""
-        out = []
-        for hit, spans in zip(hits, self.highlights(question, hits, sentences), strict=True):
+        Per hit: its `sentences` sentences closest to the question (joined by " … ") with their article
+        offsets, or the whole chunk when it has no more sentences than that or `sentences` is 0.
+        """
+        texts, spans_per_hit = [], []
+        for hit in hits:
+            spans = self.index.focus_spans(hit.chunk, self._query_vector(question), sentences)
             text = self.index.articles[hit.chunk.article_id].text
             whole = not spans or len(spans) == len(self.index.sentences_of(hit.chunk))
-            out.append(hit.chunk.text if whole else " … ".join(text[a:b] for a, b in spans))
-        return out
+            texts.append(hit.chunk.text if whole else " … ".join(text[a:b] for a, b in spans))
+            spans_per_hit.append(spans)
+        return texts, spans_per_hit
 
 
 def load_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:

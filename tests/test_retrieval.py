@@ -28,11 +28,15 @@ def test_focused_passages_are_sentences_of_the_chunk(real_index: Path, real_sett
     retriever = load_retriever(real_settings, real_embedder)
     question = "What did Mao Ning say about dual-use exports?"
     hits = retriever.search(question, 3)
-    focused = retriever.passages(question, hits, 2)
+    focused, spans = retriever.read(question, hits, 2)
     assert "الاستخدام المزدوج" in focused[0]
     for hit, text in zip(hits, focused, strict=True):
         assert all(part.strip() in hit.chunk.text for part in text.split(" … "))
-    assert retriever.passages(question, hits, 0) == [h.chunk.text for h in hits]
+    for hit, hit_spans in zip(hits, spans, strict=True):
+        article = retriever.index.articles[hit.chunk.article_id].text
+        assert all(hit.chunk.start <= a < b <= hit.chunk.end for a, b in hit_spans)
+        assert all(article[a:b] in hit.chunk.text for a, b in hit_spans)
+    assert retriever.read(question, hits, 0) == ([h.chunk.text for h in hits], [() for _ in hits])
 
 
 def test_scores_are_cosines(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
