@@ -22,22 +22,15 @@ from rag.answer import ask  # noqa: E402
 from rag.build import build_index  # noqa: E402
 from rag.config import get_settings  # noqa: E402
 from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
+from rag.evaluate import evaluate_questions, load_questions  # noqa: E402
 from rag.llm import OpenAIChat, ensure_local_server, stop_local_server  # noqa: E402
 from rag.retrieval import Retriever, load_retriever  # noqa: E402
 
-QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "seed_questions.jsonl").read_text().splitlines() if line]
+QUESTIONS = load_questions(ROOT / "tests" / "seed_questions.jsonl")
 
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
-
-
-def recall_at_5(retriever: Retriever) -> float:
-    answerable = [q for q in QUESTIONS if q["answerable"]]
-    found = sum(
-        any(e in h.chunk.text for h in retriever.search(q["question"], 5) for e in q["evidence"]) for q in answerable
-    )
-    return found / len(answerable)
 
 
 def page_latency() -> dict[str, float]:
@@ -59,7 +52,7 @@ def page_latency() -> dict[str, float]:
             for i, q in enumerate(QUESTIONS):
                 box = page.get_by_placeholder("Ask about the articles…")
                 box.wait_for(timeout=180_000)
-                box.fill(q["question"])
+                box.fill(q.question)
                 t0 = time.perf_counter()
                 box.press("Enter")
                 answer = page.locator("[data-testid='stChatMessage']").nth(2 * i + 1)
@@ -127,12 +120,12 @@ def main() -> None:
             times = []
             for i in range(args.repeat):
                 for q in QUESTIONS:
-                    question = q["question"] + " " * (i + 1)  # defeat the query-vector cache
+                    question = q.question + " " * (i + 1)  # defeat the query-vector cache
                     t0 = time.perf_counter()
                     r.search(question, 5)
                     times.append(time.perf_counter() - t0)
             out[f"{name}_ms"] = round(1000 * median(times), 1)
-            out[f"{name}_recall@5"] = round(recall_at_5(r), 3)
+            out[f"{name}_recall@5"] = round(evaluate_questions(QUESTIONS, r).recall[5], 3)
 
         # 3. Answer latency with the embedded model: focused passages (ours) vs whole chunks (baseline).
         if not args.no_llm:
@@ -148,7 +141,7 @@ def main() -> None:
                     first, full = [], []
                     for q in QUESTIONS:
                         t0 = time.perf_counter()
-                        stream = ask(q["question"], retriever, chat, settings.answer_k, sentences)
+                        stream = ask(q.question, retriever, chat, settings.answer_k, sentences)
                         t_first = None
                         for _ in stream:
                             if t_first is None:
