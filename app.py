@@ -155,6 +155,8 @@ if question:
             record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever) for c in answer.citations]
             note = "the articles do not say" if answer.refused else f"{len(answer.citations)} cited passage(s)"
             record["meta"] = f"Answered by {answer.model} in {answer.seconds:.1f} s · {note}"
+            if evidence.translation:
+                record["meta"] += f" · also searched in Arabic as «{escape_markdown(evidence.translation)}»"
         except RagError as exc:
             record["error"] = f"{exc} The passages retrieved for your question are below."
             record["cited"] = False

@@ -88,7 +88,13 @@ def gather_evidence(question: str, retriever: Retriever, k: int = 3, sentences: 
     """Retrieve k passages for the question; the model will read `sentences` sentences of each."""
     hits = retriever.search(question, k)
     passages, highlights = retriever.read(question, hits, sentences)
-    return Evidence(question=question, hits=tuple(hits), passages=tuple(passages), highlights=tuple(highlights))
+    return Evidence(
+        question=question,
+        hits=tuple(hits),
+        passages=tuple(passages),
+        highlights=tuple(highlights),
+        translation=retriever.translation(question),
+    )
 
 
 def ask(question: str, retriever: Retriever, chat: ChatModel, k: int = 3, sentences: int = 2) -> AnswerStream:

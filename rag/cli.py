@@ -113,7 +113,8 @@ def _chunk_json(c: Chunk) -> dict[str, Any]:
 
 
 def _hit_json(rank: int, hit: Hit) -> dict[str, Any]:
-    return {"rank": rank, "score": round(hit.score, 4), **_chunk_json(hit.chunk)}
+    scores = {"score": round(hit.score, 4), "dense": round(hit.dense, 4), "lexical": round(hit.lexical, 4)}
+    return {"rank": rank, **scores, **_chunk_json(hit.chunk)}
 
 
 @app.command()
@@ -122,10 +123,14 @@ def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_jso
     from .retrieval import load_retriever
 
     s = _settings(index_dir=index, top_k=k)
-    hits = load_retriever(s).search(question, s.top_k)
+    retriever = load_retriever(s)
+    hits = retriever.search(question, s.top_k)
+    rendering = retriever.translation(question)
     if as_json:
-        _emit({"query": question, "hits": [_hit_json(i, h) for i, h in enumerate(hits, 1)]})
+        _emit({"query": question, "translation": rendering, "hits": [_hit_json(i, h) for i, h in enumerate(hits, 1)]})
         return
+    if rendering:
+        typer.echo(f"(also searched as: {rendering})\n")
     for i, h in enumerate(hits, 1):
         typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}\n{h.chunk.text}\n")
 
@@ -200,16 +205,10 @@ def evaluate(
     else:
         assert xquad is not None
         data = load_xquad(xquad, limit_articles)
+        from .translate import make_translator
+
         embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
-        report, seconds = evaluate_xquad(
-            data,
-            query_lang,
-            embedder,
-            chunk_tokens=s.chunk_tokens,
-            chunk_overlap=s.chunk_overlap,
-            sentence_weight=s.sentence_weight,
-            progress=not as_json,
-        )
+        report, seconds = evaluate_xquad(data, query_lang, embedder, s, make_translator(s), progress=not as_json)
         result = {**report.as_json(), "articles": len(data.articles), "index_seconds": round(seconds, 1)}
     if as_json:
         _emit(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +50,24 @@ class Settings(BaseSettings):
         le=1.0,
         description="Weight of a chunk's best-matching sentence in its score; the chunk itself gets the rest.",
     )
+    lexical_weight: float = Field(
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the BM25 leg in the fused score (0 = dense retrieval only).",
+    )
+    lexical_terms: Literal["ngram", "stem"] = Field(
+        "ngram", description="BM25 terms: in-word character 4-grams of folded Arabic, or light stems."
+    )
+    translate_queries: bool = Field(
+        True,
+        description="Render English questions in Arabic with the answer model (cached) for a second dense "
+        "query and the BM25 leg.",
+    )
+    translation_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Weight of the Arabic rendering's dense score (the question gets the rest)."
+    )
+    per_article: int = Field(0, ge=0, le=50, description="Most passages from one article in a result (0 = no cap).")
     embed_batch_size: int = Field(16, ge=1, le=256, description="Passages embedded per batch.")
     openai_api_key: str | None = Field(
         None,

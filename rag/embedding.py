@@ -28,6 +28,10 @@ class Embedder(Protocol):
         """Normalized float32 vector of a question, shape (dim,)."""
         ...
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized float32 vectors of questions in one batch, shape (n, dim)."""
+        ...
+
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in `text` (no special tokens)."""
         ...
@@ -86,6 +90,10 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         """Normalized float32 vector of a question, shape (dim,)."""
         return self._encode([text], "query", False)[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized float32 vectors of questions in one batch, shape (n, dim)."""
+        return self._encode(texts, "query", False)
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in `text` (no special tokens)."""

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from .answer import ask
 from .build import index_articles
+from .config import Settings
 from .embedding import Embedder
 from .errors import RagError
 from .llm import ChatModel
 from .prompts import detect_language
-from .retrieval import Retriever
+from .retrieval import Retriever, retriever_for
 from .store import load_index
+from .translate import QueryTranslator
 from .types import Article, Chunk
 
 KS = (1, 5, 10)
@@ -194,10 +196,8 @@ def evaluate_xquad(
     xquad: XQuAD,
     lang: str,
     embedder: Embedder,
-    *,
-    chunk_tokens: int,
-    chunk_overlap: int,
-    sentence_weight: float,
+    settings: Settings,
+    translator: QueryTranslator | None = None,
     progress: bool = False,
 ) -> tuple[RetrievalReport, float]:
     """Index the Arabic articles in a temporary folder with the product's chunker and embedder, then query."""
@@ -208,12 +208,14 @@ def evaluate_xquad(
             xquad.articles,
             Path(tmp),
             embedder,
-            chunk_tokens=chunk_tokens,
-            chunk_overlap=chunk_overlap,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
             progress=progress,
         )
-        index = load_index(Path(tmp), model=embedder.name, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-        retriever = Retriever(index, embedder, sentence_weight)
+        index = load_index(
+            Path(tmp), model=embedder.name, chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap
+        )
+        retriever = retriever_for(index, embedder, settings, translator if lang == "en" else None)
 
         def overlaps_gold(qid: str, chunk: Chunk) -> bool:
             aid, start, end = xquad.gold[qid]

@@ -45,3 +45,23 @@ def build_messages(question: str, passages: list[str]) -> list[dict[str, str]]:
     fill = {"language_name": LANGUAGE_NAMES[lang], "refusal": REFUSALS[lang]}
     user = USER_PROMPT.format(sources=format_sources(passages), question=question, **fill)
     return [{"role": "system", "content": SYSTEM_PROMPT.format(**fill)}, {"role": "user", "content": user}]
+
+
+# Query translation for the lexical and second dense leg: English questions over Arabic articles.
+# Two worked examples keep the 1.5B model translating instead of answering.
+TRANSLATE_MESSAGES = [
+    {
+        "role": "system",
+        "content": "You are a translator from English to Arabic. You never answer questions; you only translate "
+        "them word for word into Arabic, keeping it a question. Write names in Arabic letters.",
+    },
+    {"role": "user", "content": "Translate: Who won the election in 1990?"},
+    {"role": "assistant", "content": "من فاز في الانتخابات عام 1990؟"},
+    {"role": "user", "content": "Translate: What did Joe Biden say about the dam?"},
+    {"role": "assistant", "content": "ماذا قال جو بايدن عن السد؟"},
+]
+
+
+def translation_messages(question: str) -> list[dict[str, str]]:
+    """The chat messages asking for an Arabic rendering of an English question."""
+    return [*TRANSLATE_MESSAGES, {"role": "user", "content": f"Translate: {question}"}]

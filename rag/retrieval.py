@@ -9,30 +9,128 @@ import numpy as np
 from .config import Settings
 from .embedding import Embedder
 from .errors import RagError
+from .lexical import BM25, Analyzer
 from .normalize import for_embedding
+from .prompts import detect_language
 from .store import VectorIndex, load_index
+from .translate import QueryTranslator, make_translator
 from .types import Hit
 
 
 class Retriever:
-    """Dense retrieval over a loaded index."""
+    """Hybrid retrieval: dense vectors (question, and its Arabic rendering) fused with BM25 over Arabic terms.
 
-    def __init__(self, index: VectorIndex, embedder: Embedder, sentence_weight: float = 0.5) -> None:
+    Each leg proposes candidates; every candidate then gets its exact dense score (min-max scaled over the
+    candidates) and its BM25 score (as a share of the query's best possible score), mixed as
+    (1 - lexical_weight) * dense + lexical_weight * lexical. Near-duplicate chunks are collapsed and at
+    most `per_article` chunks of one article are kept (0 = no cap).
+    """
+
+    def __init__(
+        self,
+        index: VectorIndex,
+        embedder: Embedder,
+        sentence_weight: float = 0.5,
+        *,
+        lexical_weight: float = 0.0,
+        lexical_terms: str = "ngram",
+        translator: QueryTranslator | None = None,
+        translation_weight: float = 0.2,
+        per_article: int = 0,
+        duplicate_overlap: float = 0.8,
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.sentence_weight = sentence_weight
+        self.lexical_weight = lexical_weight
+        self.translator = translator
+        self.translation_weight = translation_weight
+        self.per_article = per_article
+        self.duplicate_overlap = duplicate_overlap
+        self.analyzer = Analyzer(lexical_terms)
+        self.bm25 = BM25([c.text for c in index.chunks], self.analyzer) if lexical_weight > 0 else None
 
-    @lru_cache(maxsize=64)  # noqa: B019 - one retriever per process; search and passages share the vector
+    @lru_cache(maxsize=256)  # noqa: B019 - one retriever per process; search and read share the vectors
+    def _queries(self, question: str) -> tuple[tuple[np.ndarray, float], ...]:
+        """(vector, weight) of the question and, for an English one, of its Arabic rendering: one batch."""
+        rendering = self.translation(question)
+        texts = [question, rendering] if rendering else [question]
+        vectors = self.embedder.embed_queries([for_embedding(t) for t in texts])
+        if not rendering:
+            return ((vectors[0], 1.0),)
+        return ((vectors[0], 1 - self.translation_weight), (vectors[1], self.translation_weight))
+
     def _query_vector(self, question: str) -> np.ndarray:
-        return self.embedder.embed_query(for_embedding(question))
+        return self._queries(question)[0][0]
+
+    @lru_cache(maxsize=256)  # noqa: B019
+    def translation(self, question: str) -> str | None:
+        """The Arabic rendering used for an English question (None without a translator or for Arabic)."""
+        return self.translator.arabic(question) if self.translator else None
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
-        """The k passages most similar to the question, best first."""
+        """The k best passages for the question, best first."""
         if not question.strip():
             raise RagError("The question is empty: type a question.")
         if k < 1:
             raise RagError(f"-k must be at least 1, got {k}.")
-        return self.index.search(self._query_vector(question), k, self.sentence_weight)
+        rendering = self.translation(question)
+        pool = max(10 * k, 50)
+        queries = self._queries(question)
+        found: set[int] = set()
+        for vector, _ in queries:
+            found |= self.index.candidates(vector, pool, self.sentence_weight)
+        lexical, ceiling = None, 0.0
+        # English words alone only match stray Latin in Arabic articles (measured: en R@1 0.793 -> 0.734), so an
+        # English question reaches the lexical leg with its Arabic rendering or not at all.
+        lexical_query = (
+            f"{question} {rendering}" if rendering else question if detect_language(question) == "ar" else ""
+        )
+        if self.bm25 is not None and lexical_query:
+            lexical, ceiling = self.bm25.scores(lexical_query), self.bm25.ceiling(lexical_query)
+            top = np.argsort(-lexical)[:pool]
+            found |= {int(i) for i in top if lexical[i] > 0}
+        ids = np.array(sorted(found), dtype=np.int64)
+        if not len(ids):
+            return []
+        dense = np.zeros(len(ids), dtype=np.float32)
+        for vector, weight in queries:
+            dense += weight * self.index.dense_scores(vector, ids, self.sentence_weight)
+        span = float(dense.max() - dense.min())
+        fused = (dense - dense.min()) / span if span > 0 else np.ones_like(dense)
+        lex = np.zeros_like(dense)
+        if lexical is not None and ceiling > 0:
+            lex = np.minimum(lexical[ids] / ceiling, 1.0)
+            fused = (1 - self.lexical_weight) * fused + self.lexical_weight * lex
+        order = np.argsort(-fused, kind="stable")
+        hits = [
+            Hit(
+                chunk=self.index.chunks[int(ids[i])],
+                score=float(fused[i]),
+                dense=float(dense[i]),
+                lexical=float(lex[i]),
+            )
+            for i in order
+        ]
+        return self._tidy(hits, k)
+
+    def _tidy(self, hits: list[Hit], k: int) -> list[Hit]:
+        """Best-first hits without near-duplicates and with at most `per_article` chunks per article."""
+        kept: list[Hit] = []
+        seen: list[frozenset[str]] = []
+        per_article: dict[str, int] = {}
+        for hit in hits:
+            if len(kept) == k:
+                break
+            if self.per_article and per_article.get(hit.chunk.article_id, 0) >= self.per_article:
+                continue
+            grams = frozenset(self.analyzer.terms(hit.chunk.text))
+            if any(_overlap(grams, other) >= self.duplicate_overlap for other in seen):
+                continue
+            kept.append(hit)
+            seen.append(grams)
+            per_article[hit.chunk.article_id] = per_article.get(hit.chunk.article_id, 0) + 1
+        return kept
 
     def read(
         self, question: str, hits: list[Hit], sentences: int
@@ -52,7 +150,9 @@ class Retriever:
         return texts, spans_per_hit
 
 
-def load_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
+def load_retriever(
+    settings: Settings, embedder: Embedder | None = None, translator: QueryTranslator | None = None
+) -> Retriever:
     """The embedding model and the live index named by the settings."""
     from .embedding import SentenceTransformerEmbedder
 
@@ -64,4 +164,27 @@ def load_retriever(settings: Settings, embedder: Embedder | None = None) -> Retr
     )
     if embedder is None:
         embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
-    return Retriever(index, embedder, settings.sentence_weight)
+    return retriever_for(index, embedder, settings, translator or make_translator(settings))
+
+
+def retriever_for(
+    index: VectorIndex, embedder: Embedder, settings: Settings, translator: QueryTranslator | None = None
+) -> Retriever:
+    """A retriever over `index` with the settings' weights."""
+    return Retriever(
+        index,
+        embedder,
+        settings.sentence_weight,
+        lexical_weight=settings.lexical_weight,
+        lexical_terms=settings.lexical_terms,
+        translator=translator,
+        translation_weight=settings.translation_weight,
+        per_article=settings.per_article,
+    )
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard overlap of two term sets (1.0 = the same terms)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)

@@ -85,32 +85,44 @@ class VectorIndex:
         best = members[np.argsort(-(self._sentence_vecs[members] @ query))[:n]]
         return tuple((self.sentences[i].start, self.sentences[i].end) for i in sorted(best))
 
-    def search(self, query: np.ndarray, k: int, sentence_weight: float = 0.5) -> list[Hit]:
-        """The k best chunks for a normalized query vector, best first.
+    def candidates(self, query: np.ndarray, pool: int, sentence_weight: float) -> set[int]:
+        """Positions of the `pool` nearest chunks, and of the chunks of the `pool` nearest sentences."""
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        pool = min(pool, len(self.chunks))
+        if pool <= 0:
+            return set()
+        _, chunk_ids = self.chunk_index.search(q, pool)
+        found = {int(i) for i in chunk_ids[0] if i >= 0}
+        if self.sentence_index.ntotal and sentence_weight > 0:
+            _, sent_ids = self.sentence_index.search(q, min(self.sentence_index.ntotal, pool))
+            found |= {self.sentences[int(i)].chunk for i in sent_ids[0] if i >= 0}
+        return found
+
+    def dense_scores(self, query: np.ndarray, ids: np.ndarray, sentence_weight: float) -> np.ndarray:
+        """Exact scores of the chunks at positions `ids` for a normalized query vector.
 
         A chunk scores (1 - w) * its own cosine + w * the cosine of its best sentence (w = sentence_weight):
         a long chunk whose one sentence answers the question is not drowned by the rest of it.
         """
-        n = len(self.chunks)
-        k = min(k, n)
-        if k <= 0:
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        chunk_scores = self._chunk_vecs[ids] @ q
+        best = np.array(
+            [
+                float((self._sentence_vecs[m] @ q).max()) if len(m := self._by_chunk[cid]) else float(cs)
+                for cid, cs in zip(ids, chunk_scores, strict=True)
+            ],
+            dtype=np.float32,
+        )
+        return (1 - sentence_weight) * chunk_scores + sentence_weight * best
+
+    def search(self, query: np.ndarray, k: int, sentence_weight: float = 0.5) -> list[Hit]:
+        """The k best chunks for a normalized query vector by dense score alone, best first."""
+        ids = np.array(sorted(self.candidates(query, max(10 * k, 50), sentence_weight)), dtype=np.int64)
+        if not len(ids):
             return []
-        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        pool = min(n, max(10 * k, 50))  # candidates from each level, then rescored exactly
-        _, chunk_ids = self.chunk_index.search(q, pool)
-        candidates = {int(i) for i in chunk_ids[0] if i >= 0}
-        if self.sentence_index.ntotal and sentence_weight > 0:
-            _, sent_ids = self.sentence_index.search(q, min(self.sentence_index.ntotal, pool))
-            candidates |= {self.sentences[int(i)].chunk for i in sent_ids[0] if i >= 0}
-        ids = np.array(sorted(candidates), dtype=np.int64)
-        chunk_scores = self._chunk_vecs[ids] @ q[0]
-        scores = []
-        for cid, cs in zip(ids, chunk_scores, strict=True):
-            members = self._by_chunk[cid]
-            best = float((self._sentence_vecs[members] @ q[0]).max()) if len(members) else float(cs)
-            scores.append((1 - sentence_weight) * float(cs) + sentence_weight * best)
-        order = np.argsort(-np.array(scores), kind="stable")[:k]
-        return [Hit(chunk=self.chunks[int(ids[i])], score=scores[i]) for i in order]
+        scores = self.dense_scores(query, ids, sentence_weight)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [Hit(chunk=self.chunks[int(ids[i])], score=float(scores[i])) for i in order]
 
 
 def live_path(index_dir: Path) -> Path:

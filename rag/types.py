@@ -37,10 +37,13 @@ class Chunk:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved chunk and its cosine score."""
+    """A retrieved chunk, its fused score, its dense score (cosine mix) and lexical score (share of the query's
+    best possible BM25 score)."""
 
     chunk: Chunk
     score: float
+    dense: float = 0.0
+    lexical: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class Evidence:
     hits: tuple[Hit, ...]
     passages: tuple[str, ...]  # the text of each hit given to the model
     highlights: tuple[tuple[tuple[int, int], ...], ...]  # per hit, article offsets of those sentences
+    translation: str | None = None  # the Arabic rendering of an English question that was also searched
 
 
 @dataclass(frozen=True, slots=True)

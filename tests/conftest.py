@@ -47,6 +47,9 @@ class FakeEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._vec(text)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vec(t) for t in texts])
+
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
@@ -115,6 +118,15 @@ def real_index(real_settings: Settings, real_embedder):  # type: ignore[no-untyp
         chunk_overlap=real_settings.chunk_overlap,
     )
     return real_settings.index_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_test_llm_server(real_settings: Settings) -> Iterator[None]:
+    """Whatever started the tests' answer server (a fixture, a `rag` subprocess translating a question), stop it."""
+    yield
+    from rag.llm import stop_local_server
+
+    stop_local_server(real_settings)
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_se
     assistant.wait_for(timeout=120_000)
     page.get_by_text("Sources").wait_for(timeout=300_000)  # shown once the streamed answer is complete
     assert "[1]" in assistant.inner_text()
+    assert "also searched in Arabic as" in assistant.inner_text()  # the English question's rendering is shown
     page.locator("[data-testid='stPopover'] button").first.click()
     rtl = page.locator("[dir='rtl']", has_text="الاستخدام المزدوج").first
     rtl.wait_for(state="visible", timeout=30_000)

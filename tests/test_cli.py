@@ -116,8 +116,9 @@ def test_search_json(real_index: Path) -> None:
     assert result["query"] == "What did Mao Ning say about dual-use exports?"
     hits = result["hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3]
-    assert set(hits[0]) == {"rank", "score", "article_id", "chunk_id", "start", "end", "text"}
+    assert set(hits[0]) == {"rank", "score", "dense", "lexical", "article_id", "chunk_id", "start", "end", "text"}
     assert hits[0]["article_id"] == "000_5016804d4a167ba4"
+    assert result["translation"] and hits[0]["lexical"] > 0  # the Arabic rendering fed the BM25 leg
     assert "الاستخدام المزدوج" in hits[0]["text"]
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
 

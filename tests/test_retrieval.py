@@ -39,8 +39,23 @@ def test_focused_passages_are_sentences_of_the_chunk(real_index: Path, real_sett
     assert retriever.read(question, hits, 0) == ([h.chunk.text for h in hits], [() for _ in hits])
 
 
-def test_scores_are_cosines(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_scores_are_fused_and_ordered(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
     retriever = load_retriever(real_settings, real_embedder)
     hits = retriever.search("ماذا قالت ماو نينغ؟", 5)
     scores = np.array([h.score for h in hits])
     assert np.all(scores <= 1.0001) and np.all(scores > 0) and np.all(np.diff(scores) <= 1e-6)
+    assert all(0 < h.dense <= 1.0001 for h in hits)  # the dense part is a cosine mix
+    assert hits[0].lexical > 0.5  # "ماو نينغ" appears literally in the top passage
+    w = real_settings.lexical_weight
+    assert all(h.score >= w * h.lexical - 1e-6 for h in hits)
+
+
+def test_english_question_is_translated_for_the_lexical_leg(
+    real_index: Path, real_settings: Settings, real_embedder, llm_server: str
+) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(real_settings, real_embedder)
+    question = "What did Mao Ning say about dual-use exports?"
+    rendering = retriever.translation(question)
+    assert rendering and any("\u0621" <= ch <= "\u064a" for ch in rendering)
+    hits = retriever.search(question, 3)
+    assert "الاستخدام المزدوج" in hits[0].chunk.text and hits[0].lexical > 0

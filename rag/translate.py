@@ -1,0 +1,81 @@
+"""Query translation: an Arabic rendering of an English question, for the lexical leg and a second dense query."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from . import llm
+from .config import Settings
+from .errors import RagError
+from .llm import ChatModel
+from .prompts import detect_language, translation_messages
+
+log = logging.getLogger(__name__)
+
+_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+_CYRILLIC_WORD = re.compile("\\S*[\u0400-\u04ff]\\S*")  # the 1.5B model slips in "сколько" for "how many"
+
+
+class QueryTranslator:
+    """Arabic renderings of English questions from the answer model, cached on disk (one JSON line each)."""
+
+    def __init__(self, connect: Callable[[], ChatModel], model: str, cache_file: Path | None = None) -> None:
+        self.connect = connect  # called at the first question that needs the model (it may start a server)
+        self.model = model
+        self.cache_file = cache_file
+        self._chat: ChatModel | None = None
+        self._cache: dict[str, str] = {}
+        if cache_file is not None and cache_file.exists():
+            for line in cache_file.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    if row.get("model") == model:
+                        self._cache[row["q"]] = row["ar"]
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue  # a torn line from a killed process: ignore it
+
+    def arabic(self, question: str) -> str | None:
+        """The question in Arabic, or None when it is not English or the model cannot be reached."""
+        question = question.strip()
+        if detect_language(question) != "en":
+            return None
+        if question in self._cache:
+            return self._cache[question] or None
+        try:
+            self._chat = self._chat or self.connect()
+            raw = "".join(self._chat.stream(translation_messages(question)))
+        except RagError as exc:  # retrieval goes on without the translation
+            log.warning("Query translation skipped: %s", exc)
+            return None
+        first_line = raw.strip().splitlines()[0] if raw.strip() else ""
+        text = " ".join(_CYRILLIC_WORD.sub(" ", first_line).split())
+        rendering = text if _ARABIC_LETTER.search(text) else ""
+        self._remember(question, rendering, self._chat.name)
+        return rendering or None
+
+    def _remember(self, question: str, rendering: str, model: str) -> None:
+        """Keep the rendering; on disk only a real one, under the name of the model that made it."""
+        self._cache[question] = rendering
+        if self.cache_file is None or not rendering:
+            return
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"model": model, "q": question, "ar": rendering}, ensure_ascii=False) + "\n"
+        fd = os.open(self.cache_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))  # one append per line: concurrent writers do not interleave
+        finally:
+            os.close(fd)
+
+
+def make_translator(settings: Settings) -> QueryTranslator | None:
+    """The configured query translator (None when RAG_TRANSLATE_QUERIES is off); connects on first use."""
+    if not settings.translate_queries:
+        return None
+    return QueryTranslator(
+        lambda: llm.make_chat_model(settings), settings.answer_model, settings.models_dir / "query-translations.jsonl"
+    )

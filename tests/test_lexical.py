@@ -1,0 +1,138 @@
+"""The lexical leg, query translation and the hybrid fusion, with fake models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.build import index_articles
+from rag.errors import LLMError, RagError
+from rag.lexical import BM25, Analyzer, fold, ngrams, stem
+from rag.retrieval import Retriever
+from rag.store import load_index
+from rag.translate import QueryTranslator
+from rag.types import Article
+
+from .conftest import FakeChat, FakeEmbedder
+
+
+def test_fold_unifies_arabic_spellings() -> None:
+    # hamza forms of alef, alef maqsura, ta marbuta, diacritics, tatweel and Arabic-Indic digits
+    assert fold("أحمد إلى آخر مدرسةٌ") == fold("احمد الي اخر مدرسه")
+    assert fold("الـــصين") == fold("الصين")
+    assert fold("عام ٢٠٢٤") == "عام 2024"
+    assert fold("Mao NING") == "mao ning"
+
+
+def test_stem_and_ngrams() -> None:
+    assert stem("والصادرات") == "صادر"
+    assert stem("بالصين") == "صين"
+    assert stem("exports") == "export"
+    assert ngrams("سلام") == ["#سلا", "سلام", "لام#"]
+    assert ngrams("من") == ["#من#"]
+
+
+@pytest.mark.parametrize("kind", ["ngram", "stem"])
+def test_bm25_ranks_the_document_with_the_rare_terms_first(kind: str) -> None:
+    docs = [
+        "قال المتحدث إن الحكومة ستدرس الأمر.",
+        "قالت ماو نينغ إن الصين تعارض تصدير المواد ذات الاستخدام المزدوج.",
+        "أعلنت الحكومة عن ميزانية جديدة للتعليم.",
+    ]
+    bm25 = BM25(docs, Analyzer(kind))
+    scores = bm25.scores("ماذا قالت ماو نينغ عن الإستخدام المزدوج؟")  # hamza on alef differs from the text
+    assert int(np.argmax(scores)) == 1
+    assert scores[2] == 0.0
+    assert bm25.scores("كلمات لا توجد").max() == 0.0
+
+
+def test_unknown_analyzer_names_the_setting() -> None:
+    with pytest.raises(RagError, match="RAG_LEXICAL_TERMS"):
+        Analyzer("bigram")
+
+
+# ------------------------------------------------------------------ translation
+
+
+class BrokenChat:
+    name = "broken"
+    endpoint = "fake://"
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        raise LLMError("cannot be reached")
+        yield ""
+
+
+def test_translator_caches_on_disk_and_skips_arabic(tmp_path: Path) -> None:
+    chat = FakeChat("ماذا قالت ماو نينغ؟\nextra line")
+    calls = []
+    cache = tmp_path / "cache.jsonl"
+
+    def connect() -> FakeChat:
+        calls.append(1)
+        return chat
+
+    t = QueryTranslator(connect, "fake-llm", cache)
+    assert t.arabic("ماذا قالت ماو نينغ؟") is None and not calls  # Arabic questions are not translated
+    assert t.arabic("What did Mao Ning say?") == "ماذا قالت ماو نينغ؟"
+    assert "Translate: What did Mao Ning say?" in chat.messages[-1]["content"]
+    assert t.arabic("What did Mao Ning say?") == "ماذا قالت ماو نينغ؟" and len(calls) == 1
+    again = QueryTranslator(lambda: BrokenChat(), "fake-llm", cache)  # a new process reads the cache
+    assert again.arabic("What did Mao Ning say?") == "ماذا قالت ماو نينغ؟"
+    other_model = QueryTranslator(lambda: BrokenChat(), "other-llm", cache)
+    assert other_model.arabic("What did Mao Ning say?") is None
+    assert json.loads(cache.read_text(encoding="utf-8").splitlines()[0])["model"] == "fake-llm"
+
+
+def test_translator_failure_or_non_arabic_reply_gives_none(tmp_path: Path) -> None:
+    assert QueryTranslator(lambda: BrokenChat(), "broken").arabic("Who won?") is None
+    assert QueryTranslator(lambda: FakeChat("The answer is 42."), "fake").arabic("Who won?") is None
+    assert QueryTranslator(lambda: FakeChat("أсколько نقطة؟"), "fake").arabic("How many points?") == "نقطة؟"
+
+
+# ------------------------------------------------------------------ fusion and hygiene
+
+ARTICLES = [
+    Article("a", "A", "X", "تعارض الصين تصدير المواد ذات الاستخدام المزدوج. وقالت ماو نينغ ذلك أمس.", ""),
+    Article("b", "B", "X", "أعلنت الحكومة عن ميزانية جديدة للتعليم والصحة في البلاد.", ""),
+    Article("c", "C", "X", "تعارض الصين تصدير المواد ذات الاستخدام المزدوج. وقالت ماو نينغ ذلك أمس.", ""),
+    Article("d", "D", "X", "قالت ماو نينغ إن بكين ستواصل الحوار. ماو نينغ تحدثت عن التجارة.", ""),
+]
+
+
+@pytest.fixture
+def small_index(tmp_path: Path):  # type: ignore[no-untyped-def]
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
+    return load_index(tmp_path / "index", model="fake-embedder", chunk_tokens=60, chunk_overlap=0)
+
+
+def test_lexical_leg_finds_what_the_dense_leg_misses(small_index) -> None:  # type: ignore[no-untyped-def]
+    # The hamza form differs from the text's, so the hashing embedder only matches "في" (in b);
+    # the lexical leg folds the spelling and ignores the stop word.
+    question = "الإستخدام في"
+    dense = Retriever(small_index, FakeEmbedder(), lexical_weight=0.0).search(question, 1)
+    hybrid = Retriever(small_index, FakeEmbedder(), lexical_weight=0.6).search(question, 1)
+    assert dense[0].chunk.article_id == "b"
+    assert hybrid[0].chunk.article_id in {"a", "c"} and hybrid[0].lexical == 1.0
+
+
+def test_near_duplicates_collapse_and_article_cap(small_index) -> None:  # type: ignore[no-untyped-def]
+    r = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3)
+    ids = [h.chunk.article_id for h in r.search("ماو نينغ الاستخدام المزدوج", 4)]
+    assert len(ids) == 3 and len({"a", "c"} & set(ids)) == 1  # a and c are the same text: one is kept
+    loose = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3, duplicate_overlap=1.01)
+    assert len(loose.search("ماو نينغ الاستخدام المزدوج", 4)) == 4
+
+
+def test_translation_feeds_both_legs(small_index) -> None:  # type: ignore[no-untyped-def]
+    translator = QueryTranslator(lambda: FakeChat("ماذا قالت ماو نينغ عن الحوار مع بكين؟"), "fake")
+    r = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3, translator=translator)
+    hits = r.search("What did Mao Ning say about dialogue with Beijing?", 2)
+    assert r.translation("What did Mao Ning say about dialogue with Beijing?") is not None
+    assert hits[0].chunk.article_id == "d"
+    plain = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3)
+    assert plain.search("What did Mao Ning say about dialogue with Beijing?", 1)[0].lexical == 0.0
