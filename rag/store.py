@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 
 from .errors import IndexMismatchError, IndexMissingError
-from .types import Article, Chunk, Hit, Sentence
+from .types import Article, Chunk, Sentence
 
 FORMAT = 1
 CURRENT = "current"  # symlink to the live version folder
@@ -114,15 +114,6 @@ class VectorIndex:
             dtype=np.float32,
         )
         return (1 - sentence_weight) * chunk_scores + sentence_weight * best
-
-    def search(self, query: np.ndarray, k: int, sentence_weight: float = 0.5) -> list[Hit]:
-        """The k best chunks for a normalized query vector by dense score alone, best first."""
-        ids = np.array(sorted(self.candidates(query, max(10 * k, 50), sentence_weight)), dtype=np.int64)
-        if not len(ids):
-            return []
-        scores = self.dense_scores(query, ids, sentence_weight)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [Hit(chunk=self.chunks[int(ids[i])], score=float(scores[i])) for i in order]
 
 
 def live_path(index_dir: Path) -> Path:

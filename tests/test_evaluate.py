@@ -69,7 +69,7 @@ def test_rag_eval_on_seed_questions(real_index: Path) -> None:
     assert result["n"] == 7
     assert result["recall@5"] == 1.0  # every answerable seed question's evidence in the top 5
     # recorded: six of seven at rank 1, the Medvedev question at rank 2 (a rough rendering lifts a sibling chunk)
-    assert result["recall@1"] >= 6 / 7 - 1e-9 and result["mrr"] >= 0.928
+    assert result["recall@1"] >= round(6 / 7, 4) and result["mrr"] >= 0.9286
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
