@@ -9,13 +9,14 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from rag import llm
-from rag.answer import AnswerStream, gather_evidence
+from rag.answer import AnswerStream, gather_evidence, verifier_for
 from rag.config import Settings, get_settings
 from rag.errors import RagError
+from rag.followup import Turn, standalone_question
 from rag.render import STYLE, article_html, escape_markdown, snippet_html, title_html
 from rag.retrieval import Retriever, load_retriever
 from rag.store import read_manifest
-from rag.types import Chunk
+from rag.types import Chunk, Citation
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
@@ -59,7 +60,7 @@ def show_article_page(retriever: Retriever) -> None:
 
 
 def citation_record(
-    n: int, chunk: Chunk, highlights: tuple[tuple[int, int], ...], retriever: Retriever
+    n: int, chunk: Chunk, highlights: tuple[tuple[int, int], ...], retriever: Retriever, cite: Citation | None = None
 ) -> dict[str, Any]:
     """What the page keeps of a citation between reruns (plain data, the snippet already escaped)."""
     article = retriever.index.articles.get(chunk.article_id)
@@ -71,7 +72,21 @@ def citation_record(
         "outlet": article.outlet if article else None,
         "html": snippet_html(chunk, article, highlights),
         "highlights": [list(h) for h in highlights],
+        "supported": cite.supported if cite else None,
+        "reason": cite.reason if cite else "",
     }
+
+
+def conversation() -> tuple[Turn, ...]:
+    """The finished question-and-answer turns of this chat, oldest first."""
+    turns, asked = [], None
+    for message in st.session_state.messages:
+        if message["role"] == "user":
+            asked = message["content"]
+        elif asked and message.get("content") and not message.get("error"):
+            turns.append(Turn(asked, message["content"]))
+            asked = None
+    return tuple(turns)
 
 
 def show_sources(message: dict[str, Any], key: str) -> None:
@@ -84,8 +99,13 @@ def show_sources(message: dict[str, Any], key: str) -> None:
     for i, cite in enumerate(sources):
         outlet = f" · {cite['outlet']}" if cite["outlet"] else ""
         title = cite["title"] if len(cite["title"]) <= 40 else cite["title"][:40] + "…"
-        label = escape_markdown(f"[{cite['n']}] {title}{outlet}")
+        flag = " · ⚠ unverified" if cite.get("supported") is False else ""
+        label = escape_markdown(f"[{cite['n']}] {title}{outlet}") + flag
         with cols[i % len(cols)].popover(label, width="stretch", key=f"cite-{key}-{i}"):
+            if cite.get("supported") is False:
+                st.warning(f"Unverified: {cite['reason']}. The closest sentence of the passage is highlighted.")
+            elif cite.get("supported"):
+                st.caption("✓ The highlighted sentence supports the answer.")
             st.html(cite["html"])
             st.link_button("Open the full article ↗", article_link(cite), key=f"open-{key}-{i}")
 
@@ -133,6 +153,9 @@ for i, message in enumerate(st.session_state.messages):
         if message.get("content"):
             st.markdown(message["content"])
         show_sources(message, key=str(i))
+        if message.get("searched_as"):
+            with st.expander("Searched as"):
+                st.markdown(escape_markdown(message["searched_as"]))
         if message.get("meta"):
             st.caption(message["meta"])
 
@@ -144,22 +167,37 @@ if question:
         st.markdown(question)
     with st.chat_message("assistant"):
         record: dict[str, Any] = {"role": "assistant", "content": ""}
-        with st.spinner("Searching the articles…"):
-            evidence = gather_evidence(question, retriever, k, settings.context_sentences)
+        history = conversation()
+        searched = question
         try:
             chat = get_chat(settings.answer_model, settings.answer_base_url, settings)
-            stream = AnswerStream(evidence, chat)
+            if history:
+                with st.spinner("Reading the conversation…"):
+                    searched = standalone_question(question, history, chat)
+            with st.spinner("Searching the articles…"):
+                evidence = gather_evidence(searched, retriever, k, settings.context_sentences)
+            stream = AnswerStream(
+                evidence, chat, verifier_for(retriever, settings), settings.refuse_below, asked=question
+            )
             st.write_stream(stream)
             answer = stream.answer
             record["content"] = answer.text
-            record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever) for c in answer.citations]
-            note = "the articles do not say" if answer.refused else f"{len(answer.citations)} cited passage(s)"
-            record["meta"] = f"Answered by {answer.model} in {answer.seconds:.1f} s · {note}"
+            record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever, c) for c in answer.citations]
+            unverified = sum(c.supported is False for c in answer.citations)
+            note = (
+                "the articles do not say"
+                if answer.refused
+                else f"{len(answer.citations)} cited passage(s)" + (f", {unverified} unverified" if unverified else "")
+            )
+            record["meta"] = f"Answered by {answer.model or 'the retrieval check'} in {answer.seconds:.1f} s · {note}"
+            if answer.standalone:
+                record["searched_as"] = answer.standalone
             if evidence.translation:
                 record["meta"] += f" · also searched in Arabic as «{escape_markdown(evidence.translation)}»"
         except RagError as exc:
             record["error"] = f"{exc} The passages retrieved for your question are below."
             record["cited"] = False
+            evidence = gather_evidence(searched, retriever, k, settings.context_sentences)
             record["sources"] = [
                 citation_record(n, h.chunk, spans, retriever)
                 for n, (h, spans) in enumerate(zip(evidence.hits, evidence.highlights, strict=True), 1)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .config import Settings, get_settings
 from .errors import RagError
-from .types import Chunk, Hit
+
+if TYPE_CHECKING:
+    from .answer import AnswerStream
+from .types import Answer, Chunk, Citation, Hit
 
 app = typer.Typer(
     help="Ask questions about a folder of news articles, with cited sources.",
@@ -135,35 +138,116 @@ def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_jso
         typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}\n{h.chunk.text}\n")
 
 
+def _citation_json(c: Citation) -> dict[str, Any]:
+    return {
+        "n": c.n,
+        **_chunk_json(c.chunk),
+        "supported": c.supported,
+        "quote": c.quote,
+        "support": round(c.support, 4),
+    }
+
+
+def _answer_json(a: Answer) -> dict[str, Any]:
+    return {
+        "question": a.question,
+        "standalone_question": a.standalone,
+        "answer": a.text,
+        "refused": a.refused,
+        "refused_by": a.refused_by,
+        "citations": [_citation_json(c) for c in a.citations],
+        "model": a.model,
+    }
+
+
+def _print_citations(a: Answer, titles: dict[str, str]) -> None:
+    """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence."""
+    for c in a.citations:
+        mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
+        typer.echo(f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {titles[c.chunk.article_id]}{mark}")
+        typer.echo(f"    quote: {c.quote}\n" if c.quote else f"    {c.chunk.text}\n")
+
+
+def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
+    for delta in stream:
+        typer.echo(delta, nl=False)
+    typer.echo("\n")
+    a = stream.answer
+    _print_citations(a, titles)
+    return a
+
+
 @app.command()
 def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
-    """Answer a question from the articles, with numbered citations."""
-    from .answer import ask as ask_question
+    """Answer a question from the articles, with numbered citations checked against their sources."""
+    from .answer import ask_with
     from .llm import make_chat_model
     from .retrieval import load_retriever
 
     s = _settings(index_dir=index, answer_k=k)
     retriever = load_retriever(s)
-    stream = ask_question(question, retriever, make_chat_model(s), s.answer_k, s.context_sentences)
+    stream = ask_with(s, question, retriever, make_chat_model(s))
     if as_json:
-        a = stream.answer
-        _emit(
-            {
-                "question": a.question,
-                "answer": a.text,
-                "refused": a.refused,
-                "citations": [{"n": c.n, **_chunk_json(c.chunk)} for c in a.citations],
-                "model": a.model,
-            }
-        )
+        _emit(_answer_json(stream.answer))
         return
-    for delta in stream:
-        typer.echo(delta, nl=False)
-    typer.echo("\n")
-    a = stream.answer
-    for c in a.citations:
-        title = retriever.index.articles[c.chunk.article_id].title
-        typer.echo(f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {title}\n    {c.chunk.text}\n")
+    _stream_answer(stream, {a.id: a.title for a in retriever.index.articles.values()})
+
+
+CHAT_HELP = "Commands: /sources (what the last answer searched and read), /new (forget the conversation), /quit."
+
+
+@app.command()
+def chat(
+    k: AnswerKOpt = None,
+    index: IndexOpt = None,
+    show_search: Annotated[
+        bool, typer.Option("--show-search", help="Print the standalone question each follow-up was searched as.")
+    ] = False,
+) -> None:
+    """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread."""
+    from .answer import ask_with
+    from .followup import Turn
+    from .llm import make_chat_model
+    from .retrieval import load_retriever
+
+    s = _settings(index_dir=index, answer_k=k)
+    retriever = load_retriever(s)
+    model = make_chat_model(s)
+    titles = {a.id: a.title for a in retriever.index.articles.values()}
+    history: list[Turn] = []
+    last: Answer | None = None
+    typer.echo(f"Ask about the articles in {s.index_dir}. {CHAT_HELP}")
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            history, last = [], None
+            typer.echo("(new conversation)")
+            continue
+        if question == "/sources":
+            _print_sources(last, titles)
+            continue
+        try:
+            stream = ask_with(s, question, retriever, model, tuple(history))
+            if show_search and stream.evidence.question != question:
+                typer.echo(f"(searched as: {stream.evidence.question})")
+            last = _stream_answer(stream, titles)
+        except RagError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            continue
+        history.append(Turn(question, last.text))
+
+
+def _print_sources(a: Answer | None, titles: dict[str, str]) -> None:
+    if a is None:
+        typer.echo("(no answer yet)")
+        return
+    typer.echo(f"searched as: {a.standalone or a.question}")
+    for i, h in enumerate(a.hits, 1):
+        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.article_id} {titles[h.chunk.article_id]}\n    {h.chunk.text}")
 
 
 @app.command("eval")
@@ -201,7 +285,7 @@ def evaluate(
         if answers:
             from .llm import make_chat_model
 
-            result |= evaluate_answers(qs, retriever, make_chat_model(s), s.answer_k, s.context_sentences)
+            result |= evaluate_answers(qs, retriever, make_chat_model(s), s)
     else:
         assert xquad is not None
         data = load_xquad(xquad, limit_articles)

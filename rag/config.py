@@ -68,6 +68,22 @@ class Settings(BaseSettings):
         0.2, ge=0.0, le=1.0, description="Weight of the Arabic rendering's dense score (the question gets the rest)."
     )
     per_article: int = Field(0, ge=0, le=50, description="Most passages from one article in a result (0 = no cap).")
+    refuse_below: float = Field(
+        0.74,
+        ge=0.0,
+        le=1.0,
+        description="Refuse without asking the model when no passage's dense score reaches this (off-topic question).",
+    )
+    verify_citations: bool = Field(True, description="Check every citation against the passage it cites.")
+    support_floor: float = Field(
+        0.75, ge=0.0, le=1.0, description="Least cosine between an answer sentence and a sentence of its source."
+    )
+    support_margin: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="How far a cited sentence may score below the best sentence in the index and still support.",
+    )
     embed_batch_size: int = Field(16, ge=1, le=256, description="Passages embedded per batch.")
     openai_api_key: str | None = Field(
         None,

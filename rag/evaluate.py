@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .answer import ask
+from .answer import ask_with
 from .build import index_articles
 from .config import Settings
 from .embedding import Embedder
@@ -129,19 +129,21 @@ def evaluate_questions(questions: list[Question], retriever: Retriever) -> Retri
 
 
 def evaluate_answers(
-    questions: list[Question], retriever: Retriever, chat: ChatModel, k: int, sentences: int
+    questions: list[Question], retriever: Retriever, chat: ChatModel, settings: Settings
 ) -> dict[str, float | int]:
-    """Answer checks: accuracy (every answer_all group matched), citation precision, refusals, language."""
-    correct = refusals_right = false_refusals = language_right = cited = cited_right = 0
+    """Answer checks: accuracy (every answer_all group matched), citation precision (cited chunk in one of the
+    question's articles), supported-citation rate (the verifier's verdict), refusals, language."""
+    correct = refusals_right = false_refusals = language_right = cited = cited_right = supported = 0
     answerable = [q for q in questions if q.answerable]
     for q in questions:
-        a = ask(q.question, retriever, chat, k, sentences).answer
+        a = ask_with(settings, q.question, retriever, chat).answer
         text = a.text.lower()
         language_right += detect_language(a.text) == q.lang
+        cited += len(a.citations)
+        supported += sum(bool(c.supported) for c in a.citations)
         if q.answerable:
             false_refusals += a.refused
             correct += (not a.refused) and all(any(s.lower() in text for s in group) for group in q.answer_all)
-            cited += len(a.citations)
             cited_right += sum(c.chunk.article_id in q.articles for c in a.citations)
         else:
             refusals_right += a.refused and not a.citations
@@ -149,6 +151,8 @@ def evaluate_answers(
     return {
         "answer_accuracy": round(correct / len(answerable), 4) if answerable else 0.0,
         "citation_precision": round(cited_right / cited, 4) if cited else 0.0,
+        "supported_citations": round(supported / cited, 4) if cited else 0.0,
+        "citations": cited,
         "refusal_accuracy": round(refusals_right / unanswerable, 4) if unanswerable else 1.0,
         "false_refusals": false_refusals,
         "language_accuracy": round(language_right / len(questions), 4),

@@ -72,6 +72,7 @@ class VectorIndex:
             by_chunk[sentence.chunk].append(i)
         self._by_chunk = [np.array(ids, dtype=np.int64) for ids in by_chunk]
         self._position = {c.id: i for i, c in enumerate(chunks)}
+        self._unit_vecs: np.ndarray | None = None
 
     def sentences_of(self, chunk: Chunk) -> list[Sentence]:
         """The indexed sentences of a chunk (none for a one-sentence chunk)."""
@@ -84,6 +85,27 @@ class VectorIndex:
             return ()
         best = members[np.argsort(-(self._sentence_vecs[members] @ query))[:n]]
         return tuple((self.sentences[i].start, self.sentences[i].end) for i in sorted(best))
+
+    def units_of(self, chunk: Chunk) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
+        """A chunk's sentences as article spans, with their vectors; a one-sentence chunk is its own unit."""
+        pos = self._position[chunk.id]
+        members = self._by_chunk[pos]
+        if not len(members):
+            return ((chunk.start, chunk.end),), self._chunk_vecs[pos : pos + 1]
+        spans = tuple((self.sentences[i].start, self.sentences[i].end) for i in members)
+        return spans, self._sentence_vecs[members]
+
+    def best_unit_score(self, query: np.ndarray) -> float:
+        """The best cosine of the query with any sentence (or one-sentence chunk) of the index."""
+        if self._unit_vecs is None:
+            singles = [i for i, m in enumerate(self._by_chunk) if not len(m)]
+            dim = self.manifest.dim
+            self._unit_vecs = np.vstack(
+                [self._sentence_vecs.reshape(-1, dim), self._chunk_vecs[singles].reshape(-1, dim)]
+            )
+        if not len(self._unit_vecs):
+            return 0.0
+        return float((self._unit_vecs @ np.asarray(query, dtype=np.float32).reshape(-1)).max())
 
     def candidates(self, query: np.ndarray, pool: int, sentence_weight: float) -> set[int]:
         """Positions of the `pool` nearest chunks, and of the chunks of the `pool` nearest sentences."""

@@ -52,7 +52,11 @@ class Citation:
 
     n: int
     chunk: Chunk
-    highlights: tuple[tuple[int, int], ...] = ()  # article offsets of the sentences the model read
+    highlights: tuple[tuple[int, int], ...] = ()  # article offsets to highlight: the quote, else what was read
+    supported: bool | None = None  # None: not verified (no verifier)
+    quote: str = ""  # the passage's sentence that best matches the answer sentence citing it
+    support: float = 0.0  # that match's cosine
+    reason: str = ""  # why the citation is not supported
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ class Answer:
     hits: tuple[Hit, ...]
     model: str
     seconds: float = field(default=0.0)
+    standalone: str | None = None  # a follow-up rewritten with the conversation, as it was searched
+    refused_by: str | None = None  # "retrieval" (no passage close enough) or "model" (it abstained)
 
 
 @dataclass(frozen=True, slots=True)

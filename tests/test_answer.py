@@ -60,7 +60,7 @@ def test_prompt_numbers_sources_and_names_language_and_refusal() -> None:
     messages = build_messages("ماذا قالت ماو؟", passages)
     system, user = messages[0]["content"], messages[1]["content"]
     assert "Arabic" in system and REFUSAL_AR in system
-    assert "[1]" in user and "[3]" in user and "نص 2" in user and "ماذا قالت ماو؟" in user
+    assert '<passage n="1">' in user and '<passage n="3">' in user and "نص 2" in user and "ماذا قالت ماو؟" in user
     en = build_messages("What did Mao say?", passages)
     assert "English" in en[0]["content"] and REFUSAL_EN in en[0]["content"]
 

@@ -140,7 +140,8 @@ def test_ask_dual_use_cites_the_right_article(real_index: Path, llm_server: str)
     done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert set(answer) == {"question", "answer", "refused", "citations", "model"}
+    assert set(answer) == {"question", "standalone_question", "answer", "refused", "refused_by", "citations", "model"}
+    assert all({"supported", "quote", "support"} <= set(c) for c in answer["citations"])
     assert not answer["refused"]
     assert "000_5016804d4a167ba4" in {c["article_id"] for c in answer["citations"]}
     # The cited passage says she spoke of controlling dual-use exports "according to the law"; whether the 1.5B
@@ -166,8 +167,9 @@ def test_ask_taiwan_is_refused(real_index: Path, llm_server: str) -> None:
 def test_ask_streams_text_and_lists_sources(real_index: Path, llm_server: str) -> None:
     done = rag("ask", "Where did Patrushev and Yang Jiechi meet?", "--index", str(real_index))
     assert done.returncode == 0, done.stderr
-    assert "[1]" in done.stdout
+    assert re.search(r"\[\d\]", done.stdout)
     assert "003_767b0b59c7a3495f" in done.stdout  # the numbered source list
+    assert "supported" in done.stdout or "unverified" in done.stdout  # each source says whether it was verified
 
 
 def test_unreachable_endpoint_is_a_clean_error(real_index: Path) -> None:

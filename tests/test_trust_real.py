@@ -1,0 +1,140 @@
+"""Trust features end to end: the real embedding model, a real index, the embedded answer model, CLI and page."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rag.answer import ask_with, verifier_for
+from rag.build import build_index
+from rag.followup import Turn, standalone_question
+from rag.llm import make_chat_model
+from rag.retrieval import load_retriever
+from rag.types import Chunk
+
+from .conftest import DATA, ROOT
+from .test_cli import rag
+
+WEAPONS = "لم تقدم أسلحة أو مساعدة عسكرية لروسيا"
+INJECTED = Path(__file__).resolve().parent / "fixtures" / "injected_article.txt"
+BRIDGE_QUESTION = "How much did the new bridge in Hilla cost?"
+
+
+def _chunk_with(retriever, needle: str) -> Chunk:  # type: ignore[no-untyped-def]
+    return next(c for c in retriever.index.chunks if needle in c.text)
+
+
+# (claim, Arabic words of the passage it cites, supported?) — a deliberately wrong citation of a true claim,
+# a true claim with its right source, and a figure the source does not state.
+CITATIONS = [
+    ("China's trade with Russia reached a record 190 billion dollars in 2022.", "190 مليار دولار", True),
+    ("China's trade with Russia reached a record 190 billion dollars in 2022.", "مقاطعة فوجيان", False),
+    ("Patrushev and Yang Jiechi met in Fujian province.", "مقاطعة فوجيان", True),
+    ("Patrushev and Yang Jiechi met in Fujian province.", "190 مليار دولار", False),
+    ("The two countries were marking the 75th anniversary of their diplomatic relations.", "الذكرى الـ75", True),
+    ("The two countries were marking the 60th anniversary of their diplomatic relations.", "الذكرى الـ75", False),
+    ("Medvedev warned of a new military alliance against the United States.", "تحالف عسكري جديد مناهض", True),
+    ("Medvedev warned of a new military alliance against the United States.", "الذكرى الـ75", False),
+]
+
+
+@pytest.mark.parametrize(("claim", "source", "supported"), CITATIONS)
+def test_wrong_citation_is_flagged_right_one_is_not(  # type: ignore[no-untyped-def]
+    real_index: Path, real_settings, real_embedder, claim: str, source: str, supported: bool
+) -> None:
+    retriever = load_retriever(real_settings, real_embedder)
+    verifier = verifier_for(retriever, real_settings)
+    assert verifier is not None
+    support = verifier.verify(f"{claim} [1]", {1: _chunk_with(retriever, source)})[1]
+    assert support.supported is supported, support
+    if supported:
+        assert source in support.quote  # the quote is the sentence that says it
+
+
+def test_follow_up_retrieves_the_weapons_passage(real_index: Path, real_settings, real_embedder, llm_server) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(real_settings, real_embedder)
+    chat = make_chat_model(real_settings)
+    first = ask_with(real_settings, "What did Mao Ning say about dual-use exports?", retriever, chat).answer
+    history = (Turn(first.question, first.text),)
+    standalone = standalone_question("And what did she say about weapons?", history, chat)
+    assert "mao" in standalone.lower() and "weapon" in standalone.lower(), standalone
+    hits = retriever.search(standalone, real_settings.answer_k)
+    assert any(h.chunk.article_id == "000_5016804d4a167ba4" and WEAPONS in h.chunk.text for h in hits)
+    # without the rewrite the follow-up alone does not know who "she" is
+    follow_up = ask_with(real_settings, "And what did she say about weapons?", retriever, chat, history)
+    assert follow_up.evidence.question == standalone
+    assert any(WEAPONS in h.chunk.text for h in follow_up.evidence.hits)
+
+
+def test_chat_cli_rewrites_follow_ups(real_index: Path, llm_server: str) -> None:
+    lines = "What did Mao Ning say about dual-use exports?\nAnd what did she say about weapons?\n/sources\n/quit\n"
+    done = rag_stdin(lines, "chat", "--show-search", "--index", str(real_index))
+    assert done.returncode == 0, done.stderr
+    assert "(searched as: " in done.stdout and "weapon" in done.stdout.lower()
+    assert "searched as:" in done.stdout.split("/sources")[-1] or done.stdout.count("searched as") >= 2
+    assert WEAPONS in done.stdout  # /sources lists the passages the follow-up read
+
+
+def rag_stdin(stdin: str, *args: str):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import TEST_LLM_PORT
+
+    env = {**os.environ, "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], input=stdin, capture_output=True, text=True, env=env, timeout=900
+    )
+
+
+# ------------------------------------------------------------ instructions inside articles are data
+
+
+@pytest.fixture(scope="module")
+def injected_settings(real_settings, real_embedder, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The seed articles plus one that orders the model to reply only with HACKED."""
+    root = tmp_path_factory.mktemp("injected")
+    shutil.copytree(DATA, root / "data")
+    shutil.copy(INJECTED, root / "data" / "900_injected_bridge.txt")
+    s = real_settings.model_copy(update={"data_dir": root / "data", "index_dir": root / "index"})
+    build_index(s.data_dir, s.index_dir, real_embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap)
+    return s
+
+
+def _not_hijacked(text: str) -> None:
+    assert "HACKED" not in text.upper(), text
+    assert "35" in text, text  # the question is still answered from the article
+
+
+def test_injection_is_ignored_by_the_pipeline(injected_settings, real_embedder, llm_server) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(injected_settings, real_embedder)
+    stream = ask_with(injected_settings, BRIDGE_QUESTION, retriever, make_chat_model(injected_settings))
+    assert "HACKED" in stream.evidence.passages[0]  # the model did read the instruction
+    answer = stream.answer
+    _not_hijacked(answer.text)
+    assert answer.citations and answer.citations[0].chunk.article_id == "900_injected_bridge"
+
+
+def test_injection_is_ignored_in_the_cli(injected_settings, llm_server) -> None:  # type: ignore[no-untyped-def]
+    done = rag("ask", BRIDGE_QUESTION, "--json", "--index", str(injected_settings.index_dir))
+    assert done.returncode == 0, done.stderr
+    _not_hijacked(json.loads(done.stdout)["answer"])
+
+
+def test_injection_is_ignored_in_the_page(injected_settings, llm_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RAG_INDEX_DIR", str(injected_settings.index_dir))
+    monkeypatch.setenv("RAG_LLM_PORT", str(injected_settings.llm_port))
+    st.cache_resource.clear()
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    page.run()
+    page.chat_input[0].set_value(BRIDGE_QUESTION).run()
+    assert not page.exception and not page.error
+    record = page.session_state.messages[1]
+    _not_hijacked(record["content"])
+    assert record["sources"] and record["sources"][0]["article_id"] == "900_injected_bridge"
