@@ -152,6 +152,8 @@ for i, message in enumerate(st.session_state.messages):
             st.error(message["error"])
         if message.get("content"):
             st.markdown(message["content"])
+        if message.get("unsupported"):
+            st.warning("No cited passage supports this answer: read the sources before trusting it.", icon="⚠️")
         show_sources(message, key=str(i))
         if message.get("searched_as"):
             with st.expander("Searched as"):
@@ -182,6 +184,7 @@ if question:
             st.write_stream(stream)
             answer = stream.answer
             record["content"] = answer.text
+            record["unsupported"] = answer.unsupported
             record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever, c) for c in answer.citations]
             unverified = sum(c.supported is False for c in answer.citations)
             note = (

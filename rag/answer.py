@@ -112,7 +112,7 @@ class AnswerStream:
     def _verified(self, text: str, citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
         """The citations with their support; each highlights its best-matching sentence."""
         assert self.verifier is not None
-        found = self.verifier.verify(text, {c.n: c.chunk for c in citations})
+        found = self.verifier.verify(text, {c.n: c.chunk for c in citations}, {c.n: c.highlights for c in citations})
         out = []
         for c in citations:
             s = found.get(c.n)

@@ -155,13 +155,19 @@ def _answer_json(a: Answer) -> dict[str, Any]:
         "answer": a.text,
         "refused": a.refused,
         "refused_by": a.refused_by,
+        "unsupported": a.unsupported,
         "citations": [_citation_json(c) for c in a.citations],
         "model": a.model,
     }
 
 
+UNSUPPORTED_WARNING = "⚠ No cited passage supports this answer: read the sources before trusting it."
+
+
 def _print_citations(a: Answer, titles: dict[str, str]) -> None:
     """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence."""
+    if a.unsupported:
+        typer.echo(UNSUPPORTED_WARNING + "\n")
     for c in a.citations:
         mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
         typer.echo(f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {titles[c.chunk.article_id]}{mark}")

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         0.75, ge=0.0, le=1.0, description="Least cosine between an answer sentence and a sentence of its source."
     )
     support_margin: float = Field(
-        0.02,
+        0.04,
         ge=0.0,
         le=1.0,
         description="How far a cited sentence may score below the best sentence in the index and still support.",

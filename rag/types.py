@@ -84,6 +84,13 @@ class Answer:
     standalone: str | None = None  # a follow-up rewritten with the conversation, as it was searched
     refused_by: str | None = None  # "retrieval" (no passage close enough) or "model" (it abstained)
 
+    @property
+    def unsupported(self) -> bool:
+        """True for an answer (not a refusal) that no verified citation supports, or that cites nothing."""
+        if self.refused:
+            return False
+        return not any(c.supported is not False for c in self.citations)
+
 
 @dataclass(frozen=True, slots=True)
 class Sentence:

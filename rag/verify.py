@@ -1,7 +1,8 @@
 """Verifying citations: does the cited passage hold a sentence that says what the answer's sentence says?
 
 Each answer sentence with [n] markers is a claim. It is embedded (as a query, across languages) and compared
-with every sentence of each passage it cites. A citation is supported when its best sentence
+with the sentences of passage n that the answer model read (all of them when it read the whole passage). A
+citation is supported when its best sentence
 - scores at least `floor` (cosine), and
 - is within `margin` of the best sentence anywhere in the index (the cited passage is where the claim is
   best found, not a weaker neighbour), and
@@ -68,14 +69,17 @@ def numbers(text: str) -> set[str]:
 class CitationVerifier:
     """Checks every [n] of an answer against passage n (see the module docstring)."""
 
-    def __init__(self, index: VectorIndex, embedder: Embedder, floor: float = 0.75, margin: float = 0.02) -> None:
+    def __init__(self, index: VectorIndex, embedder: Embedder, floor: float = 0.75, margin: float = 0.04) -> None:
         self.index = index
         self.embedder = embedder
         self.floor = floor
         self.margin = margin
 
-    def verify(self, text: str, chunks: dict[int, Chunk]) -> dict[int, Support]:
-        """Support of each cited passage number (keys of `chunks`) by the claims of `text` that cite it."""
+    def verify(
+        self, text: str, chunks: dict[int, Chunk], read: dict[int, tuple[tuple[int, int], ...]] | None = None
+    ) -> dict[int, Support]:
+        """Support of each cited passage number (keys of `chunks`) by the claims of `text` that cite it; `read`
+        holds, per number, the article spans of the sentences the model was shown (none = the whole passage)."""
         claims = [c for c in split_claims(text) if any(n in chunks for n in c.cites)]
         if not claims:
             return {}
@@ -86,13 +90,18 @@ class CitationVerifier:
             for n in claim.cites:
                 if n not in chunks:
                     continue
-                support = self._check(n, chunks[n], claim, vector, anywhere)
+                support = self._check(n, chunks[n], (read or {}).get(n, ()), claim, vector, anywhere)
                 if n not in best or (support.supported, support.score) > (best[n].supported, best[n].score):
                     best[n] = support
         return best
 
-    def _check(self, n: int, chunk: Chunk, claim: Claim, vector, anywhere: float) -> Support:  # type: ignore[no-untyped-def]
+    def _check(  # type: ignore[no-untyped-def]
+        self, n: int, chunk: Chunk, read: tuple[tuple[int, int], ...], claim: Claim, vector, anywhere: float
+    ) -> Support:
         spans, vectors = self.index.units_of(chunk)
+        shown = [i for i, span in enumerate(spans) if span in read]
+        if shown:  # only what the model read can support what it wrote
+            spans, vectors = tuple(spans[i] for i in shown), vectors[shown]
         scores = vectors @ vector
         i = int(scores.argmax())
         score = float(scores[i])

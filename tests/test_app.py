@@ -62,7 +62,7 @@ def test_question_gets_answer_and_citations(page: AppTest, monkeypatch: pytest.M
     assert source["article_id"] == "000_5016804d4a167ba4"
     assert 'dir="rtl"' in source["html"] and "<mark>" in source["html"]
     assert any("dual-use exports according to the law" in m.value for m in page.chat_message[1].markdown)
-    assert "Passages:" in chat.messages[-1]["content"]  # the page went through the real prompt
+    assert '<passage n="1">' in chat.messages[-1]["content"]  # the page went through the real prompt
     # a follow-up keeps the conversation on screen
     page.chat_input[0].set_value("And what about Taiwan?").run()
     assert len(page.session_state.messages) == 4 and len(page.chat_message) == 4
@@ -116,3 +116,42 @@ def test_article_mode_unknown_passage(page: AppTest) -> None:
     page.query_params["article"] = "nope"
     page.run()
     assert page.error and "not in the index" in page.error[0].value
+
+
+def test_unsupported_citation_is_marked_unverified(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The dual-use passage does not state 190 billion: the citation must not pass as verified.
+    _use_chat(monkeypatch, FakeChat("China's trade with Russia reached 190 billion dollars [1]."))
+    page.run()
+    page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    assert not page.exception and not page.error
+    source = page.session_state.messages[1]["sources"][0]
+    assert source["supported"] is False and "190" in source["reason"]
+    assert "unverified" in page.session_state.messages[1]["meta"]
+    assert page.session_state.messages[1]["unsupported"] is True
+    assert page.warning and "No cited passage supports this answer" in page.warning[0].value
+
+
+def test_follow_up_is_searched_as_a_standalone_question(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Scripted(FakeChat):
+        replies = iter(
+            [
+                "Mao Ning said China controls dual-use exports according to the law [1].",
+                "What did Mao Ning say about weapons?",
+                "China has not provided weapons to Russia [1].",
+            ]
+        )
+
+        def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+            self.messages = messages
+            yield next(self.replies)
+
+    chat = Scripted("unused")
+    _use_chat(monkeypatch, chat)
+    page.run()
+    page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    page.chat_input[0].set_value("And what did she say about weapons?").run()
+    assert not page.exception and not page.error
+    record = page.session_state.messages[3]
+    assert record["searched_as"] == "What did Mao Ning say about weapons?"
+    assert "What did Mao Ning say about weapons?" in chat.messages[-1]["content"]  # the answer prompt's question
+    assert any(e.label == "Searched as" for e in page.chat_message[3].expander)

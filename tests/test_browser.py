@@ -79,6 +79,9 @@ def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_se
     rtl.wait_for(state="visible", timeout=30_000)
     assert rtl.is_visible()
     assert page.locator("[dir='rtl'] mark").first.is_visible()
+    # the highlighted sentence is the verifier's quote: the one about dual-use exports, and the verdict is shown
+    assert page.locator("[dir='rtl'] mark", has_text="الاستخدام المزدوج").first.is_visible()
+    assert page.get_by_text("supports the answer").or_(page.get_by_text("Unverified:")).first.is_visible()
     page.screenshot(path=str(ARTIFACTS / "answer-with-citation.png"))
     with page.context.expect_page() as info:
         page.get_by_role("link", name="Open the full article").first.click()

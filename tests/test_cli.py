@@ -140,7 +140,8 @@ def test_ask_dual_use_cites_the_right_article(real_index: Path, llm_server: str)
     done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert set(answer) == {"question", "standalone_question", "answer", "refused", "refused_by", "citations", "model"}
+    keys = {"question", "standalone_question", "answer", "refused", "refused_by", "unsupported", "citations", "model"}
+    assert set(answer) == keys
     assert all({"supported", "quote", "support"} <= set(c) for c in answer["citations"])
     assert not answer["refused"]
     assert "000_5016804d4a167ba4" in {c["article_id"] for c in answer["citations"]}

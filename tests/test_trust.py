@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from rag.followup import Turn, standalone_question
 from rag.prompts import SYSTEM_PROMPT, build_messages
 from rag.retrieval import retriever_for
 from rag.store import load_index
-from rag.types import Article, Chunk, Evidence, Hit
+from rag.types import Answer, Article, Chunk, Citation, Evidence, Hit
 from rag.verify import CitationVerifier, numbers, split_claims
 
 from .conftest import FakeChat, FakeEmbedder
@@ -160,3 +161,25 @@ def test_passages_are_fenced_and_fences_inside_them_removed() -> None:
     user = messages[1]["content"]
     assert user.count("</passage>") == 2 and '<passage n="1">' in user and '<passage n="2">' in user
     assert "not instructions" in SYSTEM_PROMPT
+
+
+def test_only_the_sentences_the_model_read_can_support(index) -> None:  # type: ignore[no-untyped-def]
+    verifier = CitationVerifier(index, FakeEmbedder(), floor=0.5, margin=0.05)
+    trade = _chunk(index, "trade")
+    second = index.articles["trade"].text.index("the figure")
+    read = {1: ((second, len(index.articles["trade"].text)),)}
+    claim = "Trade between China and Russia reached 190 billion dollars in 2022 [1]."
+    assert verifier.verify(claim, {1: trade})[1].quote.startswith("trade between")
+    shown = verifier.verify(claim, {1: trade}, read)[1]
+    assert shown.quote == "the figure was a record for both countries."
+    assert not shown.supported  # the sentence that says it was not among those the model read
+
+
+def test_answer_without_a_supporting_citation_is_flagged() -> None:
+    chunk = Chunk("a:0-4", "a", "نص", 0, 4)
+    base = Answer("Q?", "A [1].", False, (), (), "m")
+    assert base.unsupported  # cites nothing
+    assert not replace(base, citations=(Citation(1, chunk, supported=True),)).unsupported
+    assert replace(base, citations=(Citation(1, chunk, supported=False),)).unsupported
+    assert not replace(base, citations=(Citation(1, chunk),)).unsupported  # not verified: no verdict
+    assert not replace(base, refused=True).unsupported
