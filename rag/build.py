@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .articles import read_articles
 from .chunking import chunk_articles, make_splitter, sentence_spans
 from .embedding import Embedder
-from .errors import RagError
+from .errors import IndexMissingError, RagError
 from .normalize import for_embedding
-from .store import read_manifest, save_index
+from .store import load_index, read_manifest, save_index, writer_lock
 from .types import Article, Chunk, Sentence, Skipped
 
 
@@ -27,6 +30,48 @@ class BuildReport:
     path: Path
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What an update did: article ids added, changed and removed; how many kept their vectors."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+    chunks: int  # in the new version
+    embedded: int  # passages (chunks and sentences) embedded by this update
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    path: Path | None  # the new version; None when nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """One article's chunks and sentences (sentence.chunk counted from the article's first chunk) and vectors."""
+
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    sentences: list[Sentence]
+    sentence_vectors: np.ndarray
+
+
+def _readable(data_dir: Path) -> tuple[list[Article], list[Skipped]]:
+    """The data folder's articles, byte-identical copies skipped (the first by name is kept)."""
+    articles, skipped = read_articles(data_dir)
+    if not articles:
+        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped) or "no .txt files"
+        raise RagError(f"No readable articles in {data_dir} ({reasons}): add UTF-8 .txt files and build again.")
+    first: dict[str, str] = {}
+    unique = []
+    for a in articles:
+        if a.sha256 in first:
+            skipped.append(Skipped(path=str(data_dir / f"{a.id}.txt"), reason=f"same bytes as {first[a.sha256]}.txt"))
+        else:
+            first[a.sha256] = a.id
+            unique.append(a)
+    return unique, skipped
+
+
 def build_index(
     data_dir: Path,
     index_dir: Path,
@@ -35,23 +80,24 @@ def build_index(
     chunk_tokens: int,
     chunk_overlap: int,
     progress: bool = False,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Full rebuild of `index_dir` from the articles in `data_dir`; the old index stays live until the swap."""
+    """Full rebuild of `index_dir` from the articles in `data_dir`; the old index stays live until the swap.
+    One writer at a time: another build or update makes this one wait (`wait`) or fail with IndexBusyError."""
     t0 = time.perf_counter()
-    articles, skipped = read_articles(data_dir)
-    if not articles:
-        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped) or "no .txt files"
-        raise RagError(f"No readable articles in {data_dir} ({reasons}): add UTF-8 .txt files and build again.")
-    return index_articles(
-        articles,
-        index_dir,
-        embedder,
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=chunk_overlap,
-        progress=progress,
-        skipped=skipped,
-        t0=t0,
-    )
+    articles, skipped = _readable(data_dir)
+    with writer_lock(index_dir, wait, on_wait):
+        return index_articles(
+            articles,
+            index_dir,
+            embedder,
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_overlap,
+            progress=progress,
+            skipped=skipped,
+            t0=t0,
+        )
 
 
 def index_articles(
@@ -68,28 +114,132 @@ def index_articles(
     """Chunk, embed and store already-read articles (a full rebuild of `index_dir`)."""
     t0 = time.perf_counter() if t0 is None else t0
     skipped = skipped or []
+    parts = _embed(articles, embedder, chunk_tokens, chunk_overlap, progress)
+    path, n_chunks = _save(index_dir, articles, parts, embedder.name, chunk_tokens, chunk_overlap, skipped, t0)
+    seconds = time.perf_counter() - t0
+    return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
+
+
+def update_index(
+    data_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    progress: bool = False,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> UpdateReport:
+    """Bring the index in line with `data_dir` by content hash: embed new and changed articles, drop removed
+    ones, keep the vectors of unchanged ones. The result equals a full rebuild; the old version stays live
+    until the switch. Without an index it builds one. One writer at a time, as for build_index."""
+    t0 = time.perf_counter()
+    articles, skipped = _readable(data_dir)
+    with writer_lock(index_dir, wait, on_wait):
+        return _update(articles, skipped, index_dir, embedder, chunk_tokens, chunk_overlap, progress, t0)
+
+
+def _update(
+    articles: list[Article],
+    skipped: list[Skipped],
+    index_dir: Path,
+    embedder: Embedder,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    progress: bool,
+    t0: float,
+) -> UpdateReport:
+    try:
+        old = load_index(index_dir, model=embedder.name, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+    except IndexMissingError:
+        old = None
+    before = old.articles if old else {}
+    kept = {a.id for a in articles if a.id in before and before[a.id].sha256 == a.sha256 and before[a.id] == a}
+    fresh = [a for a in articles if a.id not in kept]
+    added = tuple(a.id for a in fresh if a.id not in before)
+    changed = tuple(a.id for a in fresh if a.id in before)
+    removed = tuple(sorted(set(before) - {a.id for a in articles}))
+    if old is not None and not fresh and not removed and _skip_list(skipped) == old.manifest.skipped:
+        return UpdateReport((), (), (), len(kept), len(old.chunks), 0, tuple(skipped), time.perf_counter() - t0, None)
+    parts = _embed(fresh, embedder, chunk_tokens, chunk_overlap, progress)
+    embedded = sum(len(p.chunks) + len(p.sentences) for p in parts.values())
+    if old is not None:
+        parts |= {aid: _Parts(*old.article_parts(aid)) for aid in kept}
+    path, n_chunks = _save(index_dir, articles, parts, embedder.name, chunk_tokens, chunk_overlap, skipped, t0)
+    return UpdateReport(
+        added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
+    )
+
+
+def _embed(
+    articles: list[Article], embedder: Embedder, chunk_tokens: int, chunk_overlap: int, progress: bool
+) -> dict[str, _Parts]:
+    """Chunk the articles and embed their chunks and sentences in one pass; grouped per article."""
     splitter = make_splitter(embedder.count_tokens, chunk_tokens, chunk_overlap)
     chunks = chunk_articles(articles, splitter)
     sentences = split_sentences(chunks)
     texts = [c.text for c in chunks] + [
         chunks[s.chunk].text[s.start - chunks[s.chunk].start : s.end - chunks[s.chunk].start] for s in sentences
     ]
-    vectors = embedder.embed_documents([for_embedding(t) for t in texts], progress=progress)
-    seconds = time.perf_counter() - t0
+    vectors = embedder.embed_documents([for_embedding(t) for t in texts], progress=progress) if texts else None
+    dim = embedder.dim
+    chunk_vecs = vectors[: len(chunks)] if vectors is not None else np.zeros((0, dim), np.float32)
+    sentence_vecs = vectors[len(chunks) :] if vectors is not None else np.zeros((0, dim), np.float32)
+    by_article: dict[str, list[int]] = {a.id: [] for a in articles}
+    for i, c in enumerate(chunks):
+        by_article[c.article_id].append(i)
+    of_chunk: dict[int, list[int]] = {}
+    for j, s in enumerate(sentences):
+        of_chunk.setdefault(s.chunk, []).append(j)
+    parts: dict[str, _Parts] = {}
+    for a in articles:
+        positions = by_article[a.id]
+        members = [(n, j) for n, pos in enumerate(positions) for j in of_chunk.get(pos, [])]
+        parts[a.id] = _Parts(
+            [chunks[i] for i in positions],
+            chunk_vecs[positions].reshape(-1, dim),
+            [Sentence(n, sentences[j].start, sentences[j].end) for n, j in members],
+            sentence_vecs[[j for _, j in members]].reshape(-1, dim),
+        )
+    return parts
+
+
+def _skip_list(skipped: list[Skipped]) -> list[dict[str, str]]:
+    return [{"path": s.path, "reason": s.reason} for s in skipped]
+
+
+def _save(
+    index_dir: Path,
+    articles: list[Article],
+    parts: dict[str, _Parts],
+    model: str,
+    chunk_tokens: int,
+    chunk_overlap: int,
+    skipped: list[Skipped],
+    t0: float,
+) -> tuple[Path, int]:
+    """Concatenate the articles' parts in article order (as a full build orders them) and write a version."""
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    for a in articles:
+        p = parts[a.id]
+        sentences += [Sentence(s.chunk + len(chunks), s.start, s.end) for s in p.sentences]
+        chunks += p.chunks
     path = save_index(
         index_dir,
         articles,
         chunks,
-        vectors[: len(chunks)],
+        np.vstack([parts[a.id].chunk_vectors for a in articles]),
         sentences,
-        vectors[len(chunks) :],
-        model=embedder.name,
+        np.vstack([parts[a.id].sentence_vectors for a in articles]),
+        model=model,
         chunk_tokens=chunk_tokens,
         chunk_overlap=chunk_overlap,
-        skipped=[{"path": s.path, "reason": s.reason} for s in skipped],
-        build_seconds=seconds,
+        skipped=_skip_list(skipped),
+        build_seconds=time.perf_counter() - t0,
     )
-    return BuildReport(articles=len(articles), chunks=len(chunks), skipped=tuple(skipped), seconds=seconds, path=path)
+    return path, len(chunks)
 
 
 def split_sentences(chunks: list[Chunk]) -> list[Sentence]:

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .config import Settings, get_settings
-from .errors import RagError
+from .errors import IndexBusyError, LLMError, RagError
+from .types import Answer, Chunk, Citation, Evidence, Hit
 
 if TYPE_CHECKING:
     from .answer import AnswerStream
-from .types import Answer, Chunk, Citation, Hit
+
+EXIT_BUSY = 3  # another build or update holds the index
 
 app = typer.Typer(
     help="Ask questions about a folder of news articles, with cited sources.",
@@ -64,6 +66,11 @@ def models_install() -> None:
     install_llm(s.models_dir, progress=typer.echo)
 
 
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="If another build or update is writing the index, wait for it (default: exit 3).")
+]
+
+
 @index_app.command("build")
 def index_build(
     data: DataOpt = None,
@@ -71,10 +78,12 @@ def index_build(
     if_stale: Annotated[
         bool, typer.Option("--if-stale", help="Only build when the index is missing or out of date.")
     ] = False,
+    wait: WaitOpt = False,
 ) -> None:
     """Rebuild the index from every article in the data folder."""
     from .build import build_index, index_is_current
     from .embedding import SentenceTransformerEmbedder
+    from .store import check_not_busy
 
     s = _settings(data_dir=data, index_dir=index)
     if if_stale and index_is_current(
@@ -84,9 +93,18 @@ def index_build(
         return
     if not s.data_dir.is_dir():
         raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
+    if not wait:
+        check_not_busy(s.index_dir)
     embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
     report = build_index(
-        s.data_dir, s.index_dir, embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap, progress=True
+        s.data_dir,
+        s.index_dir,
+        embedder,
+        chunk_tokens=s.chunk_tokens,
+        chunk_overlap=s.chunk_overlap,
+        progress=True,
+        wait=wait,
+        on_wait=lambda msg: typer.echo(msg, err=True),
     )
     for skip in report.skipped:
         typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
@@ -94,6 +112,44 @@ def index_build(
         f"Indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f} s "
         f"({len(report.skipped)} skipped) -> {s.index_dir}"
     )
+
+
+@index_app.command("update")
+def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = False) -> None:
+    """Bring the index in line with the data folder: embed new and changed articles, drop removed ones."""
+    from .build import update_index
+    from .embedding import SentenceTransformerEmbedder
+    from .store import check_not_busy
+
+    s = _settings(data_dir=data, index_dir=index)
+    if not s.data_dir.is_dir():
+        raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
+    if not wait:
+        check_not_busy(s.index_dir)
+    embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+    r = update_index(
+        s.data_dir,
+        s.index_dir,
+        embedder,
+        chunk_tokens=s.chunk_tokens,
+        chunk_overlap=s.chunk_overlap,
+        progress=True,
+        wait=wait,
+        on_wait=lambda msg: typer.echo(msg, err=True),
+    )
+    for skip in r.skipped:
+        typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+    for label, ids in (("added", r.added), ("changed", r.changed), ("removed", r.removed)):
+        for aid in ids:
+            typer.echo(f"{label} {aid}")
+    summary = (
+        f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, {r.unchanged} unchanged "
+        f"({len(r.skipped)} skipped)"
+    )
+    if r.path is None:
+        typer.echo(f"Index in {s.index_dir} is up to date: {summary}.")
+    else:
+        typer.echo(f"Updated {s.index_dir}: {summary}; {r.embedded} passages embedded in {r.seconds:.1f} s.")
 
 
 @index_app.command("info")
@@ -186,17 +242,39 @@ def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
 @app.command()
 def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Answer a question from the articles, with numbered citations checked against their sources."""
-    from .answer import ask_with
+    from .answer import ask_with, gather_evidence
     from .llm import make_chat_model
     from .retrieval import load_retriever
 
     s = _settings(index_dir=index, answer_k=k)
     retriever = load_retriever(s)
-    stream = ask_with(s, question, retriever, make_chat_model(s))
+    titles = {a.id: a.title for a in retriever.index.articles.values()}
+    try:
+        chat_model = make_chat_model(s)
+    except LLMError:
+        _print_retrieved(gather_evidence(question, retriever, s.answer_k, s.context_sentences), titles, as_json)
+        raise
+    stream = ask_with(s, question, retriever, chat_model)
+    try:
+        if as_json:
+            _emit(_answer_json(stream.answer))
+        else:
+            _stream_answer(stream, titles)
+    except LLMError:
+        _print_retrieved(stream.evidence, titles, as_json)
+        raise
+
+
+def _print_retrieved(evidence: Evidence, titles: dict[str, str], as_json: bool) -> None:
+    """When the answer model fails: the passages that were found, so the question is not wasted."""
     if as_json:
-        _emit(_answer_json(stream.answer))
+        hits = [_hit_json(i, h) for i, h in enumerate(evidence.hits, 1)]
+        _emit({"question": evidence.question, "answer": None, "passages": hits})
         return
-    _stream_answer(stream, {a.id: a.title for a in retriever.index.articles.values()})
+    typer.echo("\n\nThe answer model failed; the passages found for the question:\n")
+    for i, h in enumerate(evidence.hits, 1):
+        typer.echo(f"[{i}] {h.chunk.article_id} ({h.chunk.start}-{h.chunk.end}) {titles[h.chunk.article_id]}")
+        typer.echo(f"    {h.chunk.text}\n")
 
 
 CHAT_HELP = "Commands: /sources (what the last answer searched and read), /new (forget the conversation), /quit."
@@ -241,6 +319,10 @@ def chat(
             if show_search and stream.evidence.question != question:
                 typer.echo(f"(searched as: {stream.evidence.question})")
             last = _stream_answer(stream, titles)
+        except LLMError as exc:
+            _print_retrieved(stream.evidence, titles, as_json=False)
+            typer.echo(f"error: {exc}", err=True)
+            continue
         except RagError as exc:
             typer.echo(f"error: {exc}", err=True)
             continue
@@ -331,6 +413,9 @@ def main() -> None:
     """Entry point: user mistakes become one-line errors with exit code 1."""
     try:
         app()
+    except IndexBusyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BUSY)
     except RagError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         description="How far a cited sentence may score below the best sentence in the index and still support.",
     )
     embed_batch_size: int = Field(16, ge=1, le=256, description="Passages embedded per batch.")
-    openai_api_key: str | None = Field(
+    openai_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("OPENAI_API_KEY"),
         description="API key of an OpenAI-compatible endpoint; unset = embedded local model.",
@@ -107,11 +107,27 @@ class Settings(BaseSettings):
     llm_context: int = Field(4096, ge=1024, description="Context window of the embedded answer server, in tokens.")
     llm_timeout: float = Field(300.0, gt=0, description="Seconds to wait for an answer before giving up.")
     llm_max_tokens: int = Field(400, ge=16, description="Longest answer, in tokens.")
+    llm_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries (with backoff) when the answer model refuses, times out or returns 429/5xx.",
+    )
+    translate_timeout: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds to wait for an English question's Arabic rendering before searching without it.",
+    )
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key in clear, for the client only (the settings' repr masks it)."""
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else None
 
     @property
     def uses_embedded_llm(self) -> bool:
         """True when no endpoint is configured and the local model answers."""
-        return not self.openai_api_key and not self.openai_base_url
+        return not self.api_key and not self.openai_base_url
 
     @property
     def answer_model(self) -> str:

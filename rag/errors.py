@@ -19,3 +19,7 @@ class ModelNotInstalledError(RagError):
 
 class LLMError(RagError):
     """The answer model could not be reached or failed."""
+
+
+class IndexBusyError(RagError):
+    """Another build or update holds the index's writer lock."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from typing import Protocol
 from .config import Settings
 from .errors import LLMError, ModelNotInstalledError
 from .models import gguf_path, llm_installed
+
+log = logging.getLogger(__name__)
 
 SERVER_START_SECONDS = 180.0
 
@@ -34,19 +37,61 @@ class ChatModel(Protocol):
 
 
 class OpenAIChat:
-    """Chat completions, streamed, from an OpenAI-compatible endpoint."""
+    """Chat completions, streamed, from an OpenAI-compatible endpoint.
 
-    def __init__(self, model: str, base_url: str | None, api_key: str | None, timeout: float, max_tokens: int) -> None:
+    A refused connection, a timeout, HTTP 429 or a 5xx is retried `retries` times with exponential backoff
+    (`backoff`, 2 x `backoff`, ...) as long as no text was yielded; a stream cut after text was shown is not
+    retried (the reader would see the start twice) but reported. Other HTTP errors fail at once. Messages name
+    the endpoint and the fix; the API key never appears in them.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float,
+        max_tokens: int,
+        retries: int = 2,
+        backoff: float = 1.0,
+    ) -> None:
         from openai import OpenAI
 
         self.name = model
         self.endpoint = base_url or "https://api.openai.com/v1"
         self.max_tokens = max_tokens
-        # Local servers ignore the key, but the client insists on one.
-        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=1)
+        self.retries = retries
+        self.backoff = backoff
+        self._key = api_key or ""
+        # Local servers ignore the key, but the client insists on one. Retries are ours (counted, bounded).
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0)
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """Yield the answer text as it is generated."""
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            shown = False
+            try:
+                for piece in self._attempt(messages):
+                    shown = True
+                    yield piece
+                return
+            except _Retryable as exc:
+                if shown:
+                    raise LLMError(
+                        f"The answer from {self.endpoint} was cut off mid-answer ({self._clean(exc.why)}): "
+                        "ask again; the passages found are below."
+                    ) from exc
+                if attempt == attempts:
+                    raise LLMError(
+                        f"The answer model at {self.endpoint} {self._clean(exc.why)} ({attempts} attempts): {exc.fix}"
+                    ) from exc
+                log.warning("Answer model %s: %s; retrying (%d of %d).", self.endpoint, exc.why, attempt, self.retries)
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _attempt(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """One request; retryable failures become _Retryable, the rest LLMError."""
+        import httpx
         import openai
 
         try:
@@ -57,22 +102,48 @@ class OpenAIChat:
                 temperature=0.0,
                 max_tokens=self.max_tokens,
             )
+            finished = False
             for event in response:
                 choices = getattr(event, "choices", None)
-                if choices and choices[0].delta.content:
+                if not choices:
+                    continue
+                if choices[0].delta and choices[0].delta.content:
                     yield choices[0].delta.content
+                finished = finished or bool(choices[0].finish_reason)
+            if not finished:
+                raise _Retryable("ended its stream before the answer was finished", _FIX_RETRY)
         except openai.APITimeoutError as exc:
-            raise LLMError(
-                f"The answer model at {self.endpoint} timed out: try again, or raise RAG_LLM_TIMEOUT."
-            ) from exc
+            raise _Retryable("timed out", "try again, or raise RAG_LLM_TIMEOUT.") from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"The answer model at {self.endpoint} cannot be reached: check OPENAI_BASE_URL.") from exc
+            raise _Retryable("cannot be reached", "check OPENAI_BASE_URL, or that the server is running.") from exc
         except openai.AuthenticationError as exc:
             raise LLMError(f"The answer model at {self.endpoint} refused the API key: check OPENAI_API_KEY.") from exc
         except openai.APIStatusError as exc:
+            why = f"failed with HTTP {exc.status_code}"
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise _Retryable(why, _FIX_RETRY) from exc
             raise LLMError(
-                f"The answer model at {self.endpoint} failed with HTTP {exc.status_code}: {exc.message}"
+                f"The answer model at {self.endpoint} {why}: {self._clean(str(exc.message))}. "
+                "Check RAG_LLM_MODEL and OPENAI_BASE_URL."
             ) from exc
+        except (httpx.HTTPError, openai.APIError) as exc:  # the connection dropped mid-stream
+            raise _Retryable(f"dropped the connection ({type(exc).__name__})", _FIX_RETRY) from exc
+
+    def _clean(self, text: str) -> str:
+        """The text with the API key masked, should a server echo it back."""
+        return text.replace(self._key, "***") if len(self._key) >= 4 else text
+
+
+_FIX_RETRY = "try again later; if it keeps failing, check the server's log."
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt: what happened, and what the user can do if every attempt fails."""
+
+    def __init__(self, why: str, fix: str) -> None:
+        super().__init__(why)
+        self.why = why
+        self.fix = fix
 
 
 # ------------------------------------------------------------ local server
@@ -178,5 +249,10 @@ def make_chat_model(settings: Settings) -> ChatModel:
         raise LLMError("OPENAI_BASE_URL is set but RAG_LLM_MODEL is not: set RAG_LLM_MODEL to the model it serves.")
     base_url = ensure_local_server(settings) if settings.uses_embedded_llm else settings.answer_base_url
     return OpenAIChat(
-        settings.answer_model, base_url, settings.openai_api_key, settings.llm_timeout, settings.llm_max_tokens
+        settings.answer_model,
+        base_url,
+        settings.api_key,
+        settings.llm_timeout,
+        settings.llm_max_tokens,
+        retries=settings.llm_retries,
     )

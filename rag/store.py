@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .errors import IndexMismatchError, IndexMissingError
+from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from .types import Article, Chunk, Sentence
 
 FORMAT = 1
@@ -73,6 +76,7 @@ class VectorIndex:
         self._by_chunk = [np.array(ids, dtype=np.int64) for ids in by_chunk]
         self._position = {c.id: i for i, c in enumerate(chunks)}
         self._unit_vecs: np.ndarray | None = None
+        self._by_article: dict[str, list[int]] = {}
 
     def sentences_of(self, chunk: Chunk) -> list[Sentence]:
         """The indexed sentences of a chunk (none for a one-sentence chunk)."""
@@ -85,6 +89,27 @@ class VectorIndex:
             return ()
         best = members[np.argsort(-(self._sentence_vecs[members] @ query))[:n]]
         return tuple((self.sentences[i].start, self.sentences[i].end) for i in sorted(best))
+
+    def article_parts(self, article_id: str) -> tuple[list[Chunk], np.ndarray, list[Sentence], np.ndarray]:
+        """An article's chunks and sentences (sentence.chunk counted from its first chunk) with their vectors."""
+        if not self._by_article:
+            for i, c in enumerate(self.chunks):
+                self._by_article.setdefault(c.article_id, []).append(i)
+        positions = self._by_article.get(article_id, [])
+        chunks = [self.chunks[i] for i in positions]
+        members = [m for i in positions for m in self._by_chunk[i]]
+        local = {pos: n for n, pos in enumerate(positions)}
+        sentences = [
+            Sentence(chunk=local[self.sentences[m].chunk], start=self.sentences[m].start, end=self.sentences[m].end)
+            for m in members
+        ]
+        dim = self.manifest.dim
+        return (
+            chunks,
+            self._chunk_vecs[positions].reshape(-1, dim),
+            sentences,
+            self._sentence_vecs[members].reshape(-1, dim),
+        )
 
     def units_of(self, chunk: Chunk) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
         """A chunk's sentences as article spans, with their vectors; a one-sentence chunk is its own unit."""
@@ -136,6 +161,69 @@ class VectorIndex:
             dtype=np.float32,
         )
         return (1 - sentence_weight) * chunk_scores + sentence_weight * best
+
+
+def writer_lock_path(index_dir: Path) -> Path:
+    """The lock file that admits one writer (build or update) at a time."""
+    return index_dir / ".writer.lock"
+
+
+@contextmanager
+def writer_lock(index_dir: Path, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the index's writer lock: exclusive, released by the kernel when the holder exits or is killed.
+
+    A second writer waits (`wait`) or gets IndexBusyError naming the holder. Under the lock, temporary versions
+    and switch links left by a killed writer are removed.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(writer_lock_path(index_dir), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            if not wait:
+                raise IndexBusyError(_busy_message(index_dir, holder)) from None
+            if on_wait:
+                on_wait(f"Waiting for the build or update (pid {holder}) that is writing {index_dir}…")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _remove_leftovers(index_dir)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _busy_message(index_dir: Path, holder: str) -> str:
+    return (
+        f"Another build or update (pid {holder}) is writing {index_dir}: wait for it to finish, "
+        "or pass --wait to queue behind it."
+    )
+
+
+def check_not_busy(index_dir: Path) -> None:
+    """Fail fast (before loading any model) when another writer holds the index; the real lock comes later."""
+    path = writer_lock_path(index_dir)
+    if not path.exists():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        raise IndexBusyError(_busy_message(index_dir, holder)) from None
+    finally:
+        os.close(fd)
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """Temporary versions and switch links of writers that were killed (only ever called under the lock)."""
+    for p in index_dir.iterdir():
+        if p.name.startswith("v-") and p.name.endswith(".tmp") and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(f".{CURRENT}.") and p.is_symlink():
+            p.unlink(missing_ok=True)
 
 
 def live_path(index_dir: Path) -> Path:

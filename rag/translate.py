@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,10 +25,18 @@ _CYRILLIC_WORD = re.compile("\\S*[\u0400-\u04ff]\\S*")  # the 1.5B model slips i
 class QueryTranslator:
     """Arabic renderings of English questions from the answer model, cached on disk (one JSON line each)."""
 
-    def __init__(self, connect: Callable[[], ChatModel], model: str, cache_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], ChatModel],
+        model: str,
+        cache_file: Path | None = None,
+        pause_after_failure: float = 60.0,
+    ) -> None:
         self.connect = connect  # called at the first question that needs the model (it may start a server)
         self.model = model
         self.cache_file = cache_file
+        self.pause_after_failure = pause_after_failure  # seconds without asking a model that just failed
+        self._paused_until = 0.0
         self._chat: ChatModel | None = None
         self._cache: dict[str, str] = {}
         if cache_file is not None and cache_file.exists():
@@ -46,11 +55,14 @@ class QueryTranslator:
             return None
         if question in self._cache:
             return self._cache[question] or None
+        if time.monotonic() < self._paused_until:
+            return None  # the model failed moments ago: don't make every search wait for it again
         try:
             self._chat = self._chat or self.connect()
             raw = "".join(self._chat.stream(translation_messages(question)))
         except RagError as exc:  # retrieval goes on without the translation
-            log.warning("Query translation skipped: %s", exc)
+            log.warning("Query translation skipped for %.0f s: %s", self.pause_after_failure, exc)
+            self._paused_until = time.monotonic() + self.pause_after_failure
             return None
         first_line = raw.strip().splitlines()[0] if raw.strip() else ""
         text = " ".join(_CYRILLIC_WORD.sub(" ", first_line).split())
@@ -76,6 +88,8 @@ def make_translator(settings: Settings) -> QueryTranslator | None:
     """The configured query translator (None when RAG_TRANSLATE_QUERIES is off); connects on first use."""
     if not settings.translate_queries:
         return None
+    # Its own short timeout and no retries: a search never waits long for its rendering.
+    quick = settings.model_copy(update={"llm_timeout": settings.translate_timeout, "llm_retries": 0})
     return QueryTranslator(
-        lambda: llm.make_chat_model(settings), settings.answer_model, settings.models_dir / "query-translations.jsonl"
+        lambda: llm.make_chat_model(quick), settings.answer_model, settings.models_dir / "query-translations.jsonl"
     )

@@ -41,6 +41,8 @@ def test_help_on_every_command() -> None:
         ["index"],
         ["index", "build"],
         ["index", "info"],
+        ["index", "update"],
+        ["chat"],
         ["search"],
         ["ask"],
         ["eval"],
