@@ -11,20 +11,27 @@ import streamlit.components.v1 as components
 from rag import llm
 from rag.answer import AnswerStream, gather_evidence, verifier_for
 from rag.config import Settings, get_settings
+from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
 from rag.followup import Turn, standalone_question
 from rag.render import STYLE, article_html, escape_markdown, snippet_html, title_html
 from rag.retrieval import Retriever, load_retriever
-from rag.store import read_manifest
+from rag.store import live_version, read_manifest
 from rag.types import Chunk, Citation
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
 
-@st.cache_resource(show_spinner="Loading the embedding model and the index…")
-def get_retriever(index_dir: str, _settings: Settings) -> Retriever:
-    """The embedding model and index, loaded once per process (per index folder)."""
-    return load_retriever(_settings)
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def get_embedder(model: str, _settings: Settings) -> Embedder:
+    """The embedding model, loaded once per process."""
+    return SentenceTransformerEmbedder(model, _settings.models_dir, _settings.embed_batch_size)
+
+
+@st.cache_resource(show_spinner="Loading the index…", max_entries=2)
+def get_retriever(index_dir: str, version: str | None, _settings: Settings) -> Retriever:
+    """The index, loaded once per version: a build or update is picked up at the next question."""
+    return load_retriever(_settings, get_embedder(_settings.embedding_model, _settings))
 
 
 @st.cache_resource(show_spinner="Starting the answer model…")
@@ -131,7 +138,7 @@ with st.sidebar:
         st.session_state.messages = []
 
 try:
-    retriever = get_retriever(str(settings.index_dir), settings)
+    retriever = get_retriever(str(settings.index_dir), live_version(settings.index_dir), settings)
 except RagError as exc:
     st.error(str(exc))
     st.stop()

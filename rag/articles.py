@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from pathlib import Path
 
@@ -103,14 +104,42 @@ def pick_title(text: str, limit: int = 120) -> str:
     return text[:limit]
 
 
+MAX_ARTICLE_BYTES = 10 * 1024 * 1024  # a news article is far smaller; a bigger file is a dump to split first
+
+_HTML = re.compile(r"^\s*(<!doctype html|<html\b|<head\b|<body\b)", re.IGNORECASE)
+_HTML_DROP = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_HTML_BREAK = re.compile(r"<\s*(br|/p|/div|/h[1-6]|/li|/tr|/title|/article|/section)\b[^>]*>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without a BOM) or UTF-16 with a BOM; RagError for binary or undecodable bytes."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise RagError(f"broken UTF-16 (bad bytes at offset {exc.start}); save it as UTF-8") from exc
+    if b"\x00" in data[:8192]:
+        raise RagError("binary data (NUL bytes), not a text article")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RagError(f"not valid UTF-8 (bad byte at offset {exc.start}); save it as UTF-8") from exc
+
+
+def html_to_text(raw: str) -> str:
+    """The text of an HTML page saved as .txt: scripts and styles dropped, block ends as line breaks."""
+    text = _HTML_TAG.sub(" ", _HTML_BREAK.sub("\n", _HTML_DROP.sub(" ", raw)))
+    return "\n".join(" ".join(line.split()) for line in html.unescape(text).split("\n"))
+
+
 def parse_article(article_id: str, data: bytes) -> Article:
     """Decode and clean one file's bytes; raise RagError when it holds no article."""
     if not data.strip():
         raise RagError("the file is empty")
-    try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RagError(f"not valid UTF-8 (bad byte at offset {exc.start}); save it as UTF-8") from exc
+    raw = decode(data)
+    if _HTML.match(raw):
+        raw = html_to_text(raw)
     text = clean_text(raw)
     if not text.strip():
         raise RagError("no article text left after removing page furniture")
@@ -133,6 +162,12 @@ def read_articles(data_dir: Path) -> tuple[list[Article], list[Skipped]]:
     skipped: list[Skipped] = []
     for path in sorted(data_dir.glob("*.txt")):
         try:
+            size = path.stat().st_size
+            if size > MAX_ARTICLE_BYTES:
+                raise RagError(
+                    f"{size / 2**20:.1f} MB, over the {MAX_ARTICLE_BYTES // 2**20} MB limit for one article; "
+                    "split it into one file per article"
+                )
             articles.append(parse_article(path.stem, path.read_bytes()))
         except RagError as exc:
             skipped.append(Skipped(path=str(path), reason=str(exc)))

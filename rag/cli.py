@@ -293,6 +293,7 @@ def chat(
     from .followup import Turn
     from .llm import make_chat_model
     from .retrieval import load_retriever
+    from .store import live_version
 
     s = _settings(index_dir=index, answer_k=k)
     retriever = load_retriever(s)
@@ -300,11 +301,17 @@ def chat(
     titles = {a.id: a.title for a in retriever.index.articles.values()}
     history: list[Turn] = []
     last: Answer | None = None
+    version = live_version(s.index_dir)
     typer.echo(f"Ask about the articles in {s.index_dir}. {CHAT_HELP}")
     for line in sys.stdin:
         question = line.strip()
         if not question:
             continue
+        if live_version(s.index_dir) != version:  # a build or update switched versions: answer from the new one
+            retriever = load_retriever(s, retriever.embedder, retriever.translator)
+            titles = {a.id: a.title for a in retriever.index.articles.values()}
+            version = live_version(s.index_dir)
+            typer.echo(f"(index updated: {len(retriever.index.articles)} articles)")
         if question in ("/quit", "/exit"):
             break
         if question == "/new":

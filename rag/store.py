@@ -247,6 +247,7 @@ def save_index(
 ) -> Path:
     """Write a new version folder, then point `current` at it in one atomic rename."""
     index_dir.mkdir(parents=True, exist_ok=True)
+    previous = live_version(index_dir) or ""
     stamp = datetime.now(UTC)
     version = index_dir / f"v-{stamp:%Y%m%dT%H%M%S}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     tmp = version.with_name(version.name + ".tmp")
@@ -287,14 +288,24 @@ def save_index(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _remove_old_versions(index_dir, keep=version.name)
+    _remove_old_versions(index_dir, keep={version.name, previous})
     return version
 
 
-def _remove_old_versions(index_dir: Path, keep: str) -> None:
+def _remove_old_versions(index_dir: Path, keep: set[str]) -> None:
+    """Delete versions older than the live one and the one before it: a reader that resolved the previous
+    version a moment before the switch can still finish loading it."""
     for p in index_dir.iterdir():
-        if p.is_dir() and not p.is_symlink() and p.name.startswith("v-") and p.name != keep:
+        if p.is_dir() and not p.is_symlink() and p.name.startswith("v-") and p.name not in keep:
             shutil.rmtree(p, ignore_errors=True)
+
+
+def live_version(index_dir: Path) -> str | None:
+    """The name of the live version folder (changes with every build or update), None without an index."""
+    try:
+        return os.readlink(index_dir / CURRENT)
+    except OSError:
+        return None
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -302,6 +313,10 @@ def read_manifest(index_dir: Path) -> Manifest:
     path = index_dir / CURRENT / "manifest.json"
     if not path.exists():
         raise IndexMissingError(f"No index in {index_dir}: {build_hint(index_dir)}.")
+    return _parse_manifest(path, index_dir)
+
+
+def _parse_manifest(path: Path, index_dir: Path) -> Manifest:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         manifest = Manifest(**data)
@@ -331,11 +346,30 @@ def check_manifest(manifest: Manifest, index_dir: Path, *, model: str, chunk_tok
 
 
 def load_index(index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> VectorIndex:
-    """Load the live version, verifying manifest, checksums and sizes."""
-    manifest = read_manifest(index_dir)
-    check_manifest(manifest, index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-    path = live_path(index_dir)
+    """Load the live version, verifying manifest, checksums and sizes.
+
+    Every file is read from the one version folder `current` pointed to when loading began, so a build or
+    update switching versions meanwhile never yields a mix; should that folder be removed mid-load (two
+    switches in a row), loading starts again from the new live version.
+    """
+    for _ in range(3):
+        path = live_path(index_dir)
+        try:
+            return _load_version(path, index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+        except (IndexMissingError, IndexMismatchError, OSError):
+            if live_path(index_dir) == path:
+                raise  # nothing switched: the version itself is broken
+    return _load_version(
+        live_path(index_dir), index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
+    )
+
+
+def _load_version(path: Path, index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> VectorIndex:
     hint = f"{build_hint(index_dir)}"
+    if not (path / "manifest.json").exists():
+        raise IndexMissingError(f"No index in {index_dir}: {hint}.")
+    manifest = _parse_manifest(path / "manifest.json", index_dir)
+    check_manifest(manifest, index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
     for name, digest in manifest.files.items():
         file = path / name
         if not file.exists():

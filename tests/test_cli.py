@@ -77,7 +77,7 @@ def test_unreadable_data_files_are_reported_and_skipped(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     (data / "000_5016804d4a167ba4.txt").write_bytes((DATA / "000_5016804d4a167ba4.txt").read_bytes())
-    (data / "bad.txt").write_bytes(b"\xff\xfe\xfa not utf-8 \xc3\x28")
+    (data / "bad.txt").write_bytes(b"\xfa\xff not utf-8 \xc3\x28")
     (data / "empty.txt").write_bytes(b"")
     done = rag("index", "build", "--data", str(data), "--index", str(tmp_path / "index"))
     assert done.returncode == 0, done.stderr
@@ -90,7 +90,7 @@ def test_unreadable_data_files_are_reported_and_skipped(tmp_path: Path) -> None:
 def test_only_unreadable_files_is_a_clean_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    (data / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    (data / "bad.txt").write_bytes(b"\xfa\xff\xfe")
     done = rag("index", "build", "--data", str(data), "--index", str(tmp_path / "index"))
     _assert_clean_error(done, "No readable articles", "bad.txt")
     assert not (tmp_path / "index" / "current").exists()

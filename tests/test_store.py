@@ -86,7 +86,9 @@ def test_rebuild_swaps_versions_and_cleans_up(data_copy: Path, tmp_path: Path) -
     first = _build(data_copy, index_dir).path
     (data_copy / "new.txt").write_text("خبر جديد عن الصين وروسيا والعلاقات بينهما.", encoding="utf-8")
     second = _build(data_copy, index_dir).path
-    assert first != second and not first.exists() and live_path(index_dir) == second
+    assert first != second and first.exists() and live_path(index_dir) == second  # the previous one is kept
+    third = _build(data_copy, index_dir).path
+    assert not first.exists() and second.exists() and live_path(index_dir) == third  # older ones are removed
     assert "new" in read_manifest(index_dir).articles
     assert not [p for p in index_dir.iterdir() if p.name.endswith(".tmp")]
 
@@ -102,7 +104,7 @@ def test_staleness(data_copy: Path, tmp_path: Path) -> None:
 
 
 def test_skipped_files_are_in_the_manifest(data_copy: Path, tmp_path: Path) -> None:
-    (data_copy / "broken.txt").write_bytes(b"\xff\xfe\x00bad")
+    (data_copy / "broken.txt").write_bytes(b"bad \xc3\x28 bytes")
     report = _build(data_copy, tmp_path / "index")
     assert [Path(s.path).name for s in report.skipped] == ["broken.txt"]
     m = read_manifest(tmp_path / "index")

@@ -1,0 +1,107 @@
+"""A living index: searches during updates see one complete version; the page picks up a new version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rag import llm
+from rag.build import build_index, update_index
+
+from .conftest import DATA, ROOT, FakeChat, FakeEmbedder
+
+SETTINGS = {"chunk_tokens": 40, "chunk_overlap": 0}
+
+# Searches in a loop from another process, reloading the index whenever its version changes.
+SEARCHER = """
+import json, sys, time
+from pathlib import Path
+from rag.config import get_settings
+from rag.retrieval import retriever_for
+from rag.store import live_version, load_index
+from tests.conftest import FakeEmbedder
+
+index_dir, stop = Path(sys.argv[1]), Path(sys.argv[2])
+settings = get_settings(lexical_weight=0.0, translate_queries=False, chunk_tokens=40, chunk_overlap=0)
+version, retriever, seen = None, None, []
+print("ready", flush=True)
+while not stop.exists() and len(seen) < 200_000:
+    if live_version(index_dir) != version:
+        version = live_version(index_dir)
+        retriever = retriever_for(load_index(index_dir, model=FakeEmbedder.name, chunk_tokens=40, chunk_overlap=0),
+                                  FakeEmbedder(), settings)
+    hits = retriever.search("الخبر الجديد عن الاجتماع", 6)
+    seen.append(sorted({h.chunk.article_id.split("-")[0] for h in hits}))
+print(json.dumps(seen))
+"""
+
+
+def _generation(folder: Path, tag: str) -> None:
+    """Replace the folder's articles with six of generation `tag` (ids "<tag>-<n>")."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for n in range(6):
+        (folder / f"{tag}-{n}.txt").write_text(
+            f"الخبر الجديد رقم {n} من الجيل {tag} عن الاجتماع. وجملة ثانية عن الاجتماع {n}.", encoding="utf-8"
+        )
+
+
+def test_searches_during_updates_see_one_complete_version(tmp_path: Path) -> None:
+    data, index = tmp_path / "data", tmp_path / "index"
+    _generation(data, "g0")
+    build_index(data, index, FakeEmbedder(), **SETTINGS)
+    stop = tmp_path / "stop"
+    searcher = subprocess.Popen(
+        [sys.executable, "-c", SEARCHER, str(index), str(stop)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert searcher.stdout is not None and searcher.stdout.readline().strip() == "ready"
+    for tag in ("g1", "g2", "g3", "g4", "g5"):
+        _generation(data, tag)
+        update_index(data, index, FakeEmbedder(), **SETTINGS)
+        time.sleep(0.2)
+    stop.touch()
+    out, _ = searcher.communicate(timeout=300)
+    assert searcher.returncode == 0  # every search succeeded
+    seen = json.loads(out)
+    assert len(seen) > 100 and all(len(generations) == 1 for generations in seen)  # never a mix
+    assert len({g[0] for g in seen}) >= 2  # the searcher did see the index change under it
+
+
+@pytest.fixture
+def own_index(tmp_path: Path, real_embedder, real_settings):  # type: ignore[no-untyped-def]
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    index = tmp_path / "index"
+    build_index(data, index, real_embedder, chunk_tokens=real_settings.chunk_tokens, chunk_overlap=40)
+    return data, index
+
+
+def test_running_page_picks_up_a_new_version(own_index, real_embedder, real_settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    data, index = own_index
+    monkeypatch.setenv("RAG_INDEX_DIR", str(index))
+    monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
+    monkeypatch.setattr(llm, "make_chat_model", lambda settings: FakeChat("An answer [1]."))
+    st.cache_resource.clear()
+    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    page.run()
+    question = "ما هي نتيجة مباراة كرة القدم بين الأهلي والزمالك؟"
+    page.chat_input[0].set_value(question).run()
+    assert page.session_state.messages[1]["sources"][0]["article_id"] != "900_football"
+    (data / "900_football.txt").write_text(
+        "فاز الأهلي على الزمالك بثلاثة أهداف مقابل هدف في مباراة كرة القدم مساء الجمعة في القاهرة. "
+        "وسجل المهاجم هدفين في الشوط الثاني.",
+        encoding="utf-8",
+    )
+    update_index(data, index, real_embedder, chunk_tokens=real_settings.chunk_tokens, chunk_overlap=40)
+    page.chat_input[0].set_value(question).run()  # same page, no restart
+    assert not page.exception and not page.error
+    assert page.session_state.messages[3]["sources"][0]["article_id"] == "900_football"
+    assert any("**6** articles" in m.value for m in page.sidebar.markdown)
