@@ -417,9 +417,25 @@ def llm_stop() -> None:
 
 
 def main() -> None:
-    """Entry point: user mistakes become one-line errors with exit code 1."""
+    """Entry point: every mistake is one line on stderr starting with "error:"; exit codes as in the README."""
     try:
-        app()
+        from typer._click import exceptions as click_errors  # typer >= 0.2x vendors click
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions as click_errors  # type: ignore[no-redef]
+    from typer import Abort
+
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:  # `rag index`: show the group's help
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(0)
+    except click_errors.ClickException as exc:  # unknown option, missing argument, bad value
+        command = exc.ctx.command_path if getattr(exc, "ctx", None) else "rag"  # type: ignore[attr-defined]
+        typer.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except Abort:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
     except IndexBusyError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BUSY)
@@ -429,6 +445,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

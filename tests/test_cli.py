@@ -179,3 +179,14 @@ def test_unreachable_endpoint_is_a_clean_error(real_index: Path) -> None:
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "x", "RAG_LLM_TIMEOUT": "5"}
     done = rag("ask", "Mao Ning?", "--index", str(real_index), env=env)
     _assert_clean_error(done, "cannot be reached", "OPENAI_BASE_URL")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["ask", "--bogus", "x"], "No such option: --bogus"), (["search"], "Missing argument"), (["eval", "-k", "3"], "")],
+)
+def test_usage_mistakes_are_one_line(args: list[str], needle: str) -> None:
+    done = rag(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--help" in lines[0] and needle in lines[0]
