@@ -18,7 +18,7 @@ from rag.config import Settings, get_settings
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 QUESTIONS = Path(__file__).resolve().parent / "seed_questions.jsonl"
-TEST_LLM_PORT = 8799  # the tests' own embedded answer server, away from a user's default 8765
+TEST_LLM_PORT = int(os.environ.get("RAG_TEST_LLM_PORT", "8799"))  # the tests' own answer server, not a user's 8765
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model hubs are unreachable here; never wait on them
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

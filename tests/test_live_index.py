@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from rag import llm
 from rag.build import build_index, update_index
 
 from .conftest import DATA, ROOT, FakeChat, FakeEmbedder
+from .stub_llm import StubLLM
 
 SETTINGS = {"chunk_tokens": 40, "chunk_overlap": 0}
 
@@ -105,3 +107,57 @@ def test_running_page_picks_up_a_new_version(own_index, real_embedder, real_sett
     assert not page.exception and not page.error
     assert page.session_state.messages[3]["sources"][0]["article_id"] == "900_football"
     assert any("**6** articles" in m.value for m in page.sidebar.markdown)
+
+
+def test_chat_cli_picks_up_a_new_version(own_index, real_embedder, real_settings) -> None:  # type: ignore[no-untyped-def]
+    data, index = own_index
+    question = "ما هي نتيجة مباراة كرة القدم بين الأهلي والزمالك؟"
+    with StubLLM("ok") as stub:
+        env = {**os.environ, "OPENAI_BASE_URL": stub.url, "RAG_LLM_MODEL": "stub", "RAG_TRANSLATE_QUERIES": "false"}
+        chat = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "chat", "--index", str(index)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**env, "HF_HUB_OFFLINE": "1"},
+        )
+        assert chat.stdin is not None and chat.stdout is not None
+        chat.stdin.write(f"{question}\n/sources\n")
+        chat.stdin.flush()
+        while not chat.stdout.readline().startswith("searched as:"):
+            pass
+        first_hit = chat.stdout.readline()  # "[1] score article title"
+        (data / "900_football.txt").write_text(
+            "فاز الأهلي على الزمالك بثلاثة أهداف مقابل هدف في مباراة كرة القدم مساء الجمعة في القاهرة.",
+            encoding="utf-8",
+        )
+        update_index(data, index, real_embedder, chunk_tokens=real_settings.chunk_tokens, chunk_overlap=40)
+        out, _ = chat.communicate(f"{question}\n/sources\n/quit\n", timeout=300)
+    assert chat.returncode == 0
+    assert "900_football" not in first_hit
+    assert "(index updated: 6 articles)" in out  # same process, no restart
+    after = out.split("searched as:")[-1].splitlines()
+    assert "900_football" in after[1]  # the new article is now the best passage
+
+
+def test_page_never_shows_the_api_key(real_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-test-PAGE-SECRET-42"
+    with StubLLM("status:500") as stub:
+        monkeypatch.setenv("RAG_INDEX_DIR", str(real_index))
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.url)
+        monkeypatch.setenv("RAG_LLM_MODEL", "stub")
+        monkeypatch.setenv("RAG_LLM_RETRIES", "1")
+        monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
+        st.cache_resource.clear()
+        page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        page.run()
+        page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    assert page.error and "HTTP 500" in page.error[0].value and "2 attempts" in page.error[0].value
+    assert page.session_state.messages[1]["sources"]  # the passages found are still shown
+    shown = [
+        e.value for kind in ("markdown", "caption", "error", "warning", "code", "text") for e in getattr(page, kind)
+    ]
+    assert shown and not any(key in str(v) for v in shown)
+    assert key not in repr(page.session_state.messages)
