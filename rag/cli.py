@@ -226,7 +226,9 @@ def _print_citations(a: Answer, titles: dict[str, str]) -> None:
         typer.echo(UNSUPPORTED_WARNING + "\n")
     for c in a.citations:
         mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
-        typer.echo(f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {titles[c.chunk.article_id]}{mark}")
+        typer.echo(
+            f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {titles.get(c.chunk.article_id, '')}{mark}"
+        )
         typer.echo(f"    quote: {c.quote}\n" if c.quote else f"    {c.chunk.text}\n")
 
 
@@ -273,7 +275,7 @@ def _print_retrieved(evidence: Evidence, titles: dict[str, str], as_json: bool) 
         return
     typer.echo("\n\nThe answer model failed; the passages found for the question:\n")
     for i, h in enumerate(evidence.hits, 1):
-        typer.echo(f"[{i}] {h.chunk.article_id} ({h.chunk.start}-{h.chunk.end}) {titles[h.chunk.article_id]}")
+        typer.echo(f"[{i}] {h.chunk.article_id} ({h.chunk.start}-{h.chunk.end}) {titles.get(h.chunk.article_id, '')}")
         typer.echo(f"    {h.chunk.text}\n")
 
 
@@ -342,7 +344,7 @@ def _print_sources(a: Answer | None, titles: dict[str, str]) -> None:
         return
     typer.echo(f"searched as: {a.standalone or a.question}")
     for i, h in enumerate(a.hits, 1):
-        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.article_id} {titles[h.chunk.article_id]}\n    {h.chunk.text}")
+        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.article_id} {titles.get(h.chunk.article_id, '')}\n    {h.chunk.text}")
 
 
 @app.command("eval")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -110,3 +111,26 @@ def test_skipped_files_are_in_the_manifest(data_copy: Path, tmp_path: Path) -> N
     m = read_manifest(tmp_path / "index")
     assert json.dumps(m.skipped).count("broken.txt") == 1
     assert index_is_current(data_copy, tmp_path / "index", **SETTINGS)
+
+
+def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_path: Path) -> None:
+    # even when someone rewrote the manifest's checksum to match the edited chunks file
+    _build(data_copy, tmp_path / "index")
+    version = live_path(tmp_path / "index")
+    chunks = version / "chunks.jsonl"
+    chunks.write_text("".join(chunks.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+    manifest = json.loads((version / "manifest.json").read_text())
+    manifest["files"]["chunks.jsonl"] = hashlib.sha256(chunks.read_bytes()).hexdigest()
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="does not match its chunks.*rag index build"):
+        load_index(tmp_path / "index", **SETTINGS)
+
+
+def test_manifest_edited_to_other_counts_is_detected(data_copy: Path, tmp_path: Path) -> None:
+    _build(data_copy, tmp_path / "index")
+    path = live_path(tmp_path / "index") / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["chunks"] += 1
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="rag index build"):
+        load_index(tmp_path / "index", **SETTINGS)
