@@ -178,6 +178,7 @@ if question:
         record: dict[str, Any] = {"role": "assistant", "content": ""}
         history = conversation()
         searched = question
+        evidence = None
         try:
             chat = get_chat(settings.answer_model, settings.answer_base_url, settings)
             if history:
@@ -207,7 +208,8 @@ if question:
         except RagError as exc:
             record["error"] = f"{exc} The passages retrieved for your question are below."
             record["cited"] = False
-            evidence = gather_evidence(searched, retriever, k, settings.context_sentences)
+            if evidence is None:  # the model failed before the search (it could not start)
+                evidence = gather_evidence(searched, retriever, k, settings.context_sentences)
             record["sources"] = [
                 citation_record(n, h.chunk, spans, retriever)
                 for n, (h, spans) in enumerate(zip(evidence.hits, evidence.highlights, strict=True), 1)

@@ -155,7 +155,7 @@ def _update(
     except IndexMissingError:
         old = None
     before = old.articles if old else {}
-    kept = {a.id for a in articles if a.id in before and before[a.id].sha256 == a.sha256 and before[a.id] == a}
+    kept = {a.id for a in articles if before.get(a.id) == a}  # same bytes (sha256) and same cleaned text
     fresh = [a for a in articles if a.id not in kept]
     added = tuple(a.id for a in fresh if a.id not in before)
     changed = tuple(a.id for a in fresh if a.id in before)

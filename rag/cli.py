@@ -11,10 +11,11 @@ import typer
 
 from .config import Settings, get_settings
 from .errors import IndexBusyError, LLMError, RagError
-from .types import Answer, Chunk, Citation, Evidence, Hit
+from .types import Answer, Chunk, Citation, Evidence, Hit, Skipped
 
 if TYPE_CHECKING:
     from .answer import AnswerStream
+    from .embedding import Embedder
 
 EXIT_BUSY = 3  # another build or update holds the index
 
@@ -71,6 +72,34 @@ WaitOpt = Annotated[
 ]
 
 
+def _writer_embedder(s: Settings, wait: bool) -> Embedder:
+    """Checks shared by build and update (data folder, another writer) before the model loads; the embedder."""
+    from .embedding import SentenceTransformerEmbedder
+    from .store import check_not_busy
+
+    if not s.data_dir.is_dir():
+        raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
+    if not wait:
+        check_not_busy(s.index_dir)
+    return SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+
+
+def _write_options(s: Settings, wait: bool) -> dict[str, Any]:
+    """The keyword arguments build_index and update_index share."""
+    return {
+        "chunk_tokens": s.chunk_tokens,
+        "chunk_overlap": s.chunk_overlap,
+        "progress": True,
+        "wait": wait,
+        "on_wait": lambda msg: typer.echo(msg, err=True),
+    }
+
+
+def _echo_skipped(skipped: tuple[Skipped, ...]) -> None:
+    for skip in skipped:
+        typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+
+
 @index_app.command("build")
 def index_build(
     data: DataOpt = None,
@@ -82,8 +111,6 @@ def index_build(
 ) -> None:
     """Rebuild the index from every article in the data folder."""
     from .build import build_index, index_is_current
-    from .embedding import SentenceTransformerEmbedder
-    from .store import check_not_busy
 
     s = _settings(data_dir=data, index_dir=index)
     if if_stale and index_is_current(
@@ -91,23 +118,8 @@ def index_build(
     ):
         typer.echo(f"Index in {s.index_dir} is up to date.")
         return
-    if not s.data_dir.is_dir():
-        raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
-    if not wait:
-        check_not_busy(s.index_dir)
-    embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
-    report = build_index(
-        s.data_dir,
-        s.index_dir,
-        embedder,
-        chunk_tokens=s.chunk_tokens,
-        chunk_overlap=s.chunk_overlap,
-        progress=True,
-        wait=wait,
-        on_wait=lambda msg: typer.echo(msg, err=True),
-    )
-    for skip in report.skipped:
-        typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+    report = build_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), **_write_options(s, wait))
+    _echo_skipped(report.skipped)
     typer.echo(
         f"Indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f} s "
         f"({len(report.skipped)} skipped) -> {s.index_dir}"
@@ -118,27 +130,10 @@ def index_build(
 def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = False) -> None:
     """Bring the index in line with the data folder: embed new and changed articles, drop removed ones."""
     from .build import update_index
-    from .embedding import SentenceTransformerEmbedder
-    from .store import check_not_busy
 
     s = _settings(data_dir=data, index_dir=index)
-    if not s.data_dir.is_dir():
-        raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
-    if not wait:
-        check_not_busy(s.index_dir)
-    embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
-    r = update_index(
-        s.data_dir,
-        s.index_dir,
-        embedder,
-        chunk_tokens=s.chunk_tokens,
-        chunk_overlap=s.chunk_overlap,
-        progress=True,
-        wait=wait,
-        on_wait=lambda msg: typer.echo(msg, err=True),
-    )
-    for skip in r.skipped:
-        typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+    r = update_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), **_write_options(s, wait))
+    _echo_skipped(r.skipped)
     for label, ids in (("added", r.added), ("changed", r.changed), ("removed", r.removed)):
         for aid in ids:
             typer.echo(f"{label} {aid}")

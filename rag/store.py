@@ -181,11 +181,10 @@ def writer_lock(index_dir: Path, wait: bool = False, on_wait: Callable[[str], No
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             if not wait:
-                raise IndexBusyError(_busy_message(index_dir, holder)) from None
+                raise IndexBusyError(_busy_message(index_dir, _holder(fd))) from None
             if on_wait:
-                on_wait(f"Waiting for the build or update (pid {holder}) that is writing {index_dir}…")
+                on_wait(f"Waiting for the build or update (pid {_holder(fd)}) that is writing {index_dir}…")
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -193,6 +192,11 @@ def writer_lock(index_dir: Path, wait: bool = False, on_wait: Callable[[str], No
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    """The pid the lock holder wrote into the lock file."""
+    return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
 
 
 def _busy_message(index_dir: Path, holder: str) -> str:
@@ -211,8 +215,7 @@ def check_not_busy(index_dir: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        raise IndexBusyError(_busy_message(index_dir, holder)) from None
+        raise IndexBusyError(_busy_message(index_dir, _holder(fd))) from None
     finally:
         os.close(fd)
 
