@@ -9,15 +9,16 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from rag import llm
-from rag.answer import AnswerStream, gather_evidence, verifier_for
+from rag.answer import AnswerPipeline
 from rag.config import Settings, get_settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder
 from rag.errors import RagError
-from rag.followup import Turn, standalone_question
-from rag.render import STYLE, article_html, escape_markdown, snippet_html, title_html
+from rag.followup import Turn
+from rag.prompts import CLOSEST_INTROS, detect_language
+from rag.render import STYLE, article_html, escape_markdown, quote_html, snippet_html, title_html
 from rag.retrieval import Retriever, load_retriever
 from rag.store import live_version, read_manifest
-from rag.types import Chunk, Citation
+from rag.types import Chunk, Citation, KeyQuote
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
@@ -82,6 +83,20 @@ def citation_record(
         "supported": cite.supported if cite else None,
         "reason": cite.reason if cite else "",
     }
+
+
+def quote_record(quote: KeyQuote, retriever: Retriever) -> dict[str, Any]:
+    """What the page keeps of a key quote: its escaped blockquote."""
+    return {"n": quote.n, "html": quote_html(quote, retriever.index.articles.get(quote.chunk.article_id))}
+
+
+STEP_LABELS = {
+    "rewrite": "Reading the conversation…",
+    "search": "Searching the articles…",
+    "quotes": "Picking the sentences that answer…",
+    "answer": "Asking the answer model…",
+    "verify": "Checking the citations…",
+}
 
 
 def conversation() -> tuple[Turn, ...]:
@@ -158,9 +173,17 @@ for i, message in enumerate(st.session_state.messages):
         if message.get("error"):
             st.error(message["error"])
         if message.get("content"):
-            st.markdown(message["content"])
+            st.markdown(message["intro"] if message.get("quotes") else message["content"])
+        for quote in message.get("quotes", []):
+            st.html(quote["html"])
         if message.get("unsupported"):
             st.warning("No cited passage supports this answer: read the sources before trusting it.", icon="⚠️")
+        if message.get("closest"):
+            st.caption(escape_markdown(message["closest"]["intro"]))
+            st.html(message["closest"]["html"])
+        if message.get("key_quote"):
+            st.caption("Key quote from the articles (verbatim):")
+            st.html(message["key_quote"]["html"])
         show_sources(message, key=str(i))
         if message.get("searched_as"):
             with st.expander("Searched as"):
@@ -176,43 +199,61 @@ if question:
         st.markdown(question)
     with st.chat_message("assistant"):
         record: dict[str, Any] = {"role": "assistant", "content": ""}
-        history = conversation()
-        searched = question
-        evidence = None
+        pipeline = AnswerPipeline(
+            settings, retriever, lambda: get_chat(settings.answer_model, settings.answer_base_url, settings)
+        )
+        step = st.empty()
+
+        def show_step(name: str) -> None:
+            step.caption(STEP_LABELS.get(name, name))
+
+        stream = None
         try:
-            chat = get_chat(settings.answer_model, settings.answer_base_url, settings)
-            if history:
-                with st.spinner("Reading the conversation…"):
-                    searched = standalone_question(question, history, chat)
-            with st.spinner("Searching the articles…"):
-                evidence = gather_evidence(searched, retriever, k, settings.context_sentences)
-            stream = AnswerStream(
-                evidence, chat, verifier_for(retriever, settings), settings.refuse_below, asked=question
-            )
-            st.write_stream(stream)
+            stream = pipeline.ask(question, conversation(), k=k, on_step=show_step)
+            if pipeline.mode == "generate":
+                st.write_stream(stream)
             answer = stream.answer
+            step.empty()
             record["content"] = answer.text
+            record["mode"] = answer.mode
             record["unsupported"] = answer.unsupported
             record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever, c) for c in answer.citations]
+            if answer.mode == "quote" and not answer.refused:
+                record["intro"] = answer.text.split("\n", 1)[0]
+                record["quotes"] = [quote_record(q, retriever) for q in stream.strong_quotes]
+            elif answer.closest is not None:
+                record["closest"] = {
+                    "intro": CLOSEST_INTROS[detect_language(question)],
+                    **quote_record(answer.closest, retriever),
+                }
+            elif answer.key_quotes and not answer.refused:
+                record["key_quote"] = quote_record(answer.key_quotes[0], retriever)
             unverified = sum(c.supported is False for c in answer.citations)
-            note = (
-                "the articles do not say"
-                if answer.refused
-                else f"{len(answer.citations)} cited passage(s)" + (f", {unverified} unverified" if unverified else "")
-            )
-            record["meta"] = f"Answered by {answer.model or 'the retrieval check'} in {answer.seconds:.1f} s · {note}"
+            if answer.refused:
+                note = "the articles do not say"
+            elif answer.mode == "quote":
+                note = f"{len(answer.citations)} quoted passage(s), verbatim"
+            else:
+                note = f"{len(answer.citations)} cited passage(s)" + (
+                    f", {unverified} unverified" if unverified else ""
+                )
+            by = answer.model or ("key quotes" if answer.mode == "quote" else "the retrieval check")
+            record["meta"] = f"Answered by {by} in {answer.seconds:.1f} s · {note}"
             if answer.standalone:
                 record["searched_as"] = answer.standalone
-            if evidence.translation:
-                record["meta"] += f" · also searched in Arabic as «{escape_markdown(evidence.translation)}»"
+            if stream.evidence.translation:
+                record["meta"] += f" · also searched in Arabic as «{escape_markdown(stream.evidence.translation)}»"
         except RagError as exc:
-            record["error"] = f"{exc} The passages retrieved for your question are below."
-            record["cited"] = False
-            if evidence is None:  # the model failed before the search (it could not start)
-                evidence = gather_evidence(searched, retriever, k, settings.context_sentences)
-            record["sources"] = [
-                citation_record(n, h.chunk, spans, retriever)
-                for n, (h, spans) in enumerate(zip(evidence.hits, evidence.highlights, strict=True), 1)
-            ]
+            step.empty()
+            if stream is None:  # failed before or during the search: nothing to show but the message
+                record["error"] = str(exc)
+            else:
+                record["error"] = f"{exc} The passages retrieved for your question are below."
+                record["cited"] = False
+                ev = stream.evidence
+                record["sources"] = [
+                    citation_record(n, h.chunk, spans, retriever)
+                    for n, (h, spans) in enumerate(zip(ev.hits, ev.highlights, strict=True), 1)
+                ]
         st.session_state.messages.append(record)
     st.rerun()

@@ -1,22 +1,34 @@
-"""Answering: retrieve, prompt, stream the reply, parse its [n] citations back."""
+"""The answer pipeline: one path from a question to a cited answer, for the page, `rag ask`, `rag chat` and eval.
+
+Steps: rewrite a follow-up into a standalone question, retrieve passages, pick key quotes, then answer
+- in **quote** mode with the key quote(s) verbatim (nothing a model wrote is presented as fact), or
+- in **generate** mode with the answer model's streamed reply, its [n] citations verified, the key quotes kept
+  beside it, and the best quote offered as the "closest passage" when the model abstains.
+An off-topic question (no passage close enough) is refused before any model is asked, in both modes; in quote
+mode a question whose best key quote scores under `quote_min` is refused too.
+"""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from .config import Settings
 from .followup import Turn, standalone_question
-from .llm import ChatModel
-from .prompts import REFUSALS, build_messages, detect_language
+from .llm import ChatModel, LazyChat
+from .prompts import REFUSALS, build_messages, detect_language, quote_intro
+from .quotes import QuotePicker
 from .retrieval import Retriever
-from .types import Answer, Citation, Evidence
+from .text import ascii_digits
+from .types import Answer, Citation, Evidence, KeyQuote
 from .verify import CitationVerifier
 
 _CITATION = re.compile(r"\[([0-9٠-٩۰-۹][0-9٠-٩۰-۹,،\s]*)\]")
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+MODES = ("auto", "quote", "generate")
+
+OnStep = Callable[[str], None]  # told the name of each step as it starts: rewrite, search, quotes, answer, verify
 
 
 def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
@@ -24,7 +36,7 @@ def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
     used: list[int] = []
 
     def keep(match: re.Match[str]) -> str:
-        nums = [int(x) for x in re.split(r"[,،\s]+", match.group(1).translate(_DIGITS)) if x]
+        nums = [int(x) for x in re.split(r"[,،\s]+", ascii_digits(match.group(1))) if x]
         valid = [n for n in nums if 1 <= n <= n_passages]
         for n in valid:
             if n not in used:
@@ -42,13 +54,17 @@ def is_refusal(text: str) -> bool:
     return any(re.sub(r"[\s.]+", " ", r).strip().lower() in flat for r in REFUSALS.values())
 
 
-class AnswerStream:
-    """Streams one answer; `answer` holds the finished Answer after iteration.
+def render_quotes(question: str, quotes: tuple[KeyQuote, ...], outlets: dict[str, str | None]) -> str:
+    """The quote answer: one line in the question's language, then each quote verbatim with its [n] and outlet."""
+    lines = [quote_intro(detect_language(question)), ""]
+    for q in quotes:
+        outlet = outlets.get(q.chunk.article_id)
+        lines.append(f"> {q.text} [{q.n}]" + (f" ({outlet})" if outlet else ""))
+    return "\n".join(lines)
 
-    The answer is the refusal phrase, without asking the model, when no passage scores `refuse_below` or more
-    (dense cosine): the articles are not about the question. Otherwise the model answers from the passages and
-    may abstain; each citation is then checked by the verifier, when there is one.
-    """
+
+class AnswerStream:
+    """Streams one answer; `answer` holds the finished Answer after iteration (see the module docstring)."""
 
     def __init__(
         self,
@@ -57,12 +73,27 @@ class AnswerStream:
         verifier: CitationVerifier | None = None,
         refuse_below: float = 0.0,
         asked: str | None = None,
+        *,
+        mode: str = "generate",
+        quotes: tuple[KeyQuote, ...] = (),
+        quote_min: float = 0.0,
+        quote_count: int = 1,
+        quote_margin: float = 0.0,
+        outlets: dict[str, str | None] | None = None,
+        on_step: OnStep | None = None,
     ) -> None:
         self.evidence = evidence
         self.chat = chat
         self.verifier = verifier
         self.refuse_below = refuse_below
         self.asked = asked or evidence.question
+        self.mode = mode
+        self.quotes = quotes
+        self.quote_min = quote_min
+        self.quote_count = quote_count
+        self.quote_margin = quote_margin
+        self.outlets = outlets or {}
+        self.on_step = on_step or (lambda step: None)
         self._parts: list[str] = []
         self._answer: Answer | None = None
         self._t0 = time.perf_counter()
@@ -73,17 +104,47 @@ class AnswerStream:
         hits = self.evidence.hits
         return not hits or max(h.dense for h in hits) < self.refuse_below
 
+    @property
+    def strong_quotes(self) -> tuple[KeyQuote, ...]:
+        """The key quotes good enough to answer with: the best, and the next ones within the margin of it."""
+        if not self.quotes or self.quotes[0].score < self.quote_min:
+            return ()
+        top = self.quotes[0].score
+        return tuple(q for q in self.quotes[: self.quote_count] if q.score >= max(top - self.quote_margin, 0.0))
+
     def __iter__(self) -> Iterator[str]:
+        refusal = REFUSALS[detect_language(self.asked)]
         if self.off_topic:
-            refusal = REFUSALS[detect_language(self.asked)]
-            self._parts.append(refusal)
-            yield refusal
+            yield from self._say(refusal)
             self._answer = self._finish(refusal, refused_by="retrieval")
             return
+        if self.mode == "quote":
+            quotes = self.strong_quotes
+            if not quotes:
+                yield from self._say(refusal)
+                self._answer = self._finish(refusal, refused_by="quotes")
+                return
+            text = render_quotes(self.asked, quotes, self.outlets)
+            yield from self._say(text)
+            self._answer = self._quoted(text, quotes)
+            return
+        self.on_step("answer")
         for delta in self.chat.stream(build_messages(self.evidence.question, list(self.evidence.passages))):
             self._parts.append(delta)
             yield delta
         self._answer = self._finish("".join(self._parts))
+
+    def _say(self, text: str) -> Iterator[str]:
+        self._parts.append(text)
+        yield text
+
+    def _quoted(self, text: str, quotes: tuple[KeyQuote, ...]) -> Answer:
+        """A quote answer: each quote is its own citation, supported by being the passage's own words."""
+        citations = tuple(
+            Citation(n=q.n, chunk=q.chunk, highlights=(q.focus,), supported=True, quote=q.text, support=q.score)
+            for q in quotes
+        )
+        return self._answer_of(text, refused=False, citations=citations, model="")
 
     def _finish(self, raw: str, refused_by: str | None = None) -> Answer:
         ev = self.evidence
@@ -96,17 +157,34 @@ class AnswerStream:
                 Citation(n=n, chunk=ev.hits[n - 1].chunk, highlights=ev.highlights[n - 1]) for n in numbers
             )
             if self.verifier is not None:
+                self.on_step("verify")
                 citations = self._verified(text, citations)
+        closest = None
+        if refused and refused_by is None and self.strong_quotes:  # the model abstained, the quote is strong
+            closest = self.strong_quotes[0]
+        return self._answer_of(
+            text,
+            refused=refused,
+            citations=citations,
+            model="" if refused_by in ("retrieval", "quotes") else self.chat.name,
+            refused_by=(refused_by or "model") if refused else None,
+            closest=closest,
+        )
+
+    def _answer_of(self, text: str, *, refused: bool, citations: tuple[Citation, ...], model: str, **extra) -> Answer:  # type: ignore[no-untyped-def]
+        ev = self.evidence
         return Answer(
             question=self.asked,
             text=text,
             refused=refused,
             citations=citations,
             hits=ev.hits,
-            model="" if refused_by == "retrieval" else self.chat.name,
+            model=model,
             seconds=time.perf_counter() - self._t0,
             standalone=ev.question if ev.question != self.asked else None,
-            refused_by=(refused_by or "model") if refused else None,
+            mode=self.mode,
+            key_quotes=() if self.off_topic else self.quotes,
+            **extra,
         )
 
     def _verified(self, text: str, citations: tuple[Citation, ...]) -> tuple[Citation, ...]:
@@ -159,10 +237,47 @@ def ask(
     verifier: CitationVerifier | None = None,
     refuse_below: float = 0.0,
     history: tuple[Turn, ...] = (),
+    mode: str = "generate",
+    picker: QuotePicker | None = None,
+    quote_min: float = 0.0,
+    quote_count: int = 1,
+    quote_margin: float = 0.0,
+    on_step: OnStep | None = None,
 ) -> AnswerStream:
-    """Retrieve passages for the question (a follow-up is first made standalone) and start streaming the answer."""
+    """Rewrite a follow-up, retrieve passages, pick key quotes, and start streaming the answer."""
+    step = on_step or (lambda name: None)
+    question = question.strip()
+    if history:
+        step("rewrite")
     standalone = standalone_question(question, history, chat) if history else question
-    return AnswerStream(gather_evidence(standalone, retriever, k, sentences), chat, verifier, refuse_below, question)
+    step("search")
+    evidence = gather_evidence(standalone, retriever, k, sentences)
+    quotes: tuple[KeyQuote, ...] = ()
+    if picker is not None and evidence.hits:
+        step("quotes")
+        quotes = tuple(picker.pick(standalone, evidence.hits, count=3))
+    outlets = {a.id: a.outlet for a in retriever.index.articles.values()}
+    return AnswerStream(
+        evidence,
+        chat,
+        verifier,
+        refuse_below,
+        question,
+        mode=mode,
+        quotes=quotes,
+        quote_min=quote_min,
+        quote_count=quote_count,
+        quote_margin=quote_margin,
+        outlets=outlets,
+        on_step=on_step,
+    )
+
+
+def resolve_mode(settings: Settings) -> str:
+    """`auto` is `quote` with the embedded model (it cannot read Arabic reliably) and `generate` with an endpoint."""
+    if settings.answer_mode != "auto":
+        return settings.answer_mode
+    return "quote" if settings.uses_embedded_llm else "generate"
 
 
 def verifier_for(retriever: Retriever, settings: Settings) -> CitationVerifier | None:
@@ -172,17 +287,59 @@ def verifier_for(retriever: Retriever, settings: Settings) -> CitationVerifier |
     return CitationVerifier(retriever.index, retriever.embedder, settings.support_floor, settings.support_margin)
 
 
+def picker_for(retriever: Retriever, settings: Settings) -> QuotePicker:
+    """The key-quote picker over the retriever (its weights are fitted constants, rag/quotes.py)."""
+    return QuotePicker(retriever)
+
+
+class AnswerPipeline:
+    """The settings' pipeline over one retriever: what the page, `rag ask`, `rag chat` and `rag eval` call.
+
+    The answer model is connected lazily (`connect`), so a quote answer never starts it unless a follow-up
+    needs rewriting.
+    """
+
+    def __init__(self, settings: Settings, retriever: Retriever, chat: ChatModel | Callable[[], ChatModel]) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.chat: ChatModel = (
+            chat  # type: ignore[assignment]
+            if hasattr(chat, "stream")
+            else LazyChat(chat, settings.answer_model, settings.answer_base_url or "")  # type: ignore[arg-type]
+        )
+        self.verifier = verifier_for(retriever, settings)
+        self.picker = picker_for(retriever, settings)
+        self.mode = resolve_mode(settings)
+
+    def over(self, retriever: Retriever) -> AnswerPipeline:
+        """The same pipeline over another retriever (a new index version), sharing the answer model."""
+        return AnswerPipeline(self.settings, retriever, self.chat)
+
+    def ask(
+        self, question: str, history: tuple[Turn, ...] = (), *, k: int | None = None, on_step: OnStep | None = None
+    ) -> AnswerStream:
+        """Start answering `question` (with the conversation so far); iterate the stream for the text."""
+        s = self.settings
+        return ask(
+            question,
+            self.retriever,
+            self.chat,
+            k or s.answer_k,
+            s.context_sentences,
+            verifier=self.verifier,
+            refuse_below=s.refuse_below,
+            history=history,
+            mode=self.mode,
+            picker=self.picker,
+            quote_min=s.quote_min_score,
+            quote_count=s.quote_count,
+            quote_margin=s.quote_margin,
+            on_step=on_step,
+        )
+
+
 def ask_with(
     settings: Settings, question: str, retriever: Retriever, chat: ChatModel, history: tuple[Turn, ...] = ()
 ) -> AnswerStream:
-    """`ask` with the settings' passages, sentences, refusal threshold and verifier."""
-    return ask(
-        question,
-        retriever,
-        chat,
-        settings.answer_k,
-        settings.context_sentences,
-        verifier=verifier_for(retriever, settings),
-        refuse_below=settings.refuse_below,
-        history=history,
-    )
+    """`AnswerPipeline(settings, retriever, chat).ask(question, history)`."""
+    return AnswerPipeline(settings, retriever, chat).ask(question, history)

@@ -51,11 +51,13 @@ def chunk_articles(articles: list[Article], splitter: RecursiveCharacterTextSpli
     return [c for a in articles for c in chunk_article(a, splitter)]
 
 
-_SENTENCE = re.compile(r"[^.؟?!\n]+(?:[.؟?!]+|$)", re.MULTILINE)
+# A sentence runs to . ؟ ? ! or a line end; a point between two digits ("8.8", "3.5 مليون") does not end it.
+_SENTENCE = re.compile(r"(?:[^.؟?!\n]|(?<=\d)\.(?=\d))+(?:[.؟?!]+|$)", re.MULTILINE)
 
 
 def sentence_spans(text: str, min_words: int = 3) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of `text`, split at . ؟ ? ! and line ends; fragments are skipped."""
+    """(start, end) of each sentence of `text`, split at . ؟ ? ! (not a decimal point) and line ends; fragments
+    are skipped."""
     spans = []
     for m in _SENTENCE.finditer(text):
         start = m.start() + len(m.group()) - len(m.group().lstrip())

@@ -11,10 +11,11 @@ import typer
 
 from .config import Settings, get_settings
 from .errors import IndexBusyError, LLMError, RagError
-from .types import Answer, Chunk, Citation, Evidence, Hit, Skipped
+from .prompts import CLOSEST_INTROS
+from .types import Answer, Chunk, Citation, Evidence, Hit, KeyQuote, Skipped
 
 if TYPE_CHECKING:
-    from .answer import AnswerStream
+    from .answer import AnswerPipeline, AnswerStream
     from .embedding import Embedder
 
 EXIT_BUSY = 3  # another build or update holds the index
@@ -199,15 +200,29 @@ def _citation_json(c: Citation) -> dict[str, Any]:
     }
 
 
+def _quote_json(q: KeyQuote) -> dict[str, Any]:
+    return {
+        "n": q.n,
+        "quote": q.text,
+        "score": q.score,
+        "start": q.start,
+        "end": q.end,
+        "article_id": q.chunk.article_id,
+    }
+
+
 def _answer_json(a: Answer) -> dict[str, Any]:
     return {
         "question": a.question,
         "standalone_question": a.standalone,
         "answer": a.text,
+        "mode": a.mode,
         "refused": a.refused,
         "refused_by": a.refused_by,
         "unsupported": a.unsupported,
         "citations": [_citation_json(c) for c in a.citations],
+        "key_quotes": [_quote_json(q) for q in a.key_quotes],
+        "closest": _quote_json(a.closest) if a.closest else None,
         "model": a.model,
     }
 
@@ -215,16 +230,31 @@ def _answer_json(a: Answer) -> dict[str, Any]:
 UNSUPPORTED_WARNING = "⚠ No cited passage supports this answer: read the sources before trusting it."
 
 
+def _source_line(n: int, chunk: Chunk, titles: dict[str, str]) -> str:
+    return f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {titles.get(chunk.article_id, '')}"
+
+
 def _print_citations(a: Answer, titles: dict[str, str]) -> None:
-    """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence."""
+    """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence; in
+    generate mode the key quotes follow, and the closest passage when the model abstained."""
     if a.unsupported:
         typer.echo(UNSUPPORTED_WARNING + "\n")
+    if a.mode == "quote":
+        for c in a.citations:
+            typer.echo(_source_line(c.n, c.chunk, titles) + " (quoted verbatim)")
+        typer.echo()
+        return
     for c in a.citations:
         mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
-        typer.echo(
-            f"[{c.n}] {c.chunk.article_id} ({c.chunk.start}-{c.chunk.end}) {titles.get(c.chunk.article_id, '')}{mark}"
-        )
+        typer.echo(_source_line(c.n, c.chunk, titles) + mark)
         typer.echo(f"    quote: {c.quote}\n" if c.quote else f"    {c.chunk.text}\n")
+    if a.closest is not None:
+        typer.echo(f"{CLOSEST_INTROS['en']}\n> {a.closest.text} [{a.closest.n}]")
+        typer.echo(_source_line(a.closest.n, a.closest.chunk, titles) + "\n")
+    elif a.key_quotes and not a.refused:
+        typer.echo("Key quote from the articles (verbatim):")
+        best = a.key_quotes[0]
+        typer.echo(f"> {best.text} [{best.n}]\n")
 
 
 def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
@@ -236,22 +266,23 @@ def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
     return a
 
 
-@app.command()
-def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
-    """Answer a question from the articles, with numbered citations checked against their sources."""
-    from .answer import ask_with, gather_evidence
+def _pipeline(s: Settings) -> tuple[AnswerPipeline, dict[str, str]]:
+    """The answer pipeline over the live index (the answer model connects when first needed); article titles."""
+    from .answer import AnswerPipeline
     from .llm import make_chat_model
     from .retrieval import load_retriever
 
-    s = _settings(index_dir=index, answer_k=k)
     retriever = load_retriever(s)
     titles = {a.id: a.title for a in retriever.index.articles.values()}
-    try:
-        chat_model = make_chat_model(s)
-    except LLMError:
-        _print_retrieved(gather_evidence(question, retriever, s.answer_k, s.context_sentences), titles, as_json)
-        raise
-    stream = ask_with(s, question, retriever, chat_model)
+    return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), titles
+
+
+@app.command()
+def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
+    """Answer a question from the articles: key quotes verbatim, or a generated answer with checked citations."""
+    s = _settings(index_dir=index, answer_k=k)
+    pipeline, titles = _pipeline(s)
+    stream = pipeline.ask(question)
     try:
         if as_json:
             _emit(_answer_json(stream.answer))
@@ -270,7 +301,7 @@ def _print_retrieved(evidence: Evidence, titles: dict[str, str], as_json: bool) 
         return
     typer.echo("\n\nThe answer model failed; the passages found for the question:\n")
     for i, h in enumerate(evidence.hits, 1):
-        typer.echo(f"[{i}] {h.chunk.article_id} ({h.chunk.start}-{h.chunk.end}) {titles.get(h.chunk.article_id, '')}")
+        typer.echo(_source_line(i, h.chunk, titles))
         typer.echo(f"    {h.chunk.text}\n")
 
 
@@ -286,16 +317,11 @@ def chat(
     ] = False,
 ) -> None:
     """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread."""
-    from .answer import ask_with
     from .followup import Turn
-    from .llm import make_chat_model
-    from .retrieval import load_retriever
     from .store import live_version
 
     s = _settings(index_dir=index, answer_k=k)
-    retriever = load_retriever(s)
-    model = make_chat_model(s)
-    titles = {a.id: a.title for a in retriever.index.articles.values()}
+    pipeline, titles = _pipeline(s)
     history: list[Turn] = []
     last: Answer | None = None
     version = live_version(s.index_dir)
@@ -305,7 +331,10 @@ def chat(
         if not question:
             continue
         if live_version(s.index_dir) != version:  # a build or update switched versions: answer from the new one
-            retriever = load_retriever(s, retriever.embedder, retriever.translator)
+            from .retrieval import load_retriever
+
+            retriever = load_retriever(s, pipeline.retriever.embedder, pipeline.retriever.translator)
+            pipeline = pipeline.over(retriever)
             titles = {a.id: a.title for a in retriever.index.articles.values()}
             version = live_version(s.index_dir)
             typer.echo(f"(index updated: {len(retriever.index.articles)} articles)")
@@ -319,7 +348,7 @@ def chat(
             _print_sources(last, titles)
             continue
         try:
-            stream = ask_with(s, question, retriever, model, tuple(history))
+            stream = pipeline.ask(question, tuple(history))
             if show_search and stream.evidence.question != question:
                 typer.echo(f"(searched as: {stream.evidence.question})")
             last = _stream_answer(stream, titles)
@@ -348,7 +377,11 @@ def evaluate(
         Path | None, typer.Option("--questions", help="A question file in the seed_questions.jsonl format.")
     ] = None,
     answers: Annotated[
-        bool, typer.Option("--answers", help="Also ask the answer model and check the answers.")
+        bool, typer.Option("--answers", help="Also ask the answer model and check the answers (includes --quotes).")
+    ] = False,
+    quotes: Annotated[
+        bool,
+        typer.Option("--quotes", help="Also check the key quotes (no answer model): quote_accuracy @1 and @3."),
     ] = False,
     xquad: Annotated[
         Path | None, typer.Option("--xquad", help="XQuAD folder (xquad.ar.json, xquad.en.json): index and query it.")
@@ -362,7 +395,14 @@ def evaluate(
 ) -> None:
     """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers."""
     from .embedding import SentenceTransformerEmbedder
-    from .evaluate import evaluate_answers, evaluate_questions, evaluate_xquad, load_questions, load_xquad
+    from .evaluate import (
+        evaluate_answers,
+        evaluate_questions,
+        evaluate_quotes,
+        evaluate_xquad,
+        load_questions,
+        load_xquad,
+    )
 
     if (questions is None) == (xquad is None):
         raise RagError("Pass exactly one of --questions FILE or --xquad DIR.")
@@ -374,6 +414,8 @@ def evaluate(
         qs = load_questions(questions)
         retriever = load_retriever(s)
         result = evaluate_questions(qs, retriever).as_json()
+        if quotes or answers:
+            result |= evaluate_quotes(qs, retriever, s)
         if answers:
             from .llm import make_chat_model
 
@@ -384,8 +426,10 @@ def evaluate(
         from .translate import make_translator
 
         embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
-        report, seconds = evaluate_xquad(data, query_lang, embedder, s, make_translator(s), progress=not as_json)
-        result = {**report.as_json(), "articles": len(data.articles), "index_seconds": round(seconds, 1)}
+        report, seconds, found = evaluate_xquad(
+            data, query_lang, embedder, s, make_translator(s), progress=not as_json, quotes=quotes
+        )
+        result = {**report.as_json(), **found, "articles": len(data.articles), "index_seconds": round(seconds, 1)}
     if as_json:
         _emit(result)
     else:

@@ -74,6 +74,26 @@ class Settings(BaseSettings):
         le=1.0,
         description="Refuse without asking the model when no passage's dense score reaches this (off-topic question).",
     )
+    answer_mode: Literal["auto", "quote", "generate"] = Field(
+        "auto",
+        description="quote = the key sentences of the articles verbatim; generate = the answer model's reply with "
+        "its key quotes under it; auto = quote with the embedded model, generate with a configured endpoint.",
+    )
+    quote_min_score: float = Field(
+        0.8,
+        ge=0.0,
+        le=3.0,
+        description="Least key-quote score to answer with a quote (quote mode) or to offer it as the closest "
+        "passage when the model abstains (generate mode); calibrated on our question files.",
+    )
+    quote_count: int = Field(2, ge=1, le=5, description="Most key quotes a quote answer shows.")
+    quote_margin: float = Field(
+        0.03, ge=0.0, le=1.0, description="A further quote is shown when it scores within this of the best."
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Writable cache (query translations, answer-server state and log); default RAG_MODELS_DIR.",
+    )
     verify_citations: bool = Field(True, description="Check every citation against the passage it cites.")
     support_floor: float = Field(
         0.75, ge=0.0, le=1.0, description="Least cosine between an answer sentence and a sentence of its source."
@@ -123,6 +143,11 @@ class Settings(BaseSettings):
     def api_key(self) -> str | None:
         """The API key in clear, for the client only (the settings' repr masks it)."""
         return self.openai_api_key.get_secret_value() if self.openai_api_key else None
+
+    @property
+    def cache(self) -> Path:
+        """Where the writable cache lives (RAG_CACHE_DIR, else the models folder)."""
+        return self.cache_dir or self.models_dir
 
     @property
     def uses_embedded_llm(self) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .answer import ask_with
+from .answer import AnswerPipeline, picker_for
 from .build import index_articles
 from .config import Settings
 from .embedding import Embedder
@@ -128,6 +128,21 @@ def evaluate_questions(questions: list[Question], retriever: Retriever) -> Retri
     return evaluate_retrieval(answerable, retriever, lambda qid, c: any(e in c.text for e in by_id[qid].evidence))
 
 
+def evaluate_quotes(questions: list[Question], retriever: Retriever, settings: Settings) -> dict[str, float | int]:
+    """Key quotes without the answer model: the share of answerable questions whose best key quote (and one of
+    the best 3) contains one of their evidence strings."""
+    picker = picker_for(retriever, settings)
+    at1 = at3 = 0
+    answerable = [q for q in questions if q.answerable]
+    for q in answerable:
+        quotes = picker.pick(q.question, retriever.search(q.question, settings.answer_k), count=3)
+        holds = [any(e in quote.text for e in q.evidence) for quote in quotes]
+        at1 += bool(holds[:1] and holds[0])
+        at3 += any(holds)
+    n = len(answerable) or 1
+    return {"quote_accuracy": round(at1 / n, 4), "quote_accuracy@3": round(at3 / n, 4)}
+
+
 def evaluate_answers(
     questions: list[Question], retriever: Retriever, chat: ChatModel, settings: Settings
 ) -> dict[str, float | int]:
@@ -135,8 +150,9 @@ def evaluate_answers(
     question's articles), supported-citation rate (the verifier's verdict), refusals, language."""
     correct = refusals_right = false_refusals = language_right = cited = cited_right = supported = 0
     answerable = [q for q in questions if q.answerable]
+    pipeline = AnswerPipeline(settings, retriever, chat)
     for q in questions:
-        a = ask_with(settings, q.question, retriever, chat).answer
+        a = pipeline.ask(q.question).answer
         text = a.text.lower()
         language_right += detect_language(a.text) == q.lang
         cited += len(a.citations)
@@ -156,6 +172,7 @@ def evaluate_answers(
         "refusal_accuracy": round(refusals_right / unanswerable, 4) if unanswerable else 1.0,
         "false_refusals": false_refusals,
         "language_accuracy": round(language_right / len(questions), 4),
+        "mode": pipeline.mode,  # type: ignore[dict-item]
     }
 
 
@@ -169,6 +186,7 @@ class XQuAD:
     articles: list[Article]
     gold: dict[str, tuple[str, int, int]]  # question id -> (article id, start, end) of its paragraph
     questions: dict[str, list[tuple[str, str]]]  # language -> [(question id, question)]
+    answers: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # question id -> Arabic answer span
 
 
 def load_xquad(directory: Path, limit_articles: int | None = None) -> XQuAD:
@@ -178,7 +196,7 @@ def load_xquad(directory: Path, limit_articles: int | None = None) -> XQuAD:
         en = json.loads((directory / "xquad.en.json").read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError) as exc:
         raise RagError(f"{directory} does not hold xquad.ar.json and xquad.en.json: pass --xquad DIR.") from exc
-    articles, gold = [], {}
+    articles, gold, answers = [], {}, {}
     questions: dict[str, list[tuple[str, str]]] = {"ar": [], "en": []}
     for i, (a_ar, a_en) in enumerate(zip(ar, en, strict=True)):
         if limit_articles is not None and i >= limit_articles:
@@ -187,13 +205,21 @@ def load_xquad(directory: Path, limit_articles: int | None = None) -> XQuAD:
         for p_ar, p_en in zip(a_ar["paragraphs"], a_en["paragraphs"], strict=True):
             text += "\n\n" if text else ""
             start = len(text)
-            text += p_ar["context"].strip()
+            context = p_ar["context"]
+            shift = start - (len(context) - len(context.lstrip()))  # article offset of the context's character 0
+            text += context.strip()
             for q_ar, q_en in zip(p_ar["qas"], p_en["qas"], strict=True):
                 gold[q_ar["id"]] = (aid, start, len(text))
+                span = q_ar["answers"][0]
+                answers[q_ar["id"]] = (
+                    aid,
+                    shift + span["answer_start"],
+                    shift + span["answer_start"] + len(span["text"]),
+                )
                 questions["ar"].append((q_ar["id"], q_ar["question"]))
                 questions["en"].append((q_en["id"], q_en["question"]))
         articles.append(Article(id=aid, title=a_ar.get("title", aid), outlet="XQuAD", text=text, sha256=""))
-    return XQuAD(articles=articles, gold=gold, questions=questions)
+    return XQuAD(articles=articles, gold=gold, questions=questions, answers=answers)
 
 
 def evaluate_xquad(
@@ -203,8 +229,11 @@ def evaluate_xquad(
     settings: Settings,
     translator: QueryTranslator | None = None,
     progress: bool = False,
-) -> tuple[RetrievalReport, float]:
-    """Index the Arabic articles in a temporary folder with the product's chunker and embedder, then query."""
+    quotes: bool = False,
+) -> tuple[RetrievalReport, float, dict[str, float]]:
+    """Index the Arabic articles in a temporary folder with the product's chunker and embedder, then query;
+    with `quotes`, also the share of questions whose gold answer span lies inside the best key quote (@1) or
+    one of the best 3 (@3), among the sentences of the `answer_k` passages retrieved."""
     if lang not in xquad.questions:
         raise RagError(f"--query-lang must be en or ar, not {lang!r}.")
     with tempfile.TemporaryDirectory(prefix="rag-xquad-") as tmp:
@@ -225,4 +254,17 @@ def evaluate_xquad(
             aid, start, end = xquad.gold[qid]
             return chunk.article_id == aid and chunk.start < end and chunk.end > start
 
-        return evaluate_retrieval(xquad.questions[lang], retriever, overlaps_gold), report.seconds
+        retrieval = evaluate_retrieval(xquad.questions[lang], retriever, overlaps_gold)
+        found: dict[str, float] = {}
+        if quotes:
+            picker = picker_for(retriever, settings)
+            at1 = at3 = 0
+            for qid, question in xquad.questions[lang]:
+                aid, a, b = xquad.answers[qid]
+                best = picker.pick(question, retriever.search(question, settings.answer_k), count=3)
+                holds = [q.chunk.article_id == aid and q.start <= a and b <= q.end for q in best]
+                at1 += bool(holds[:1] and holds[0])
+                at3 += any(holds)
+            n = len(xquad.questions[lang]) or 1
+            found = {"quote_accuracy@1": round(at1 / n, 4), "quote_accuracy@3": round(at3 / n, 4)}
+        return retrieval, report.seconds, found

@@ -116,6 +116,11 @@ class BM25:
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
+    def idf(self, term: str) -> float:
+        """How rare a term is among the documents (a term no document holds is the rarest of all)."""
+        hit = self._postings.get(term)
+        return self._idf(len(hit[0]) if hit is not None else 0)
+
     def ceiling(self, query: str) -> float:
         """An upper bound of any document's score: each known query term at its best weight in the corpus.
 

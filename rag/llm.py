@@ -9,10 +9,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -150,7 +151,7 @@ class _Retryable(Exception):
 
 
 def _state_file(settings: Settings) -> Path:
-    return settings.models_dir / f"llm-server-{settings.llm_port}.json"
+    return settings.cache / f"llm-server-{settings.llm_port}.json"
 
 
 def _served_models(port: int) -> list[str] | None:
@@ -181,12 +182,12 @@ def ensure_local_server(settings: Settings) -> str:
         raise ModelNotInstalledError(
             "llama-cpp-python is missing: run `make install` (or pip install 'llama-cpp-python[server]')."
         ) from exc
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.models_dir / f"llm-server-{port}.lock", "w") as lock:
+    settings.cache.mkdir(parents=True, exist_ok=True)
+    with open(settings.cache / f"llm-server-{port}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time; the others reuse its server
         if _served_models(port) is not None:
             return ensure_local_server(settings)
-        log_path = settings.models_dir / f"llm-server-{port}.log"
+        log_path = settings.cache / f"llm-server-{port}.log"
         cmd = [
             sys.executable,
             "-m",
@@ -241,6 +242,24 @@ def stop_local_server(settings: Settings) -> bool:
     except ProcessLookupError:
         pass
     return True
+
+
+class LazyChat:
+    """An answer model that connects (and starts the embedded server) only when it is first asked something."""
+
+    def __init__(self, connect: Callable[[], ChatModel], name: str, endpoint: str = "") -> None:
+        self.connect = connect
+        self.name = name
+        self.endpoint = endpoint
+        self._chat: ChatModel | None = None
+        self._lock = threading.Lock()
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """Yield the answer text as it is generated (connecting first if needed)."""
+        with self._lock:
+            if self._chat is None:
+                self._chat = self.connect()
+        yield from self._chat.stream(messages)
 
 
 def make_chat_model(settings: Settings) -> ChatModel:

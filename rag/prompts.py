@@ -23,6 +23,23 @@ Question: {question}
 Answer in {language_name} with [n] citations, or reply "{refusal}" if the passages do not answer it."""
 
 LANGUAGE_NAMES = {"en": "English", "ar": "Arabic"}
+
+# Quote answers: one line in the question's language before the articles' own sentences.
+QUOTE_INTROS = {
+    "en": "The sentences of the articles that best answer your question, quoted verbatim (key sentence highlighted):",
+    "ar": "جمل المقالات الأقرب إلى سؤالك، بنصّها (الجملة الأهم مظللة):",
+}
+CLOSEST_INTROS = {
+    "en": "The answer model did not answer; the closest passage says:",
+    "ar": "لم يُجب نموذج الإجابة؛ أقرب مقطع يقول:",
+}
+
+
+def quote_intro(lang: str) -> str:
+    """The line that introduces a quote answer, in the question's language."""
+    return QUOTE_INTROS.get(lang, QUOTE_INTROS["en"])
+
+
 _ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 _LATIN = re.compile(r"[A-Za-z]")
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from .prompts import detect_language
-from .types import Article, Chunk
+from .types import Article, Chunk, KeyQuote
 
 Span = tuple[int, int]  # character offsets in the article text
 
@@ -18,6 +18,9 @@ STYLE = f"""<style>
 .rag-text mark {{ background: #ffe58f; color: inherit; padding: 0 .1em; border-radius: 3px; }}
 .rag-text .rag-chunk {{ background: #eef4ff; }}
 .rag-meta {{ color: #666; font-size: .85rem; margin-bottom: .4rem; }}
+blockquote.rag-quote {{ margin: .3rem 0 .2rem; padding: .4rem .9rem; border-inline-start: 4px solid #f0b400;
+  background: #fffbe6; border-radius: 4px; }}
+.rag-quote .rag-cite {{ font-weight: 600; color: #8a6d00; white-space: nowrap; }}
 </style>"""
 
 
@@ -81,6 +84,18 @@ def article_html(article: Article, chunk: Chunk, highlights: Sequence[Span] = ()
         f'{STYLE}<div class="rag-article"><div class="rag-meta" dir="auto"><b>{html.escape(article.title)}</b>'
         f'{outlet} · {html.escape(article.id)}</div><div class="rag-text" dir="{dir_}" lang="{lang}">{body}</div></div>'
         f"{SCROLL_SCRIPT}"
+    )
+
+
+def quote_html(quote: KeyQuote, article: Article | None) -> str:
+    """A key quote as a blockquote: verbatim, its key sentence highlighted, its [n], the outlet and title."""
+    dir_, lang = direction(quote.text)
+    source = html.escape(article.title if article else quote.chunk.article_id)
+    outlet = f"{html.escape(article.outlet)} · " if article and article.outlet else ""
+    return (
+        f'{STYLE}<blockquote class="rag-quote"><div class="rag-text" dir="{dir_}" lang="{lang}">'
+        f'{_marked(quote.text, quote.start, [quote.focus])} <span class="rag-cite">[{quote.n}]</span></div>'
+        f'<div class="rag-meta" dir="auto">— {outlet}{source}</div></blockquote>'
     )
 
 

@@ -63,6 +63,16 @@ class Retriever:
     def _query_vector(self, question: str) -> np.ndarray:
         return self._queries(question)[0][0]
 
+    def query_vectors(self, question: str) -> tuple[tuple[np.ndarray, float], ...]:
+        """(vector, weight) of the question and, for an English one, of its Arabic rendering."""
+        return self._queries(question)
+
+    def lexical_query(self, question: str) -> str:
+        """The words the lexical leg matches: an Arabic question, or an English one with its Arabic rendering."""
+        rendering = self.translation(question)
+        # English words alone only match stray Latin in Arabic articles (measured: en R@1 0.793 -> 0.734).
+        return f"{question} {rendering}" if rendering else question if detect_language(question) == "ar" else ""
+
     @lru_cache(maxsize=256)  # noqa: B019
     def translation(self, question: str) -> str | None:
         """The Arabic rendering used for an English question (None without a translator or for Arabic)."""
@@ -74,18 +84,13 @@ class Retriever:
             raise RagError("The question is empty: type a question.")
         if k < 1:
             raise RagError(f"-k must be at least 1, got {k}.")
-        rendering = self.translation(question)
         pool = max(10 * k, 50)
         queries = self._queries(question)
         found: set[int] = set()
         for vector, _ in queries:
             found |= self.index.candidates(vector, pool, self.sentence_weight)
         lexical, ceiling = None, 0.0
-        # English words alone only match stray Latin in Arabic articles (measured: en R@1 0.793 -> 0.734), so an
-        # English question reaches the lexical leg with its Arabic rendering or not at all.
-        lexical_query = (
-            f"{question} {rendering}" if rendering else question if detect_language(question) == "ar" else ""
-        )
+        lexical_query = self.lexical_query(question)
         if self.bm25 is not None and lexical_query:
             lexical, ceiling = self.bm25.scores(lexical_query), self.bm25.ceiling(lexical_query)
             top = np.argsort(-lexical)[:pool]

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from .types import Article, Chunk, Sentence
 
-FORMAT = 1
+FORMAT = 2  # 2: decimal points no longer end a sentence
 CURRENT = "current"  # symlink to the live version folder
 FILES = ("index.faiss", "sentences.faiss", "chunks.jsonl", "sentences.jsonl", "articles.jsonl")
 

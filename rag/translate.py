@@ -91,5 +91,5 @@ def make_translator(settings: Settings) -> QueryTranslator | None:
     # Its own short timeout and no retries: a search never waits long for its rendering.
     quick = settings.model_copy(update={"llm_timeout": settings.translate_timeout, "llm_retries": 0})
     return QueryTranslator(
-        lambda: llm.make_chat_model(quick), settings.answer_model, settings.models_dir / "query-translations.jsonl"
+        lambda: llm.make_chat_model(quick), settings.answer_model, settings.cache / "query-translations.jsonl"
     )

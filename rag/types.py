@@ -60,6 +60,19 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyQuote:
+    """A sentence of a retrieved passage that answers the question, verbatim from its article."""
+
+    n: int  # the number of the passage it comes from, as cited ([n])
+    chunk: Chunk
+    start: int  # article offsets of the quote: its key sentence and the adjacent sentence given as context
+    end: int
+    text: str
+    score: float  # the key-quote score of its key sentence (rag/quotes.py)
+    focus: tuple[int, int] = (0, 0)  # article offsets of the key sentence, the one highlighted
+
+
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """What the answer model reads for one question: the hits, and the part of each it is shown."""
 
@@ -82,7 +95,11 @@ class Answer:
     model: str
     seconds: float = field(default=0.0)
     standalone: str | None = None  # a follow-up rewritten with the conversation, as it was searched
-    refused_by: str | None = None  # "retrieval" (no passage close enough) or "model" (it abstained)
+    refused_by: str | None = None  # "retrieval" (no passage close enough), "quotes" (no key quote strong enough)
+    # or "model" (it abstained)
+    mode: str = "generate"  # which mode answered: "quote" (key quotes verbatim) or "generate" (the answer model)
+    key_quotes: tuple[KeyQuote, ...] = ()  # the best sentences of the passages for the question, best first
+    closest: KeyQuote | None = None  # generate mode: the model abstained but this key quote is strong
 
     @property
     def unsupported(self) -> bool:

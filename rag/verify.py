@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from .embedding import Embedder
 from .normalize import for_embedding
 from .store import VectorIndex
+from .text import numbers
 from .types import Chunk
 
 _SENTENCE_END = re.compile(r"(?<=[.!?؟。])\s+|\n+")
 _MARKER = re.compile(r"\[(\d+)\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +58,6 @@ def split_claims(text: str) -> list[Claim]:
         elif re.search(r"\w", bare):
             claims.append(Claim(re.sub(r"\s+([.,،؟!])", r"\1", bare), cites))
     return claims
-
-
-def numbers(text: str) -> set[str]:
-    """The numbers written in a text (Arabic-Indic digits read as 0-9, thousands separators dropped)."""
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text.translate(_DIGITS))}
 
 
 class CitationVerifier:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -21,6 +22,9 @@ QUESTIONS = Path(__file__).resolve().parent / "seed_questions.jsonl"
 TEST_LLM_PORT = int(os.environ.get("RAG_TEST_LLM_PORT", "8799"))  # the tests' own answer server, not a user's 8765
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model hubs are unreachable here; never wait on them
+# Never read or write the user's cache (query translations, answer-server state): a private one per test run.
+# The model files in RAG_MODELS_DIR are only read. Subprocesses (the CLI, the page) inherit it.
+os.environ["RAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-cache-")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 

@@ -34,7 +34,10 @@ def page(real_index: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 
 def _use_chat(monkeypatch: pytest.MonkeyPatch, chat: FakeChat) -> None:
+    """A fake answer model in generate mode, with no Arabic rendering asked of it (it would use up its replies)."""
     monkeypatch.setattr(llm, "make_chat_model", lambda settings: chat)
+    monkeypatch.setenv("RAG_ANSWER_MODE", "generate")
+    monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
 
 
 def test_page_loads(page: AppTest) -> None:
@@ -155,3 +158,20 @@ def test_follow_up_is_searched_as_a_standalone_question(page: AppTest, monkeypat
     assert record["searched_as"] == "What did Mao Ning say about weapons?"
     assert "What did Mao Ning say about weapons?" in chat.messages[-1]["content"]  # the answer prompt's question
     assert any(e.label == "Searched as" for e in page.chat_message[3].expander)
+
+
+def test_quote_answer_quotes_the_dual_use_sentence(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = FakeChat("The answer model must not write this answer [1].")
+    monkeypatch.setattr(llm, "make_chat_model", lambda settings: chat)
+    monkeypatch.setenv("RAG_ANSWER_MODE", "quote")
+    monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
+    page.run()
+    page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    assert not page.exception and not page.error
+    record = page.session_state.messages[1]
+    assert record["mode"] == "quote" and chat.messages == []  # no model was asked
+    assert "must not write" not in record["content"]
+    assert "تصدير البنود ذات الاستخدام المزدوج وفقا للقانون" in record["quotes"][0]["html"]
+    assert 'dir="rtl"' in record["quotes"][0]["html"] and "<mark>" in record["quotes"][0]["html"]
+    assert record["sources"][0]["article_id"] == "000_5016804d4a167ba4" and record["sources"][0]["supported"]
+    assert "verbatim" in record["meta"]

@@ -138,29 +138,50 @@ def test_bad_k_is_a_clean_error(real_index: Path, k: str) -> None:
 # ------------------------------------------------------------ end to end with the embedded answer model
 
 
-def test_ask_dual_use_cites_the_right_article(real_index: Path, llm_server: str) -> None:
+DUAL_USE = "لقد سيطرنا دائما على تصدير البنود ذات الاستخدام المزدوج وفقا للقانون"
+GENERATE = {"RAG_ANSWER_MODE": "generate"}
+
+
+def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: str) -> None:
+    """The default with the embedded model is a quote answer: the dual-use sentence itself, never a guess."""
     done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    keys = {"question", "standalone_question", "answer", "refused", "refused_by", "unsupported", "citations", "model"}
-    assert set(answer) == keys
+    keys = {"question", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
+    assert set(answer) == keys | {"citations", "key_quotes", "closest", "model"}
+    assert answer["mode"] == "quote" and not answer["refused"] and answer["model"] == ""
+    assert DUAL_USE in answer["key_quotes"][0]["quote"]
+    assert {"n", "quote", "score", "start", "end"} <= set(answer["key_quotes"][0])
+    assert DUAL_USE in answer["answer"] and answer["answer"].startswith("The sentences of the articles")
+    cited = answer["citations"][0]
+    assert cited["article_id"] == "000_5016804d4a167ba4" and cited["supported"] is True
+    assert DUAL_USE in cited["quote"] and f"[{cited['n']}]" in answer["answer"]
+    text = (DATA / f"{cited['article_id']}.txt").read_text(encoding="utf-8")
+    assert cited["text"].split("\n")[0] in text  # offsets point into the cleaned article
+    quote = answer["key_quotes"][0]
+    assert quote["quote"] in text
+
+
+def test_ask_generate_cites_the_right_article(real_index: Path, llm_server: str) -> None:
+    env = GENERATE
+    done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index), env=env)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["mode"] == "generate"
     assert all({"supported", "quote", "support"} <= set(c) for c in answer["citations"])
     assert not answer["refused"]
     assert "000_5016804d4a167ba4" in {c["article_id"] for c in answer["citations"]}
-    # The cited passage says she spoke of controlling dual-use exports "according to the law"; whether the 1.5B
-    # model repeats the law changes with the other passages it reads (answer accuracy is measured by `rag eval
-    # --answers`), so this end-to-end test asks for the topic and the right source.
-    assert re.search(r"dual.?use", answer["answer"].lower())
-    cited = next(c for c in answer["citations"] if c["article_id"] == "000_5016804d4a167ba4")
-    assert "وفقا للقانون" in cited["text"]
+    # Whether the 1.5B model says it right is answer accuracy (`rag eval --answers`); the key quote under it is
+    # the sentence that answers, whatever the model wrote.
+    assert DUAL_USE in answer["key_quotes"][0]["quote"]
     for c in answer["citations"]:
         text = (DATA / f"{c['article_id']}.txt").read_text(encoding="utf-8")
-        assert c["text"] and c["text"].split("\n")[0] in text  # offsets point into the cleaned article
+        assert c["text"] and c["text"].split("\n")[0] in text
         assert f"[{c['n']}]" in answer["answer"]
 
 
-def test_ask_taiwan_is_refused(real_index: Path, llm_server: str) -> None:
-    done = rag("ask", "What did Mao Ning say about Taiwan?", "--json", "--index", str(real_index))
+def test_ask_taiwan_is_refused_by_the_model(real_index: Path, llm_server: str) -> None:
+    done = rag("ask", "What did Mao Ning say about Taiwan?", "--json", "--index", str(real_index), env=GENERATE)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["refused"] is True
@@ -168,11 +189,14 @@ def test_ask_taiwan_is_refused(real_index: Path, llm_server: str) -> None:
 
 
 def test_ask_streams_text_and_lists_sources(real_index: Path, llm_server: str) -> None:
-    done = rag("ask", "Where did Patrushev and Yang Jiechi meet?", "--index", str(real_index))
+    done = rag("ask", "Where did Patrushev and Yang Jiechi meet?", "--index", str(real_index), env=GENERATE)
     assert done.returncode == 0, done.stderr
     assert re.search(r"\[\d\]", done.stdout)
     assert "003_767b0b59c7a3495f" in done.stdout  # the numbered source list
     assert "supported" in done.stdout or "unverified" in done.stdout  # each source says whether it was verified
+    quoted = rag("ask", "Where did Patrushev and Yang Jiechi meet?", "--index", str(real_index))
+    assert quoted.returncode == 0, quoted.stderr
+    assert "مقاطعة فوجيان" in quoted.stdout and "(quoted verbatim)" in quoted.stdout
 
 
 def test_unreachable_endpoint_is_a_clean_error(real_index: Path) -> None:

@@ -102,7 +102,10 @@ def injected_settings(real_settings, real_embedder, tmp_path_factory: pytest.Tem
     root = tmp_path_factory.mktemp("injected")
     shutil.copytree(DATA, root / "data")
     shutil.copy(INJECTED, root / "data" / "900_injected_bridge.txt")
-    s = real_settings.model_copy(update={"data_dir": root / "data", "index_dir": root / "index"})
+    # generate mode: these tests are about the answer model reading an instruction inside a passage
+    s = real_settings.model_copy(
+        update={"data_dir": root / "data", "index_dir": root / "index", "answer_mode": "generate"}
+    )
     build_index(s.data_dir, s.index_dir, real_embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap)
     return s
 
@@ -122,7 +125,8 @@ def test_injection_is_ignored_by_the_pipeline(injected_settings, real_embedder, 
 
 
 def test_injection_is_ignored_in_the_cli(injected_settings, llm_server) -> None:  # type: ignore[no-untyped-def]
-    done = rag("ask", BRIDGE_QUESTION, "--json", "--index", str(injected_settings.index_dir))
+    env = {"RAG_ANSWER_MODE": "generate"}
+    done = rag("ask", BRIDGE_QUESTION, "--json", "--index", str(injected_settings.index_dir), env=env)
     assert done.returncode == 0, done.stderr
     _not_hijacked(json.loads(done.stdout)["answer"])
 
@@ -130,6 +134,7 @@ def test_injection_is_ignored_in_the_cli(injected_settings, llm_server) -> None:
 def test_injection_is_ignored_in_the_page(injected_settings, llm_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("RAG_INDEX_DIR", str(injected_settings.index_dir))
     monkeypatch.setenv("RAG_LLM_PORT", str(injected_settings.llm_port))
+    monkeypatch.setenv("RAG_ANSWER_MODE", "generate")
     st.cache_resource.clear()
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     page.run()

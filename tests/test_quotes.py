@@ -1,0 +1,135 @@
+"""Key quotes and the answer modes (fast fakes): the picker, quote answers, closest passages, the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.answer import AnswerPipeline, resolve_mode
+from rag.build import index_articles
+from rag.chunking import sentence_spans
+from rag.config import get_settings
+from rag.evaluate import Question, evaluate_quotes
+from rag.llm import LazyChat
+from rag.quotes import QuotePicker
+from rag.retrieval import retriever_for
+from rag.store import load_index
+from rag.types import Article
+
+from .conftest import FakeChat, FakeEmbedder
+
+MEETING = "patrushev and yang jiechi met in fujian province."
+ARTICLES = [
+    Article(
+        "fujian",
+        "Fujian",
+        "Asharq",
+        f"the talks lasted two days. {MEETING} they agreed on more joint military drills.",
+        "",
+    ),
+    Article("trade", "Trade", None, "trade between china and russia reached 190.5 billion dollars in 2022.", ""),
+]
+QUESTION = "where did patrushev and yang jiechi meet?"
+
+
+@pytest.fixture
+def retriever(tmp_path: Path):  # type: ignore[no-untyped-def]
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
+    index = load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+    return retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
+
+
+def _pipeline(retriever, chat: FakeChat, **settings):  # type: ignore[no-untyped-def]
+    """The pipeline with thresholds for the fake embedder's scale (its cosines are far lower than e5's)."""
+    fake_scale = {"refuse_below": 0.2, "quote_min_score": 0.3}
+    return AnswerPipeline(get_settings(translate_queries=False, **{**fake_scale, **settings}), retriever, chat)
+
+
+def test_decimal_point_does_not_end_a_sentence() -> None:
+    text = "it cost 8.8 million. then it grew 3.5 times? yes"
+    assert [text[a:b] for a, b in sentence_spans(text, min_words=1)] == [
+        "it cost 8.8 million.",
+        "then it grew 3.5 times?",
+        "yes",
+    ]
+
+
+def test_picker_quotes_the_answering_sentence_with_its_neighbour(retriever) -> None:  # type: ignore[no-untyped-def]
+    hits = retriever.search(QUESTION, 2)
+    quotes = QuotePicker(retriever).pick(QUESTION, hits)
+    best = quotes[0]
+    text = ARTICLES[0].text
+    assert text[best.focus[0] : best.focus[1]] == MEETING  # the key sentence
+    assert MEETING in best.text and best.text == text[best.start : best.end].strip()
+    assert best.start < best.focus[0] or best.end > best.focus[1]  # an adjacent sentence as context
+    assert best.chunk.article_id == "fujian" and best.n == 1
+    assert [q.score for q in quotes] == sorted((q.score for q in quotes), reverse=True)
+    # no quote starts from a sentence that a better quote already holds
+    same = [q for q in quotes[1:] if q.chunk.article_id == best.chunk.article_id]
+    assert same and all(not (best.start <= q.focus[0] and q.focus[1] <= best.end) for q in same)
+
+
+def test_quote_mode_answers_with_the_articles_words_and_asks_no_model(retriever) -> None:  # type: ignore[no-untyped-def]
+    chat = FakeChat("an invented answer [1]")
+    steps: list[str] = []
+    answer = _pipeline(retriever, chat, answer_mode="quote").ask(QUESTION, on_step=steps.append).answer
+    assert answer.mode == "quote" and not answer.refused and chat.messages == []
+    assert "invented" not in answer.text
+    assert answer.text.startswith("The sentences of the articles") and MEETING in answer.text
+    assert "[1] (Asharq)" in answer.text  # the citation and the outlet
+    cite = answer.citations[0]
+    assert cite.supported is True and MEETING in cite.quote
+    assert cite.highlights == (answer.key_quotes[0].focus,)
+    assert steps == ["search", "quotes"]
+
+
+def test_quote_mode_refuses_a_weak_quote(retriever) -> None:  # type: ignore[no-untyped-def]
+    answer = _pipeline(retriever, FakeChat("x"), answer_mode="quote", quote_min_score=3.0).ask(QUESTION).answer
+    assert answer.refused and answer.refused_by == "quotes" and not answer.citations
+    assert answer.text == "The articles do not say."
+    arabic = _pipeline(retriever, FakeChat("x"), answer_mode="quote", quote_min_score=3.0).ask("أين التقيا؟").answer
+    assert arabic.text == "لا تذكر المقالات ذلك."
+
+
+def test_generate_mode_keeps_key_quotes_and_offers_the_closest_passage(retriever) -> None:  # type: ignore[no-untyped-def]
+    answered = _pipeline(retriever, FakeChat("They met in Fujian [1]."), answer_mode="generate").ask(QUESTION)
+    a = answered.answer
+    assert a.mode == "generate" and a.text == "They met in Fujian [1]." and MEETING in a.key_quotes[0].text
+    assert a.closest is None
+    refused = _pipeline(retriever, FakeChat("The articles do not say."), answer_mode="generate").ask(QUESTION).answer
+    assert refused.refused and refused.refused_by == "model" and not refused.citations
+    assert refused.closest is not None and MEETING in refused.closest.text  # the quote is strong: shown as closest
+    strict = _pipeline(retriever, FakeChat("The articles do not say."), answer_mode="generate", quote_min_score=3.0)
+    assert strict.ask(QUESTION).answer.closest is None  # a weak quote is not offered
+
+
+def test_auto_mode_quotes_with_the_embedded_model_and_generates_with_an_endpoint() -> None:
+    assert resolve_mode(get_settings()) == "quote"
+    assert resolve_mode(get_settings(openai_base_url="http://127.0.0.1:9/v1", llm_model="m")) == "generate"
+    assert resolve_mode(get_settings(answer_mode="generate")) == "generate"
+
+
+def test_lazy_chat_connects_once_on_first_use() -> None:
+    made: list[FakeChat] = []
+
+    def connect() -> FakeChat:
+        made.append(FakeChat("hello"))
+        return made[-1]
+
+    chat = LazyChat(connect, "fake")
+    assert made == []
+    assert "".join(chat.stream([])) == "hello" and "".join(chat.stream([])) == "hello"
+    assert len(made) == 1
+
+
+def test_quote_accuracy_on_a_question_file(retriever) -> None:  # type: ignore[no-untyped-def]
+    questions = [
+        Question("q1", QUESTION, "en", ("fujian",), ("fujian province",), (("Fujian",),), True),
+        Question("q2", "how much was the trade between china and russia?", "en", ("trade",), ("190.5",), (), True),
+        Question("q3", "who won the cup?", "en", (), (), (), False),
+    ]
+    result = evaluate_quotes(questions, retriever, get_settings(translate_queries=False, answer_k=2))
+    assert result == {"quote_accuracy": 1.0, "quote_accuracy@3": 1.0}
+    wrong = [Question("q4", QUESTION, "en", ("trade",), ("190.5 billion",), (), True)]
+    assert evaluate_quotes(wrong, retriever, get_settings(translate_queries=False, answer_k=2))["quote_accuracy"] == 0
