@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
 from .config import Settings
@@ -22,7 +22,7 @@ from .prompts import REFUSALS, build_messages, detect_language, quote_intro
 from .quotes import QuotePicker
 from .retrieval import Retriever
 from .text import ascii_digits
-from .types import Answer, Citation, Evidence, KeyQuote
+from .types import Answer, Article, Citation, Evidence, KeyQuote
 from .verify import CitationVerifier
 
 _CITATION = re.compile(r"\[([0-9٠-٩۰-۹][0-9٠-٩۰-۹,،\s]*)\]")
@@ -54,11 +54,12 @@ def is_refusal(text: str) -> bool:
     return any(re.sub(r"[\s.]+", " ", r).strip().lower() in flat for r in REFUSALS.values())
 
 
-def render_quotes(question: str, quotes: tuple[KeyQuote, ...], outlets: dict[str, str | None]) -> str:
+def render_quotes(question: str, quotes: tuple[KeyQuote, ...], articles: Mapping[str, Article]) -> str:
     """The quote answer: one line in the question's language, then each quote verbatim with its [n] and outlet."""
     lines = [quote_intro(detect_language(question)), ""]
     for q in quotes:
-        outlet = outlets.get(q.chunk.article_id)
+        article = articles.get(q.chunk.article_id)
+        outlet = article.outlet if article else None
         lines.append(f"> {q.text} [{q.n}]" + (f" ({outlet})" if outlet else ""))
     return "\n".join(lines)
 
@@ -79,7 +80,7 @@ class AnswerStream:
         quote_min: float = 0.0,
         quote_count: int = 1,
         quote_margin: float = 0.0,
-        outlets: dict[str, str | None] | None = None,
+        articles: Mapping[str, Article] | None = None,
         on_step: OnStep | None = None,
     ) -> None:
         self.evidence = evidence
@@ -92,7 +93,7 @@ class AnswerStream:
         self.quote_min = quote_min
         self.quote_count = quote_count
         self.quote_margin = quote_margin
-        self.outlets = outlets or {}
+        self.articles = articles or {}  # for the outlets named in a quote answer
         self.on_step = on_step or (lambda step: None)
         self._parts: list[str] = []
         self._answer: Answer | None = None
@@ -124,7 +125,7 @@ class AnswerStream:
                 yield from self._say(refusal)
                 self._answer = self._finish(refusal, refused_by="quotes")
                 return
-            text = render_quotes(self.asked, quotes, self.outlets)
+            text = render_quotes(self.asked, quotes, self.articles)
             yield from self._say(text)
             self._answer = self._quoted(text, quotes)
             return
@@ -256,7 +257,6 @@ def ask(
     if picker is not None and evidence.hits:
         step("quotes")
         quotes = tuple(picker.pick(standalone, evidence.hits, count=3))
-    outlets = {a.id: a.outlet for a in retriever.index.articles.values()}
     return AnswerStream(
         evidence,
         chat,
@@ -268,7 +268,7 @@ def ask(
         quote_min=quote_min,
         quote_count=quote_count,
         quote_margin=quote_margin,
-        outlets=outlets,
+        articles=retriever.index.articles,
         on_step=on_step,
     )
 

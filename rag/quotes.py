@@ -21,7 +21,7 @@ import math
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -184,8 +184,10 @@ class QuotePicker:
             for j, o in enumerate(cands)
             if o.chunk.article_id == c.chunk.article_id
             and j != i
-            and (not text[c.end : o.start].strip() if o.start >= c.end else not text[o.end : c.start].strip())
-            and (o.start >= c.end or o.end <= c.start)
+            and (
+                (o.start >= c.end and not text[c.end : o.start].strip())
+                or (o.end <= c.start and not text[o.end : c.start].strip())
+            )
         ]
         start, end = c.start, c.end
         if adjacent:
@@ -221,9 +223,3 @@ def _with_neighbours(candidates: list[Candidate]) -> list[Candidate]:
                 out[cur] = replace(out[cur], before=p.dense)
                 out[prev] = replace(out[prev], after=c.dense)
     return out
-
-
-def weights_from(values: Sequence[float]) -> QuoteWeights:
-    """QuoteWeights from values in SIGNALS order."""
-    assert [f.name for f in fields(QuoteWeights)] == list(SIGNALS)
-    return QuoteWeights(*values)
