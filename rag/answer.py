@@ -18,7 +18,8 @@ from dataclasses import replace
 from .config import Settings
 from .followup import Turn, standalone_question
 from .llm import ChatModel, LazyChat
-from .prompts import REFUSALS, build_messages, detect_language, quote_intro
+from .names import NameMatcher, places_in
+from .prompts import REFUSALS, build_messages, detect_language, not_mentioned, quote_intro
 from .quotes import QuotePicker
 from .retrieval import Retriever
 from .text import ascii_digits
@@ -82,8 +83,10 @@ class AnswerStream:
         quote_margin: float = 0.0,
         articles: Mapping[str, Article] | None = None,
         on_step: OnStep | None = None,
+        unmentioned: tuple[str, ...] = (),
     ) -> None:
         self.evidence = evidence
+        self.unmentioned = unmentioned  # places the question names that no retrieved article mentions
         self.chat = chat
         self.verifier = verifier
         self.refuse_below = refuse_below
@@ -118,6 +121,11 @@ class AnswerStream:
         if self.off_topic:
             yield from self._say(refusal)
             self._answer = self._finish(refusal, refused_by="retrieval")
+            return
+        if self.unmentioned:  # "What did Mao Ning say about Taiwan?" over articles that never name Taiwan
+            text = f"{refusal} {not_mentioned(detect_language(self.asked), self.unmentioned)}"
+            yield from self._say(text)
+            self._answer = self._finish(text, refused_by="names")
             return
         if self.mode == "quote":
             quotes = self.strong_quotes
@@ -167,7 +175,7 @@ class AnswerStream:
             text,
             refused=refused,
             citations=citations,
-            model="" if refused_by in ("retrieval", "quotes") else self.chat.name,
+            model="" if refused_by in ("retrieval", "quotes", "names") else self.chat.name,
             refused_by=(refused_by or "model") if refused else None,
             closest=closest,
         )
@@ -257,6 +265,12 @@ def ask(
     if picker is not None and evidence.hits:
         step("quotes")
         quotes = tuple(picker.pick(standalone, evidence.hits, count=3))
+    articles = retriever.index.articles
+    texts = [articles[a].text for a in dict.fromkeys(h.chunk.article_id for h in evidence.hits) if a in articles]
+    matcher = NameMatcher()
+    unmentioned = tuple(
+        p.text for p in places_in(standalone) if texts and not any(matcher.mentions(p, t) for t in texts)
+    )
     return AnswerStream(
         evidence,
         chat,
@@ -268,8 +282,9 @@ def ask(
         quote_min=quote_min,
         quote_count=quote_count,
         quote_margin=quote_margin,
-        articles=retriever.index.articles,
+        articles=articles,
         on_step=on_step,
+        unmentioned=unmentioned,
     )
 
 

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     translation_weight: float = Field(
         0.2, ge=0.0, le=1.0, description="Weight of the Arabic rendering's dense score (the question gets the rest)."
     )
+    translation_min_similarity: float = Field(
+        0.78,
+        ge=0.0,
+        le=1.0,
+        description="Drop an Arabic rendering whose cosine with the English question is below this (the embedded "
+        "model garbles names: 'What did Medvedev warn about?' -> 'ماذا أعتذر مبدوا؟', 0.77).",
+    )
     per_article: int = Field(0, ge=0, le=50, description="Most passages from one article in a result (0 = no cap).")
     refuse_below: float = Field(
         0.74,
@@ -86,7 +93,13 @@ class Settings(BaseSettings):
         description="Least key-quote score to answer with a quote (quote mode) or to offer it as the closest "
         "passage when the model abstains (generate mode); calibrated on our question files.",
     )
-    quote_count: int = Field(2, ge=1, le=5, description="Most key quotes a quote answer shows.")
+    quote_count: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Most key quotes a quote answer shows (1: on the seeds a second quote is from "
+        "another article as often as not).",
+    )
     quote_margin: float = Field(
         0.03, ge=0.0, le=1.0, description="A further quote is shown when it scores within this of the best."
     )

@@ -35,6 +35,19 @@ CLOSEST_INTROS = {
 }
 
 
+# After the refusal, when the question names a place none of the retrieved articles mentions.
+NOT_MENTIONED = {
+    "en": "None of the articles found mentions {names}.",
+    "ar": "لا تذكر المقالات التي وُجدت {names}.",
+}
+
+
+def not_mentioned(lang: str, names: tuple[str, ...]) -> str:
+    """The sentence that says which places of the question the articles never mention."""
+    joiner = " و" if lang == "ar" else ", "
+    return NOT_MENTIONED.get(lang, NOT_MENTIONED["en"]).format(names=joiner.join(names))
+
+
 def quote_intro(lang: str) -> str:
     """The line that introduces a quote answer, in the question's language."""
     return QUOTE_INTROS.get(lang, QUOTE_INTROS["en"])

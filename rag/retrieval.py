@@ -36,6 +36,7 @@ class Retriever:
         lexical_terms: str = "ngram",
         translator: QueryTranslator | None = None,
         translation_weight: float = 0.2,
+        translation_min_similarity: float = 0.0,
         per_article: int = 0,
         duplicate_overlap: float = 0.8,
     ) -> None:
@@ -45,20 +46,27 @@ class Retriever:
         self.lexical_weight = lexical_weight
         self.translator = translator
         self.translation_weight = translation_weight
+        self.translation_min_similarity = translation_min_similarity
         self.per_article = per_article
         self.duplicate_overlap = duplicate_overlap
         self.analyzer = Analyzer(lexical_terms)
         self.bm25 = BM25([c.text for c in index.chunks], self.analyzer) if lexical_weight > 0 else None
 
     @lru_cache(maxsize=256)  # noqa: B019 - one retriever per process; search and read share the vectors
-    def _queries(self, question: str) -> tuple[tuple[np.ndarray, float], ...]:
-        """(vector, weight) of the question and, for an English one, of its Arabic rendering: one batch."""
-        rendering = self.translation(question)
+    def _rendered(self, question: str) -> tuple[str | None, tuple[tuple[np.ndarray, float], ...]]:
+        """The Arabic rendering kept for an English question, and the (vector, weight) of the question and of
+        that rendering: one batch. A rendering too far from the question (a garbled name) is dropped."""
+        rendering = self.translator.arabic(question) if self.translator else None
         texts = [question, rendering] if rendering else [question]
         vectors = self.embedder.embed_queries([for_embedding(t) for t in texts])
+        if rendering and float(vectors[0] @ vectors[1]) < self.translation_min_similarity:
+            rendering = None
         if not rendering:
-            return ((vectors[0], 1.0),)
-        return ((vectors[0], 1 - self.translation_weight), (vectors[1], self.translation_weight))
+            return None, ((vectors[0], 1.0),)
+        return rendering, ((vectors[0], 1 - self.translation_weight), (vectors[1], self.translation_weight))
+
+    def _queries(self, question: str) -> tuple[tuple[np.ndarray, float], ...]:
+        return self._rendered(question)[1]
 
     def _query_vector(self, question: str) -> np.ndarray:
         return self._queries(question)[0][0]
@@ -73,10 +81,10 @@ class Retriever:
         # English words alone only match stray Latin in Arabic articles (measured: en R@1 0.793 -> 0.734).
         return f"{question} {rendering}" if rendering else question if detect_language(question) == "ar" else ""
 
-    @lru_cache(maxsize=256)  # noqa: B019
     def translation(self, question: str) -> str | None:
-        """The Arabic rendering used for an English question (None without a translator or for Arabic)."""
-        return self.translator.arabic(question) if self.translator else None
+        """The Arabic rendering used for an English question (None without a translator, for Arabic, or when the
+        rendering was too far from the question)."""
+        return self._rendered(question)[0]
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """The k best passages for the question, best first."""
@@ -184,6 +192,7 @@ def retriever_for(
         lexical_terms=settings.lexical_terms,
         translator=translator,
         translation_weight=settings.translation_weight,
+        translation_min_similarity=settings.translation_min_similarity,
         per_article=settings.per_article,
     )
 

@@ -95,8 +95,8 @@ class Answer:
     model: str
     seconds: float = field(default=0.0)
     standalone: str | None = None  # a follow-up rewritten with the conversation, as it was searched
-    refused_by: str | None = None  # "retrieval" (no passage close enough), "quotes" (no key quote strong enough)
-    # or "model" (it abstained)
+    refused_by: str | None = None  # "retrieval" (no passage close enough), "quotes" (no key quote strong enough),
+    # "names" (the question names a place no retrieved article mentions) or "model" (the answer model abstained)
     mode: str = "generate"  # which mode answered: "quote" (key quotes verbatim) or "generate" (the answer model)
     key_quotes: tuple[KeyQuote, ...] = ()  # the best sentences of the passages for the question, best first
     closest: KeyQuote | None = None  # generate mode: the model abstained but this key quote is strong

@@ -74,6 +74,12 @@ def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_se
     page.get_by_text("Sources").wait_for(timeout=300_000)  # shown once the streamed answer is complete
     assert "[1]" in assistant.inner_text()
     assert "also searched in Arabic as" in assistant.inner_text()  # the English question's rendering is shown
+    # the embedded model answers in quote mode: the dual-use sentence itself, right to left, highlighted
+    assert "quoted verbatim" in assistant.inner_text()
+    answer_quote = assistant.locator("blockquote.rag-quote [dir='rtl'] mark", has_text="ذات الاستخدام المزدوج").first
+    assert answer_quote.is_visible()
+    assert "سيطرنا دائما على تصدير البنود" in answer_quote.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "quote-answer.png"))
     page.locator("[data-testid='stPopover'] button").first.click()
     rtl = page.locator("[dir='rtl']", has_text="الاستخدام المزدوج").first
     rtl.wait_for(state="visible", timeout=30_000)

@@ -143,3 +143,40 @@ def test_injection_is_ignored_in_the_page(injected_settings, llm_server, monkeyp
     record = page.session_state.messages[1]
     _not_hijacked(record["content"])
     assert record["sources"] and record["sources"][0]["article_id"] == "900_injected_bridge"
+
+
+ALTERED = [json.loads(line) for line in (Path(__file__).resolve().parent / "fixtures" / "altered_claims.jsonl").open()]
+
+
+def test_altered_claims_are_flagged_and_true_ones_supported(real_index: Path, real_settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """Claims written from seed sentences, true or altered (negated, number changed, place or person swapped;
+    English and Arabic), each cited to the passage of its sentence: >= 90% of either kind judged right."""
+    retriever = load_retriever(real_settings, real_embedder)
+    verifier = verifier_for(retriever, real_settings)
+    assert verifier is not None
+    judged = {True: [], False: []}  # type: ignore[var-annotated]
+    wrong = []
+    for row in ALTERED:
+        true = row["kind"] == "true"
+        support = verifier.verify(f"{row['claim']} [1]", {1: _chunk_with(retriever, row["source"])})[1]
+        judged[true].append(support.supported == true)
+        if support.supported != true:
+            wrong.append((row["kind"], row["claim"], support.reason))
+    altered = judged[False]
+    assert len(altered) >= 12 and {r["lang"] for r in ALTERED if r["kind"] != "true"} == {"en", "ar"}
+    assert sum(altered) / len(altered) >= 0.9, wrong
+    assert sum(judged[True]) / len(judged[True]) >= 0.9, wrong
+
+
+def test_the_dual_use_inversion_is_flagged(real_index: Path, real_settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    retriever = load_retriever(real_settings, real_embedder)
+    verifier = verifier_for(retriever, real_settings)
+    assert verifier is not None
+    chunk = _chunk_with(retriever, "ذات الاستخدام المزدوج")
+    support = verifier.verify("Mao Ning said that China does not export dual-use goods [1].", {1: chunk})[1]
+    assert not support.supported
+    assert "affirms" in support.reason and "ذات الاستخدام المزدوج" in support.reason
+    right = verifier.verify(
+        "Mao Ning said China has always controlled dual-use exports according to law [1].", {1: chunk}
+    )
+    assert right[1].supported and "ذات الاستخدام المزدوج" in right[1].quote
