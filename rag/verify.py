@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -222,9 +223,14 @@ class CitationVerifier:
         return ""
 
 
+@lru_cache(maxsize=64)
+def _sentences(article: str) -> tuple[tuple[int, int], ...]:
+    return tuple(sentence_spans(article, min_words=1))
+
+
 def _window(article: str, span: tuple[int, int]) -> tuple[int, int]:
     """The article span of the sentence holding `span` with the sentences just before and after it."""
-    sentences = sentence_spans(article, min_words=1)
+    sentences = _sentences(article)
     at = [k for k, (a, b) in enumerate(sentences) if a <= span[0] < b or span[0] <= a < span[1]]
     if not at:
         return span

@@ -180,12 +180,16 @@ def test_ask_generate_cites_the_right_article(real_index: Path, llm_server: str)
         assert f"[{c['n']}]" in answer["answer"]
 
 
-def test_ask_taiwan_is_refused_by_the_model(real_index: Path, llm_server: str) -> None:
-    done = rag("ask", "What did Mao Ning say about Taiwan?", "--json", "--index", str(real_index), env=GENERATE)
+@pytest.mark.parametrize("question", ["What did Mao Ning say about Taiwan?", "ماذا قالت ماو نينغ عن تايوان؟"])
+@pytest.mark.parametrize("mode", ["quote", "generate"])
+def test_ask_taiwan_is_refused_in_both_modes(real_index: Path, llm_server: str, question: str, mode: str) -> None:
+    """No seed article names Taiwan: refused before any model call, with no citations, in the question's language."""
+    done = rag("ask", question, "--json", "--index", str(real_index), env={"RAG_ANSWER_MODE": mode})
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert answer["refused"] is True
+    assert answer["refused"] is True and answer["refused_by"] == "names"
     assert answer["citations"] == []
+    assert ("Taiwan" if question.isascii() else "تايوان") in answer["answer"]
 
 
 def test_ask_streams_text_and_lists_sources(real_index: Path, llm_server: str) -> None:
