@@ -136,3 +136,15 @@ def test_translation_feeds_both_legs(small_index) -> None:  # type: ignore[no-un
     assert hits[0].chunk.article_id == "d"
     plain = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3)
     assert plain.search("What did Mao Ning say about dialogue with Beijing?", 1)[0].lexical == 0.0
+
+
+def test_a_rendering_far_from_the_question_is_dropped(small_index) -> None:  # type: ignore[no-untyped-def]
+    translator = QueryTranslator(lambda: FakeChat("ماذا أعتذر مبدوا؟"), "fake")
+    question = "What did Medvedev warn about?"
+    strict = Retriever(
+        small_index, FakeEmbedder(), lexical_weight=0.3, translator=translator, translation_min_similarity=0.99
+    )
+    assert strict.translation(question) is None and strict.lexical_query(question) == ""
+    assert len(strict.query_vectors(question)) == 1
+    loose = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3, translator=translator)
+    assert loose.translation(question) == "ماذا أعتذر مبدوا؟" and len(loose.query_vectors(question)) == 2
