@@ -180,7 +180,10 @@ class CitationVerifier:
         i = int(chosen.argmax())
         score = float(scores[i])
         a, b = spans[i]
-        if score < self.floor:
+        missing = numbers(claim.text) - numbers(windows[i])
+        if missing:  # the most specific reason first: a wrong figure is the commonest invented detail
+            reason = f"the passage does not state {', '.join(sorted(missing))}"
+        elif score < self.floor:
             reason = f"no sentence of the passage is close to the claim ({score:.2f} < {self.floor:.2f})"
         elif score < anywhere - self.margin:
             reason = f"another passage matches the claim better ({anywhere:.2f} vs {score:.2f})"
