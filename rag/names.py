@@ -365,11 +365,6 @@ def places_in(text: str) -> list[Name]:
     return [n for n in english_names(text) if any(v in GAZETTEER for v in _variants(n.key))] + arabic_names(text)
 
 
-def names_in(text: str) -> list[Name]:
-    """The names a text mentions, English or Arabic."""
-    return english_names(text) + arabic_names(text)
-
-
 def bare_word(word: str) -> str:
     """A folded Arabic word without its leading clitics (و, ب, ل, ف, ك, ال) when enough of it is left."""
     for c in _CLITICS:
@@ -426,10 +421,6 @@ class NameMatcher:
             if i + 1 < len(sounds) and distance(target, s + sounds[i + 1]) <= self.threshold:
                 return True
         return False
-
-    def missing(self, text: str, passage: str) -> list[Name]:
-        """The names `text` mentions (English or gazetteer Arabic) that `passage` does not."""
-        return [n for n in names_in(text) if not self.mentions(n, passage)]
 
     def missing_english(self, text: str, passage: str) -> list[Name]:
         """The capitalised names of an English text that `passage` does not mention."""

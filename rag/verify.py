@@ -206,10 +206,7 @@ class CitationVerifier:
 
     def _contradiction(self, claim: str, article: str, span: tuple[int, int], window: str, vector) -> str:  # type: ignore[no-untyped-def]
         """Why the sentence at `span` (its `window`: with its neighbours) does not say what the claim says ("" when
-        it does)."""
-        missing = numbers(claim) - numbers(window)
-        if missing:
-            return f"the passage does not state {', '.join(sorted(missing))}"
+        it does); a missing number is reported by the caller, before the scores."""
         absent = [m.text for m in self.names.missing_english(claim, window)]
         if detect_language(claim) == "ar":
             absent += unheld_words(claim, window)
