@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model hubs are unreachable here;
 # Never read or write the user's cache (query translations, answer-server state): a private one per test run.
 # The model files in RAG_MODELS_DIR are only read. Subprocesses (the CLI, the page) inherit it.
 os.environ["RAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-cache-")
+atexit.register(shutil.rmtree, os.environ["RAG_CACHE_DIR"], ignore_errors=True)  # and leave no trace of it
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
