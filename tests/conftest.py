@@ -25,8 +25,11 @@ TEST_LLM_PORT = int(os.environ.get("RAG_TEST_LLM_PORT", "8799"))  # the tests' o
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model hubs are unreachable here; never wait on them
 # Never read or write the user's cache (query translations, answer-server state): a private one per test run.
 # The model files in RAG_MODELS_DIR are only read. Subprocesses (the CLI, the page) inherit it.
-os.environ["RAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-cache-")
-atexit.register(shutil.rmtree, os.environ["RAG_CACHE_DIR"], ignore_errors=True)  # and leave no trace of it
+# A test's subprocess that imports this module (test_crash.py) keeps its parent's folder: it may be killed
+# before it could remove one of its own.
+if not Path(os.environ.get("RAG_CACHE_DIR", "/")).name.startswith("rag-test-cache-"):
+    os.environ["RAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["RAG_CACHE_DIR"], ignore_errors=True)  # and leave no trace of it
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
