@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -53,6 +54,13 @@ def chunk_articles(articles: list[Article], splitter: RecursiveCharacterTextSpli
 
 # A sentence runs to . ؟ ? ! or a line end; a point between two digits ("8.8", "3.5 مليون") does not end it.
 _SENTENCE = re.compile(r"(?:[^.؟?!\n]|(?<=\d)\.(?=\d))+(?:[.؟?!]+|$)", re.MULTILINE)
+
+
+@lru_cache(maxsize=512)
+def article_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """Every sentence of an article, one-word fragments included, split once: key quotes complete a cut sentence
+    from it and the verifier reads the sentences around a citation's."""
+    return tuple(sentence_spans(text, min_words=1))
 
 
 def sentence_spans(text: str, min_words: int = 3) -> list[tuple[int, int]]:

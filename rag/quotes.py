@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .chunking import sentence_spans
+from .chunking import article_sentences
 from .text import ascii_digits
 from .types import Chunk, Hit, KeyQuote
 
@@ -97,7 +97,7 @@ class QuotePicker:
 
     def _article_sentences(self, article_id: str) -> tuple[tuple[int, ...], tuple[Span, ...]]:
         """The article's sentences (start offsets, spans): a chunk's cut sentence is completed from these."""
-        spans = tuple(sentence_spans(self.index.articles[article_id].text, min_words=1))
+        spans = article_sentences(self.index.articles[article_id].text)
         return tuple(a for a, _ in spans), spans
 
     def _whole(self, article_id: str, span: Span) -> Span:

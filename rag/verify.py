@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from .chunking import sentence_spans
+from .chunking import article_sentences
 from .embedding import Embedder
 from .lexical import STOPWORDS, fold
 from .names import NameMatcher, bare_word, english_names
@@ -40,7 +39,8 @@ _MARKER = re.compile(r"\[(\d+)\]")
 
 # Negations, English and Arabic (folded; "الطائرات بدون طيار", drones, is not one).
 _NEGATION_EN = re.compile(r"\b(not|never|no|none|nor|neither|nothing|nobody|without|cannot)\b|n['’]t\b", re.I)
-_NEGATION_AR = re.compile(r"(^|[\s\"“”«(])[وف]?(لا|لم|لن|ليس|ليست|ليسوا|لست|لسنا|غير|عدم|بدون|دون)(?=$|[\s،,.:؛\"”»)])")
+_PARTICLES_AR = "لا|لم|لن|ليس|ليست|ليسوا|لست|لسنا|عدم"  # taken out by `affirmed`; غير, بدون, دون stay there
+_NEGATION_AR = re.compile(rf"(^|[\s\"“”«(])[وف]?({_PARTICLES_AR}|غير|بدون|دون)(?=$|[\s،,.:؛\"”»)])")
 _IDIOMS = re.compile(r"بدون طيار|دون طيار")
 _CLAUSE_END = re.compile(r"\s*[،,;؛:]\s*|\s*[\"“”«»]\s*")
 _AR_WORD = re.compile(r"[\u0621-\u064a]{4,}")
@@ -55,7 +55,7 @@ def negated(text: str) -> bool:
 def affirmed(text: str) -> str:
     """The text with its negation words taken out: what it is about, whichever way it says it."""
     out = _NEGATION_EN.sub(" ", text)
-    out = re.sub(r"(^|\s)[وف]?(لا|لم|لن|ليس|ليست|ليسوا|لست|لسنا|عدم)(?=\s|$)", " ", out)
+    out = re.sub(rf"(^|\s)[وف]?({_PARTICLES_AR})(?=\s|$)", " ", out)
     return re.sub(r"\s+", " ", out).strip()
 
 
@@ -223,14 +223,9 @@ class CitationVerifier:
         return ""
 
 
-@lru_cache(maxsize=64)
-def _sentences(article: str) -> tuple[tuple[int, int], ...]:
-    return tuple(sentence_spans(article, min_words=1))
-
-
 def _window(article: str, span: tuple[int, int]) -> tuple[int, int]:
     """The article span of the sentence holding `span` with the sentences just before and after it."""
-    sentences = _sentences(article)
+    sentences = article_sentences(article)
     at = [k for k, (a, b) in enumerate(sentences) if a <= span[0] < b or span[0] <= a < span[1]]
     if not at:
         return span
