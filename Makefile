@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install models index lint browser bench clean
+.PHONY: run test install models index lint browser bench bench-load clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
 	$(BIN)/rag llm start
@@ -43,6 +43,9 @@ lint: install ## ruff and mypy
 
 bench: models browser ## measured figures quoted in the README
 	$(BIN)/python scripts/bench.py --page
+
+bench-load: index browser ## several askers at once: CLI and page on the embedded model, CLI on a stub endpoint (README "Many readers at once")
+	$(BIN)/python scripts/bench_load.py
 
 clean:
 	rm -rf $(VENV) index

@@ -11,7 +11,7 @@ import streamlit.components.v1 as components
 from rag import llm
 from rag.answer import AnswerPipeline
 from rag.config import Settings, get_settings
-from rag.embedding import Embedder, SentenceTransformerEmbedder
+from rag.embedding import Embedder, SentenceTransformerEmbedder, use_query_threads
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.prompts import CLOSEST_INTROS, detect_language
@@ -32,7 +32,10 @@ def get_embedder(model: str, _settings: Settings) -> Embedder:
 @st.cache_resource(show_spinner="Loading the index…", max_entries=2)
 def get_retriever(index_dir: str, version: str | None, _settings: Settings) -> Retriever:
     """The index, loaded once per version: a build or update is picked up at the next question."""
-    return load_retriever(_settings, get_embedder(_settings.embedding_model, _settings))
+    retriever = load_retriever(_settings, get_embedder(_settings.embedding_model, _settings))
+    use_query_threads(_settings.query_threads)  # one thread per search: many sessions search at once
+    retriever.warm_up()
+    return retriever
 
 
 @st.cache_resource(show_spinner="Starting the answer model…")
@@ -207,9 +210,13 @@ if question:
         def show_step(name: str) -> None:
             step.caption(STEP_LABELS.get(name, name))
 
+        def show_wait(ahead: int) -> None:
+            """While other people's questions go first: how many are ahead (then the answer model's turn)."""
+            step.caption(f"Waiting for the answer model: {ahead} ahead…" if ahead else STEP_LABELS["answer"])
+
         stream = None
         try:
-            stream = pipeline.ask(question, conversation(), k=k, on_step=show_step)
+            stream = pipeline.ask(question, conversation(), k=k, on_step=show_step, on_wait=show_wait)
             if pipeline.mode == "generate":
                 st.write_stream(stream)
             answer = stream.answer
@@ -243,6 +250,8 @@ if question:
                 record["searched_as"] = answer.standalone
             if stream.evidence.translation:
                 record["meta"] += f" · also searched in Arabic as «{escape_markdown(stream.evidence.translation)}»"
+            elif stream.evidence.translation_skipped:
+                record["meta"] += f" · searched without the Arabic rendering ({stream.evidence.translation_skipped})"
         except RagError as exc:
             step.empty()
             if stream is None:  # failed before or during the search: nothing to show but the message

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from .config import Settings
 from .followup import Turn, standalone_question
+from .gate import OnWait
 from .llm import ChatModel, LazyChat
 from .names import NameMatcher, places_in
 from .prompts import REFUSALS, build_messages, detect_language, not_mentioned, quote_intro
@@ -84,6 +85,8 @@ class AnswerStream:
         articles: Mapping[str, Article] | None = None,
         on_step: OnStep | None = None,
         unmentioned: tuple[str, ...] = (),
+        on_wait: OnWait | None = None,
+        started: float | None = None,
     ) -> None:
         self.evidence = evidence
         self.unmentioned = unmentioned  # places the question names that no retrieved article mentions
@@ -98,9 +101,24 @@ class AnswerStream:
         self.quote_margin = quote_margin
         self.articles = articles or {}  # for the outlets named in a quote answer
         self.on_step = on_step or (lambda step: None)
+        self.on_wait = on_wait  # told how many questions are ahead while this one queues for the answer model
         self._parts: list[str] = []
         self._answer: Answer | None = None
-        self._t0 = time.perf_counter()
+        self._t0 = time.perf_counter() if started is None else started  # when the question was asked
+        self._first_text: float | None = None
+        self._queued_at: float | None = None
+        self._waited = 0.0
+
+    def _waiting(self, ahead: int) -> None:
+        """Times the wait for the answer model and passes the news on."""
+        now = time.perf_counter()
+        if ahead and self._queued_at is None:
+            self._queued_at = now
+        elif not ahead and self._queued_at is not None:
+            self._waited += now - self._queued_at
+            self._queued_at = None
+        if self.on_wait is not None:
+            self.on_wait(ahead)
 
     @property
     def off_topic(self) -> bool:
@@ -138,14 +156,21 @@ class AnswerStream:
             self._answer = self._quoted(text, quotes)
             return
         self.on_step("answer")
-        for delta in self.chat.stream(build_messages(self.evidence.question, list(self.evidence.passages))):
+        messages = build_messages(self.evidence.question, list(self.evidence.passages))
+        for delta in self.chat.stream(messages, self._waiting):
+            self._said()
             self._parts.append(delta)
             yield delta
         self._answer = self._finish("".join(self._parts))
 
     def _say(self, text: str) -> Iterator[str]:
+        self._said()
         self._parts.append(text)
         yield text
+
+    def _said(self) -> None:
+        if self._first_text is None:
+            self._first_text = time.perf_counter() - self._t0
 
     def _quoted(self, text: str, quotes: tuple[KeyQuote, ...]) -> Answer:
         """A quote answer: each quote is its own citation, supported by being the passage's own words."""
@@ -193,6 +218,9 @@ class AnswerStream:
             standalone=ev.question if ev.question != self.asked else None,
             mode=self.mode,
             key_quotes=() if self.off_topic else self.quotes,
+            search_seconds=ev.search_seconds,
+            first_text_seconds=self._first_text,
+            waited_seconds=self._waited,
             **extra,
         )
 
@@ -225,6 +253,7 @@ class AnswerStream:
 
 def gather_evidence(question: str, retriever: Retriever, k: int = 3, sentences: int = 2) -> Evidence:
     """Retrieve k passages for the question; the model will read `sentences` sentences of each."""
+    t0 = time.perf_counter()
     hits = retriever.search(question, k)
     passages, highlights = retriever.read(question, hits, sentences)
     return Evidence(
@@ -233,6 +262,8 @@ def gather_evidence(question: str, retriever: Retriever, k: int = 3, sentences: 
         passages=tuple(passages),
         highlights=tuple(highlights),
         translation=retriever.translation(question),
+        translation_skipped=retriever.translation_skipped(question),
+        search_seconds=time.perf_counter() - t0,
     )
 
 
@@ -252,13 +283,18 @@ def ask(
     quote_count: int = 1,
     quote_margin: float = 0.0,
     on_step: OnStep | None = None,
+    on_wait: OnWait | None = None,
 ) -> AnswerStream:
-    """Rewrite a follow-up, retrieve passages, pick key quotes, and start streaming the answer."""
+    """Rewrite a follow-up, retrieve passages, pick key quotes, and start streaming the answer.
+
+    `on_step` hears each step's name as it starts; `on_wait` how many questions are ahead while this one
+    queues for the answer model (a follow-up's rewrite, a generated answer), then 0 when its turn comes."""
+    started = time.perf_counter()
     step = on_step or (lambda name: None)
     question = question.strip()
     if history:
         step("rewrite")
-    standalone = standalone_question(question, history, chat) if history else question
+    standalone = standalone_question(question, history, chat, on_wait) if history else question
     step("search")
     evidence = gather_evidence(standalone, retriever, k, sentences)
     quotes: tuple[KeyQuote, ...] = ()
@@ -285,6 +321,8 @@ def ask(
         articles=articles,
         on_step=on_step,
         unmentioned=unmentioned,
+        on_wait=on_wait,
+        started=started,
     )
 
 
@@ -331,7 +369,13 @@ class AnswerPipeline:
         return AnswerPipeline(self.settings, retriever, self.chat)
 
     def ask(
-        self, question: str, history: tuple[Turn, ...] = (), *, k: int | None = None, on_step: OnStep | None = None
+        self,
+        question: str,
+        history: tuple[Turn, ...] = (),
+        *,
+        k: int | None = None,
+        on_step: OnStep | None = None,
+        on_wait: OnWait | None = None,
     ) -> AnswerStream:
         """Start answering `question` (with the conversation so far); iterate the stream for the text."""
         s = self.settings
@@ -350,6 +394,7 @@ class AnswerPipeline:
             quote_count=s.quote_count,
             quote_margin=s.quote_margin,
             on_step=on_step,
+            on_wait=on_wait,
         )
 
 

@@ -175,17 +175,22 @@ def _hit_json(rank: int, hit: Hit) -> dict[str, Any]:
 @app.command()
 def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show the passages that best match a question."""
+    from .embedding import use_query_threads
     from .retrieval import load_retriever
 
     s = _settings(index_dir=index, top_k=k)
     retriever = load_retriever(s)
+    use_query_threads(s.query_threads)
     hits = retriever.search(question, s.top_k)
-    rendering = retriever.translation(question)
+    rendering, skipped = retriever.translation(question), retriever.translation_skipped(question)
     if as_json:
-        _emit({"query": question, "translation": rendering, "hits": [_hit_json(i, h) for i, h in enumerate(hits, 1)]})
+        hits_json = [_hit_json(i, h) for i, h in enumerate(hits, 1)]
+        _emit({"query": question, "translation": rendering, "translation_skipped": skipped, "hits": hits_json})
         return
     if rendering:
         typer.echo(f"(also searched as: {rendering})\n")
+    elif skipped:
+        typer.echo(f"(searched without the Arabic rendering: {skipped})\n", err=True)
     for i, h in enumerate(hits, 1):
         typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}\n{h.chunk.text}\n")
 
@@ -211,7 +216,7 @@ def _quote_json(q: KeyQuote) -> dict[str, Any]:
     }
 
 
-def _answer_json(a: Answer) -> dict[str, Any]:
+def _answer_json(a: Answer, evidence: Evidence) -> dict[str, Any]:
     return {
         "question": a.question,
         "standalone_question": a.standalone,
@@ -224,6 +229,14 @@ def _answer_json(a: Answer) -> dict[str, Any]:
         "key_quotes": [_quote_json(q) for q in a.key_quotes],
         "closest": _quote_json(a.closest) if a.closest else None,
         "model": a.model,
+        "translation": evidence.translation,
+        "translation_skipped": evidence.translation_skipped,
+        "timings": {
+            "search": round(a.search_seconds, 3),
+            "first_text": None if a.first_text_seconds is None else round(a.first_text_seconds, 3),
+            "waited": round(a.waited_seconds, 3),
+            "total": round(a.seconds, 3),
+        },
     }
 
 
@@ -257,7 +270,19 @@ def _print_citations(a: Answer, titles: dict[str, str]) -> None:
         typer.echo(f"> {best.text} [{best.n}]\n")
 
 
+def _say_waiting(ahead: int) -> None:
+    """On stderr, while a question queues for the answer model (busy with other people's questions)."""
+    if ahead:
+        typer.echo(f"waiting for the answer model: {ahead} ahead", err=True)
+
+
+def _searched_without(evidence: Evidence) -> None:
+    if evidence.translation_skipped:
+        typer.echo(f"(searched without the Arabic rendering: {evidence.translation_skipped})\n", err=True)
+
+
 def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
+    _searched_without(stream.evidence)
     for delta in stream:
         typer.echo(delta, nl=False)
     typer.echo("\n")
@@ -269,10 +294,12 @@ def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
 def _pipeline(s: Settings) -> tuple[AnswerPipeline, dict[str, str]]:
     """The answer pipeline over the live index (the answer model connects when first needed); article titles."""
     from .answer import AnswerPipeline
+    from .embedding import use_query_threads
     from .llm import make_chat_model
     from .retrieval import load_retriever
 
     retriever = load_retriever(s)
+    use_query_threads(s.query_threads)
     titles = {a.id: a.title for a in retriever.index.articles.values()}
     return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), titles
 
@@ -282,10 +309,10 @@ def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_
     """Answer a question from the articles: key quotes verbatim, or a generated answer with checked citations."""
     s = _settings(index_dir=index, answer_k=k)
     pipeline, titles = _pipeline(s)
-    stream = pipeline.ask(question)
+    stream = pipeline.ask(question, on_wait=_say_waiting)
     try:
         if as_json:
-            _emit(_answer_json(stream.answer))
+            _emit(_answer_json(stream.answer, stream.evidence))
         else:
             _stream_answer(stream, titles)
     except LLMError:
@@ -315,6 +342,10 @@ def chat(
     show_search: Annotated[
         bool, typer.Option("--show-search", help="Print the standalone question each follow-up was searched as.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON line per answer (as `rag ask --json`, on one line); messages on stderr."),
+    ] = False,
 ) -> None:
     """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread."""
     from .followup import Turn
@@ -322,10 +353,11 @@ def chat(
 
     s = _settings(index_dir=index, answer_k=k)
     pipeline, titles = _pipeline(s)
+    pipeline.retriever.warm_up()  # before the prompt: the first question is as quick as the next ones
     history: list[Turn] = []
     last: Answer | None = None
     version = live_version(s.index_dir)
-    typer.echo(f"Ask about the articles in {s.index_dir}. {CHAT_HELP}")
+    typer.echo(f"Ask about the articles in {s.index_dir}. {CHAT_HELP}", err=as_json)
     for line in sys.stdin:
         question = line.strip()
         if not question:
@@ -337,26 +369,31 @@ def chat(
             pipeline = pipeline.over(retriever)
             titles = {a.id: a.title for a in retriever.index.articles.values()}
             version = live_version(s.index_dir)
-            typer.echo(f"(index updated: {len(retriever.index.articles)} articles)")
+            typer.echo(f"(index updated: {len(retriever.index.articles)} articles)", err=as_json)
         if question in ("/quit", "/exit"):
             break
         if question == "/new":
             history, last = [], None
-            typer.echo("(new conversation)")
+            typer.echo("(new conversation)", err=as_json)
             continue
         if question == "/sources":
             _print_sources(last, titles)
             continue
+        stream = None
         try:
-            stream = pipeline.ask(question, tuple(history))
+            stream = pipeline.ask(question, tuple(history), on_wait=_say_waiting)
             if show_search and stream.evidence.question != question:
-                typer.echo(f"(searched as: {stream.evidence.question})")
-            last = _stream_answer(stream, titles)
-        except LLMError as exc:
-            _print_retrieved(stream.evidence, titles, as_json=False)
-            typer.echo(f"error: {exc}", err=True)
-            continue
+                typer.echo(f"(searched as: {stream.evidence.question})", err=as_json)
+            if as_json:
+                last = stream.answer
+                typer.echo(json.dumps(_answer_json(last, stream.evidence), ensure_ascii=False))
+            else:
+                last = _stream_answer(stream, titles)
         except RagError as exc:
+            if as_json:
+                typer.echo(json.dumps({"question": question, "answer": None, "error": str(exc)}, ensure_ascii=False))
+            elif stream is not None and isinstance(exc, LLMError):
+                _print_retrieved(stream.evidence, titles, as_json=False)
             typer.echo(f"error: {exc}", err=True)
             continue
         history.append(Turn(question, last.text))

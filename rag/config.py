@@ -118,6 +118,13 @@ class Settings(BaseSettings):
         description="How far a cited sentence may score below the best sentence in the index and still support.",
     )
     embed_batch_size: int = Field(16, ge=1, le=256, description="Passages embedded per batch.")
+    query_threads: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="CPU threads the embedding model uses while answering questions (page, ask, chat, search); 1 "
+        "keeps searches quick when several people ask at once (several threads per search collide); 0 = all cores.",
+    )
     openai_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("OPENAI_API_KEY"),
@@ -140,6 +147,14 @@ class Settings(BaseSettings):
     llm_context: int = Field(4096, ge=1024, description="Context window of the embedded answer server, in tokens.")
     llm_timeout: float = Field(300.0, gt=0, description="Seconds to wait for an answer before giving up.")
     llm_max_tokens: int = Field(400, ge=16, description="Longest answer, in tokens.")
+    llm_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Most requests sent to the answer model at once, across the page's sessions and CLI calls; "
+        "the others wait their turn. Default 1 for the embedded model (it answers one at a time), 4 for an "
+        "endpoint.",
+    )
     llm_retries: int = Field(
         2,
         ge=0,
@@ -173,6 +188,11 @@ class Settings(BaseSettings):
         if self.llm_model:
             return self.llm_model
         return EMBEDDED_LLM_NAME if self.uses_embedded_llm else OPENAI_DEFAULT_MODEL
+
+    @property
+    def answer_concurrency(self) -> int:
+        """How many requests go to the answer model at once (RAG_LLM_CONCURRENCY, else 1 embedded, 4 endpoint)."""
+        return self.llm_concurrency or (1 if self.uses_embedded_llm else 4)
 
     @property
     def answer_base_url(self) -> str | None:

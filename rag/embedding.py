@@ -98,3 +98,18 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in `text` (no special tokens)."""
         return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+
+def use_query_threads(threads: int) -> None:
+    """Let torch, numpy's BLAS and FAISS's OpenMP use `threads` CPU threads in this process (0: their default, all
+    cores). Call it once the index is loaded (the libraries it limits must be loaded).
+
+    One question is a few dozen tokens: a second thread barely speeds it up, while several askers' searches
+    each spinning two threads on two cores slowed them tenfold (scripts/bench_load.py, README "Many readers").
+    """
+    if threads > 0:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(threads)
+        threadpool_limits(limits=threads)

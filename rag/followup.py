@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from .errors import LLMError
+from .gate import OnWait
 from .llm import ChatModel
 from .prompts import detect_language, rewrite_messages
 
@@ -23,7 +24,9 @@ class Turn:
     answer: str
 
 
-def standalone_question(question: str, history: tuple[Turn, ...], chat: ChatModel) -> str:
+def standalone_question(
+    question: str, history: tuple[Turn, ...], chat: ChatModel, on_wait: OnWait | None = None
+) -> str:
     """The question rewritten with the last turns so it stands alone; the question itself when there is no
     history, or when the rewrite is unusable (empty, several lines, another language, far longer)."""
     question = question.strip()
@@ -31,7 +34,7 @@ def standalone_question(question: str, history: tuple[Turn, ...], chat: ChatMode
         return question
     turns = [(t.question, t.answer[:_MAX_ANSWER_CHARS]) for t in history[-MAX_TURNS:]]
     try:
-        reply = "".join(chat.stream(rewrite_messages(turns, question))).strip()
+        reply = "".join(chat.stream(rewrite_messages(turns, question), on_wait)).strip()
     except LLMError as exc:
         log.warning("Could not rewrite the follow-up %r (%s); searching it as typed.", question, exc)
         return question

@@ -6,6 +6,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,16 +15,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .config import Settings
 from .errors import LLMError, ModelNotInstalledError
+from .gate import ModelGate, OnWait, gate_for, pid_alive
 from .models import gguf_path, llm_installed
 
 log = logging.getLogger(__name__)
 
 SERVER_START_SECONDS = 180.0
+SERVER_NICE = 10  # the embedded server's niceness: short work (search, the page) goes first on a busy CPU
 
 
 class ChatModel(Protocol):
@@ -32,8 +36,8 @@ class ChatModel(Protocol):
     name: str
     endpoint: str
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        """Yield the answer text as it is generated."""
+    def stream(self, messages: list[dict[str, str]], on_wait: OnWait | None = None) -> Iterator[str]:
+        """Yield the answer text as it is generated; `on_wait` hears how many requests are ahead while queued."""
         ...
 
 
@@ -44,6 +48,9 @@ class OpenAIChat:
     (`backoff`, 2 x `backoff`, ...) as long as no text was yielded; a stream cut after text was shown is not
     retried (the reader would see the start twice) but reported. Other HTTP errors fail at once. Messages name
     the endpoint and the fix; the API key never appears in them.
+
+    With a `gate`, each attempt first waits its turn (at most `queue_timeout` seconds, default `timeout`; 0 = fail
+    at once with ModelBusyError when the model is busy), so concurrent questions queue instead of colliding.
     """
 
     def __init__(
@@ -55,6 +62,8 @@ class OpenAIChat:
         max_tokens: int,
         retries: int = 2,
         backoff: float = 1.0,
+        gate: ModelGate | None = None,
+        queue_timeout: float | None = None,
     ) -> None:
         from openai import OpenAI
 
@@ -63,19 +72,22 @@ class OpenAIChat:
         self.max_tokens = max_tokens
         self.retries = retries
         self.backoff = backoff
+        self.gate = gate
+        self.queue_timeout = timeout if queue_timeout is None else queue_timeout
         self._key = api_key or ""
         # Local servers ignore the key, but the client insists on one. Retries are ours (counted, bounded).
         self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0)
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        """Yield the answer text as it is generated."""
+    def stream(self, messages: list[dict[str, str]], on_wait: OnWait | None = None) -> Iterator[str]:
+        """Yield the answer text as it is generated; `on_wait` hears how many requests are ahead while queued."""
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
             shown = False
             try:
-                for piece in self._attempt(messages):
-                    shown = True
-                    yield piece
+                with self._turn(on_wait):
+                    for piece in self._attempt(messages):
+                        shown = True
+                        yield piece
                 return
             except _Retryable as exc:
                 if shown:
@@ -89,6 +101,10 @@ class OpenAIChat:
                     ) from exc
                 log.warning("Answer model %s: %s; retrying (%d of %d).", self.endpoint, exc.why, attempt, self.retries)
                 time.sleep(self.backoff * 2 ** (attempt - 1))
+
+    def _turn(self, on_wait: OnWait | None) -> AbstractContextManager[None]:
+        """This request's turn at the model (released when the attempt ends, so a retry queues again)."""
+        return self.gate.turn(self.queue_timeout, on_wait) if self.gate is not None else nullcontext()
 
     def _attempt(self, messages: list[dict[str, str]]) -> Iterator[str]:
         """One request; retryable failures become _Retryable, the rest LLMError."""
@@ -157,10 +173,40 @@ def _state_file(settings: Settings) -> Path:
 def _served_models(port: int) -> list[str] | None:
     """Model ids served on 127.0.0.1:port, or None when nothing answers."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as r:
             return [m["id"] for m in json.loads(r.read())["data"]]
     except (urllib.error.URLError, OSError, ValueError, KeyError):
         return None
+
+
+def _state(settings: Settings) -> dict[str, Any]:
+    """What we wrote when we started the server on the settings' port ({} when nothing, or unreadable)."""
+    try:
+        state = json.loads(_state_file(settings).read_text())
+        return state if isinstance(state, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _is_server(pid: int) -> bool:
+    """True while `pid` is a running llama-cpp-python server (not a process that reused a dead server's pid)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        return b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc to look in: trust the pid
+
+
+def _our_server(settings: Settings) -> int | None:
+    """The pid of the server we started on the settings' port, while it runs."""
+    pid = _state(settings).get("pid")
+    return pid if isinstance(pid, int) and _is_server(pid) else None
+
+
+def _interrupts(settings: Settings) -> bool:
+    """True when the server on the port is one we started before questions queued (it interrupts answers)."""
+    return not _state(settings).get("queues") and _our_server(settings) is not None
 
 
 def ensure_local_server(settings: Settings) -> str:
@@ -168,6 +214,10 @@ def ensure_local_server(settings: Settings) -> str:
     port, name = settings.llm_port, settings.answer_model
     base_url = f"http://127.0.0.1:{port}/v1"
     served = _served_models(port)
+    if served is not None and name in served and _interrupts(settings):
+        log.warning("Restarting the embedded answer server on port %d so that questions queue.", port)
+        stop_local_server(settings)
+        served = _served_models(port)
     if served is not None:
         if name in served:
             return base_url
@@ -188,6 +238,17 @@ def ensure_local_server(settings: Settings) -> str:
         if _served_models(port) is not None:
             return ensure_local_server(settings)
         log_path = settings.cache / f"llm-server-{port}.log"
+        pid = _our_server(settings)
+        if pid is not None:  # ours, but too busy (or still starting) to list its models in time: never start another
+            deadline = time.monotonic() + SERVER_START_SECONDS
+            while time.monotonic() < deadline and _is_server(pid):
+                if _served_models(port) is not None:
+                    return base_url
+                time.sleep(0.5)
+            raise LLMError(
+                f"The embedded answer server (pid {pid}) does not answer on port {port}: see {log_path}, or run "
+                "`rag llm stop` and ask again."
+            )
         cmd = [
             sys.executable,
             "-m",
@@ -204,10 +265,18 @@ def ensure_local_server(settings: Settings) -> str:
             str(settings.llm_context),
             "--model_alias",
             name,
+            # Queue, never interrupt: by default a new request cuts off the answer being streamed.
+            "--interrupt_requests",
+            "false",
         ]
-        with log_path.open("ab") as log:  # the server keeps its own copy of the handle
-            proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
-        _state_file(settings).write_text(json.dumps({"pid": proc.pid, "port": port, "model": name}))
+        # Niced, so searches and the page stay quick while an answer is generated on the same cores.
+        if shutil.which("nice"):
+            cmd = ["nice", "-n", str(SERVER_NICE), *cmd]
+        with log_path.open("ab") as out:  # the server keeps its own copy of the handle
+            proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+        _lower_priority(proc.pid)
+        state = {"pid": proc.pid, "port": port, "model": name, "queues": True}
+        _state_file(settings).write_text(json.dumps(state))
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -217,6 +286,15 @@ def ensure_local_server(settings: Settings) -> str:
             time.sleep(0.5)
         proc.terminate()
         raise LLMError(f"The embedded answer server did not start within {SERVER_START_SECONDS:.0f} s: see {log_path}.")
+
+
+def _lower_priority(pid: int) -> None:
+    """Nice the server's whole session too: with the kernel's autogroup scheduling (Debian's default) a process's
+    nice value only counts inside its session, so `nice` alone would not let searches go first."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(SERVER_NICE))
+    except OSError:
+        pass  # no autogroups here: the nice value is enough
 
 
 def stop_local_server(settings: Settings) -> bool:
@@ -254,19 +332,24 @@ class LazyChat:
         self._chat: ChatModel | None = None
         self._lock = threading.Lock()
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], on_wait: OnWait | None = None) -> Iterator[str]:
         """Yield the answer text as it is generated (connecting first if needed)."""
         with self._lock:
             if self._chat is None:
                 self._chat = self.connect()
-        yield from self._chat.stream(messages)
+        yield from self._chat.stream(messages, on_wait)
 
 
-def make_chat_model(settings: Settings) -> ChatModel:
-    """The configured answer model; starts the embedded server when no endpoint is configured."""
+def make_chat_model(settings: Settings, queue_timeout: float | None = None) -> ChatModel:
+    """The configured answer model; starts the embedded server when no endpoint is configured.
+
+    Requests queue for their turn (RAG_LLM_CONCURRENCY at once) up to `queue_timeout` seconds, by default the
+    whole RAG_LLM_TIMEOUT; 0 = never wait (ModelBusyError when the model is busy).
+    """
     if settings.openai_base_url and not settings.llm_model:
         raise LLMError("OPENAI_BASE_URL is set but RAG_LLM_MODEL is not: set RAG_LLM_MODEL to the model it serves.")
     base_url = ensure_local_server(settings) if settings.uses_embedded_llm else settings.answer_base_url
+    endpoint = base_url or "https://api.openai.com/v1"
     return OpenAIChat(
         settings.answer_model,
         base_url,
@@ -274,4 +357,6 @@ def make_chat_model(settings: Settings) -> ChatModel:
         settings.llm_timeout,
         settings.llm_max_tokens,
         retries=settings.llm_retries,
+        gate=gate_for(settings.cache, endpoint, settings.answer_model, settings.answer_concurrency),
+        queue_timeout=queue_timeout,
     )

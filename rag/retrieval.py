@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -15,6 +17,8 @@ from .prompts import detect_language
 from .store import VectorIndex, load_index
 from .translate import QueryTranslator, make_translator
 from .types import Hit
+
+RENDERING_RETRY = 30.0  # seconds before a question searched without its rendering (model busy) tries again
 
 
 class Retriever:
@@ -51,11 +55,37 @@ class Retriever:
         self.duplicate_overlap = duplicate_overlap
         self.analyzer = Analyzer(lexical_terms)
         self.bm25 = BM25([c.text for c in index.chunks], self.analyzer) if lexical_weight > 0 else None
+        # Per question: (kept until, rendering, query vectors); search, read and the quotes share them.
+        self._queries_of: OrderedDict[str, tuple[float, str | None, tuple[tuple[np.ndarray, float], ...]]] = (
+            OrderedDict()
+        )
+        self._queries_lock = threading.Lock()
 
-    @lru_cache(maxsize=256)  # noqa: B019 - one retriever per process; search and read share the vectors
     def _rendered(self, question: str) -> tuple[str | None, tuple[tuple[np.ndarray, float], ...]]:
         """The Arabic rendering kept for an English question, and the (vector, weight) of the question and of
-        that rendering: one batch. A rendering too far from the question (a garbled name) is dropped."""
+        that rendering: one batch. A rendering too far from the question (a garbled name) is dropped.
+
+        Kept for the next 256 questions; a question searched without its rendering because the model was busy
+        is kept only for RENDERING_RETRY seconds (the same answer's steps agree, the next ask tries again)."""
+        with self._queries_lock:
+            kept = self._queries_of.get(question)
+            if kept is not None and kept[0] > time.monotonic():
+                self._queries_of.move_to_end(question)
+                return kept[1], kept[2]
+        rendering, queries = self._embed_queries(question)
+        skipped = self.translator is not None and self.translator.skipped(question) is not None
+        until = time.monotonic() + (RENDERING_RETRY if skipped else float("inf"))
+        with self._queries_lock:
+            self._queries_of[question] = (until, rendering, queries)
+            while len(self._queries_of) > 256:
+                self._queries_of.popitem(last=False)
+        return rendering, queries
+
+    def translation_skipped(self, question: str) -> str | None:
+        """Why an English question was searched without its Arabic rendering (None when it was not skipped)."""
+        return self.translator.skipped(question) if self.translator is not None else None
+
+    def _embed_queries(self, question: str) -> tuple[str | None, tuple[tuple[np.ndarray, float], ...]]:
         rendering = self.translator.arabic(question) if self.translator else None
         texts = [question, rendering] if rendering else [question]
         vectors = self.embedder.embed_queries([for_embedding(t) for t in texts])
@@ -85,6 +115,11 @@ class Retriever:
         """The Arabic rendering used for an English question (None without a translator, for Arabic, or when the
         rendering was too far from the question)."""
         return self._rendered(question)[0]
+
+    def warm_up(self) -> None:
+        """Run one search (an Arabic one, so no answer model is asked) so that the first real question does not
+        pay for the embedding model's first call."""
+        self.search("ما الخبر؟", 1)
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """The k best passages for the question, best first."""

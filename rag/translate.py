@@ -13,6 +13,7 @@ from pathlib import Path
 from . import llm
 from .config import Settings
 from .errors import RagError
+from .gate import ModelBusyError
 from .llm import ChatModel
 from .prompts import detect_language, translation_messages
 
@@ -39,6 +40,7 @@ class QueryTranslator:
         self._paused_until = 0.0
         self._chat: ChatModel | None = None
         self._cache: dict[str, str] = {}
+        self._notes: dict[str, str] = {}  # why a question got no rendering this time (the model was busy...)
         if cache_file is not None and cache_file.exists():
             for line in cache_file.read_text(encoding="utf-8").splitlines():
                 try:
@@ -55,20 +57,34 @@ class QueryTranslator:
             return None
         if question in self._cache:
             return self._cache[question] or None
-        if time.monotonic() < self._paused_until:
-            return None  # the model failed moments ago: don't make every search wait for it again
+        if time.monotonic() < self._paused_until:  # the model failed moments ago: don't make every search wait
+            self._notes[question] = "the answer model failed moments ago"
+            return None
         try:
             self._chat = self._chat or self.connect()
             raw = "".join(self._chat.stream(translation_messages(question)))
+        except ModelBusyError:  # a search never queues behind answers: it goes on without the rendering
+            self._notes[question] = "the answer model was busy with another question"
+            return None
         except RagError as exc:  # retrieval goes on without the translation
             log.warning("Query translation skipped for %.0f s: %s", self.pause_after_failure, exc)
             self._paused_until = time.monotonic() + self.pause_after_failure
+            self._notes[question] = (
+                "the answer model did not answer in time"
+                if "timed out" in str(exc)
+                else ("the answer model could not be reached")
+            )
             return None
+        self._notes.pop(question, None)
         first_line = raw.strip().splitlines()[0] if raw.strip() else ""
         text = " ".join(_CYRILLIC_WORD.sub(" ", first_line).split())
         rendering = text if _ARABIC_LETTER.search(text) else ""
         self._remember(question, rendering, self._chat.name)
         return rendering or None
+
+    def skipped(self, question: str) -> str | None:
+        """Why the last `arabic(question)` found no rendering though one was wanted (None: it was not skipped)."""
+        return self._notes.get(question.strip())
 
     def _remember(self, question: str, rendering: str, model: str) -> None:
         """Keep the rendering; on disk only a real one, under the name of the model that made it."""
@@ -88,8 +104,10 @@ def make_translator(settings: Settings) -> QueryTranslator | None:
     """The configured query translator (None when RAG_TRANSLATE_QUERIES is off); connects on first use."""
     if not settings.translate_queries:
         return None
-    # Its own short timeout and no retries: a search never waits long for its rendering.
+    # Its own short timeout, no retries, and no queueing: a search never waits for answers to finish.
     quick = settings.model_copy(update={"llm_timeout": settings.translate_timeout, "llm_retries": 0})
     return QueryTranslator(
-        lambda: llm.make_chat_model(quick), settings.answer_model, settings.cache / "query-translations.jsonl"
+        lambda: llm.make_chat_model(quick, queue_timeout=0.0),
+        settings.answer_model,
+        settings.cache / "query-translations.jsonl",
     )

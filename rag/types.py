@@ -81,6 +81,8 @@ class Evidence:
     passages: tuple[str, ...]  # the text of each hit given to the model
     highlights: tuple[tuple[tuple[int, int], ...], ...]  # per hit, article offsets of those sentences
     translation: str | None = None  # the Arabic rendering of an English question that was also searched
+    translation_skipped: str | None = None  # why an English question was searched without its rendering
+    search_seconds: float = 0.0  # how long finding the passages took
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,9 @@ class Answer:
     mode: str = "generate"  # which mode answered: "quote" (key quotes verbatim) or "generate" (the answer model)
     key_quotes: tuple[KeyQuote, ...] = ()  # the best sentences of the passages for the question, best first
     closest: KeyQuote | None = None  # generate mode: the model abstained but this key quote is strong
+    search_seconds: float = 0.0  # from the question to the passages found (seconds counts from the question too)
+    first_text_seconds: float | None = None  # from the question to the first text of the answer
+    waited_seconds: float = 0.0  # time spent queued for the answer model (busy with other questions)
 
     @property
     def unsupported(self) -> bool:

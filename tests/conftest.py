@@ -73,7 +73,7 @@ class FakeChat:
         self.name = name
         self.messages: list[dict[str, str]] = []
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], on_wait: object = None) -> Iterator[str]:
         self.messages = messages
         for i in range(0, len(self.reply), 7):
             yield self.reply[i : i + 7]

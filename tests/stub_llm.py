@@ -27,15 +27,20 @@ class StubLLM:
 
     Modes: "status:N" (HTTP N with a JSON error that echoes the Authorization header), "stall" (no reply for
     `stall` seconds), "cut" (two pieces of the answer, then the connection drops mid-body), "truncate" (two
-    pieces, then a clean end without a finish reason), "ok".
+    pieces, then a clean end without a finish reason), "ok". `delay` seconds pass before every reply (a slow
+    endpoint); `busiest` is the most requests it has had in flight at once.
     """
 
-    def __init__(self, mode: str, failures: int = 1_000_000, stall: float = 5.0) -> None:
+    def __init__(self, mode: str, failures: int = 1_000_000, stall: float = 5.0, delay: float = 0.0) -> None:
         self.mode = mode
         self.failures = failures
         self.stall = stall
+        self.delay = delay
         self.requests = 0
+        self.in_flight = 0
+        self.busiest = 0
         self.auth: list[str] = []
+        self._count = threading.Lock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,10 +54,17 @@ class StubLLM:
                 stub.requests += 1
                 stub.auth.append(self.headers.get("Authorization", ""))
                 mode = stub.mode if stub.requests <= stub.failures else "ok"
+                with stub._count:
+                    stub.in_flight += 1
+                    stub.busiest = max(stub.busiest, stub.in_flight)
                 try:
+                    time.sleep(stub.delay)
                     stub.reply(self, mode)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                finally:
+                    with stub._count:
+                        stub.in_flight -= 1
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -21,7 +21,7 @@ TIMEOUT = 180  # the first run loads the embedding model
 class BrokenChat(FakeChat):
     """An answer model whose endpoint fails."""
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], on_wait: object = None) -> Iterator[str]:
         raise LLMError("The answer model at http://127.0.0.1:9/v1 cannot be reached: check OPENAI_BASE_URL.")
         yield ""  # pragma: no cover
 
@@ -144,7 +144,7 @@ def test_follow_up_is_searched_as_a_standalone_question(page: AppTest, monkeypat
             ]
         )
 
-        def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        def stream(self, messages: list[dict[str, str]], on_wait: object = None) -> Iterator[str]:
             self.messages = messages
             yield next(self.replies)
 

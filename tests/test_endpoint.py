@@ -89,7 +89,7 @@ def test_translation_pauses_after_a_failure(tmp_path: Path) -> None:
     calls = []
 
     class Down(FakeChat):
-        def stream(self, messages):  # type: ignore[no-untyped-def]
+        def stream(self, messages, on_wait=None):  # type: ignore[no-untyped-def]
             calls.append(1)
             raise LLMError("The answer model at http://127.0.0.1:9/v1 cannot be reached (1 attempts): check it.")
             yield ""  # pragma: no cover

@@ -62,7 +62,7 @@ class BrokenChat:
     name = "broken"
     endpoint = "fake://"
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], on_wait: object = None) -> Iterator[str]:
         raise LLMError("cannot be reached")
         yield ""
 

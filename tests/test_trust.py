@@ -47,7 +47,7 @@ class ScriptedChat(FakeChat):
         self.replies = list(replies)
         self.calls: list[list[dict[str, str]]] = []
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], on_wait: object = None) -> Iterator[str]:
         self.calls.append(messages)
         yield self.replies[min(len(self.calls), len(self.replies)) - 1]
 

@@ -1,0 +1,254 @@
+"""The answer model's queue (rag/gate.py): turns across threads and processes, in order, bounded, never stuck."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.build import index_articles
+from rag.config import get_settings
+from rag.errors import LLMError
+from rag.gate import ModelBusyError, ModelGate, gate_for
+from rag.llm import OpenAIChat
+from rag.store import load_index
+from rag.translate import QueryTranslator
+from rag.types import Article
+
+from .conftest import FakeChat, FakeEmbedder
+from .stub_llm import ANSWER, StubLLM
+
+ARTICLES = [
+    Article("exports", "Exports", None, "mao ning said china controls the export of dual use items by law.", ""),
+    Article("trade", "Trade", None, "trade between china and russia reached 190 billion dollars in 2022.", ""),
+]
+
+
+def test_one_slot_serves_one_request_at_a_time_in_arrival_order(tmp_path: Path) -> None:
+    gate = ModelGate(tmp_path / "q", slots=1, poll=0.01)
+    inside, most, order = 0, 0, []
+    lock = threading.Lock()
+    told: dict[int, list[int]] = {}
+
+    def ask(i: int) -> None:
+        nonlocal inside, most
+        told[i] = []
+        with gate.turn(10.0, told[i].append):
+            with lock:
+                inside += 1
+                most = max(most, inside)
+                order.append(i)
+            time.sleep(0.1)
+            with lock:
+                inside -= 1
+
+    threads = []
+    for i in range(4):
+        threads.append(threading.Thread(target=ask, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.03)  # arrive in order 0, 1, 2, 3
+    for t in threads:
+        t.join()
+    assert most == 1
+    assert order == [0, 1, 2, 3]
+    assert told[0] == []  # the first found the model free
+    assert told[3][0] == 3 and told[3][-1] == 0  # three ahead at first, then its turn
+    assert told[3] == sorted(told[3], reverse=True)  # the count only goes down
+    assert list((tmp_path / "q").glob("wait-*")) == []
+
+
+def test_slots_bound_concurrency(tmp_path: Path) -> None:
+    gate = ModelGate(tmp_path / "q", slots=3, poll=0.01)
+    inside, most = 0, 0
+    lock = threading.Lock()
+
+    def ask() -> None:
+        nonlocal inside, most
+        with gate.turn(10.0):
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.1)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 3
+
+
+def test_a_wait_past_its_timeout_says_how_many_are_ahead(tmp_path: Path) -> None:
+    gate = ModelGate(tmp_path / "q", slots=1, label="The answer model at http://x/v1", poll=0.01)
+    with gate.turn(1.0):
+        with pytest.raises(ModelBusyError, match=r"http://x/v1 is busy: 1 request\(s\) still ahead.*RAG_LLM_TIMEOUT"):
+            with gate.turn(0.2):
+                pass
+        t0 = time.monotonic()
+        with pytest.raises(ModelBusyError) as busy:  # 0 = do not wait at all
+            with gate.turn(0.0):
+                pass
+        assert busy.value.ahead == 1 and time.monotonic() - t0 < 0.5
+    assert list((tmp_path / "q").glob("wait-*")) == []  # the timed-out tickets are gone
+    with gate.turn(0.0):  # and the model is free again
+        pass
+
+
+def test_tickets_and_turns_of_dead_processes_do_not_block(tmp_path: Path) -> None:
+    folder = tmp_path / "q"
+    gate = ModelGate(folder, slots=1, poll=0.01)
+    folder.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (folder / f"wait-{0:020d}-{int(dead.stdout)}-deadbeef").touch()  # first in line, but its process is gone
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from rag.gate import ModelGate\n"
+            "with ModelGate(Path(sys.argv[1]), 1).turn(5):\n    print('held', flush=True); time.sleep(60)",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(ModelBusyError):  # the other process has the turn
+            with gate.turn(0.2):
+                pass
+        holder.kill()  # killed mid-answer: its lock goes with it
+        holder.wait()
+        with gate.turn(2.0):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not any(p.name.startswith("wait-") for p in folder.iterdir())
+
+
+def test_one_gate_per_endpoint_and_model(tmp_path: Path) -> None:
+    a = gate_for(tmp_path, "http://127.0.0.1:8765/v1", "m", 1)
+    assert a.folder == gate_for(tmp_path, "http://127.0.0.1:8765/v1", "m", 1).folder
+    assert a.folder != gate_for(tmp_path, "http://127.0.0.1:8766/v1", "m", 1).folder
+    assert a.folder != gate_for(tmp_path, "http://127.0.0.1:8765/v1", "n", 1).folder
+    with pytest.raises(ValueError, match="RAG_LLM_CONCURRENCY"):
+        ModelGate(tmp_path, 0)
+
+
+# ------------------------------------------------------------ the queue in the client, the search and the answer
+
+MESSAGES = [{"role": "user", "content": "What did Mao Ning say?"}]
+
+
+def _gated(url: str, gate: ModelGate, queue_timeout: float | None = None) -> OpenAIChat:
+    return OpenAIChat("stub", url, None, timeout=10, max_tokens=50, gate=gate, queue_timeout=queue_timeout)
+
+
+def test_an_endpoint_never_gets_more_requests_than_its_concurrency(tmp_path: Path) -> None:
+    gate = ModelGate(tmp_path / "q", slots=2, poll=0.01)
+    answers: list[str] = []
+    with StubLLM("ok", delay=0.3) as stub:
+
+        def ask() -> None:
+            answers.append("".join(_gated(stub.url, gate).stream(MESSAGES)))
+
+        threads = [threading.Thread(target=ask) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert answers == ["".join(ANSWER)] * 6  # every answer whole
+    assert stub.busiest == 2
+
+
+def test_a_queued_answer_that_waits_too_long_gets_a_clear_error(tmp_path: Path) -> None:
+    gate = gate_for(tmp_path, "http://127.0.0.1:1/v1", "stub", 1)
+    told: list[int] = []
+    with StubLLM("ok") as stub, gate.turn(5.0):  # someone else's long answer
+        with pytest.raises(LLMError, match=r"http://127.0.0.1:1/v1 is busy: 1 request\(s\) still ahead after waiting"):
+            "".join(_gated(stub.url, gate, queue_timeout=0.3).stream(MESSAGES, told.append))
+        assert stub.requests == 0  # it never reached the model
+    assert told == [1]
+
+
+def test_a_search_does_not_wait_for_a_busy_model(tmp_path: Path) -> None:
+    gate = ModelGate(tmp_path / "q", slots=1, poll=0.01)
+    with StubLLM("ok") as stub:
+        stub_ar = "ماذا قالت ماو نينغ؟"
+
+        class Arabic(OpenAIChat):
+            def _attempt(self, messages):  # type: ignore[no-untyped-def]
+                yield stub_ar
+
+        translator = QueryTranslator(
+            lambda: Arabic("stub", stub.url, None, 10, 50, gate=gate, queue_timeout=0.0), "m", tmp_path / "r.jsonl"
+        )
+        with gate.turn(5.0):  # the model is answering someone
+            t0 = time.monotonic()
+            assert translator.arabic("What did Mao Ning say?") is None
+            assert time.monotonic() - t0 < 1.0
+            assert translator.skipped("What did Mao Ning say?") == "the answer model was busy with another question"
+        # no pause after "busy", nothing cached: the next search gets its rendering
+        assert translator.arabic("What did Mao Ning say?") == stub_ar
+        assert translator.skipped("What did Mao Ning say?") is None
+
+
+def test_a_question_searched_without_its_rendering_tries_again_later(tmp_path: Path) -> None:
+    import rag.retrieval as retrieval
+
+    busy = [True]
+
+    class Translator:
+        def arabic(self, question: str) -> str | None:
+            return None if busy[0] else "ماذا قالت ماو نينغ؟"
+
+        def skipped(self, question: str) -> str | None:
+            return "the answer model was busy with another question" if busy[0] else None
+
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
+    index = load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+    r = retrieval.Retriever(index, FakeEmbedder(), translator=Translator())  # type: ignore[arg-type]
+    q = "What did Mao Ning say?"
+    assert r.translation(q) is None and r.translation_skipped(q) is not None
+    busy[0] = False
+    assert r.translation(q) is None  # the same answer's steps agree with its search...
+    r._queries_of[q] = (0.0, *r._queries_of[q][1:])  # ...until RENDERING_RETRY has passed
+    assert r.translation(q) == "ماذا قالت ماو نينغ؟"
+
+
+class QueuedChat(FakeChat):
+    """Says two then one question is ahead, then answers."""
+
+    def stream(self, messages, on_wait=None):  # type: ignore[no-untyped-def]
+        for ahead in (2, 1):
+            if on_wait:
+                on_wait(ahead)
+            time.sleep(0.05)
+        if on_wait:
+            on_wait(0)
+        yield self.reply
+
+
+def test_the_answer_says_how_long_it_queued(tmp_path: Path) -> None:
+    from rag.answer import ask
+    from rag.retrieval import retriever_for
+
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
+    index = load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+    retriever = retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
+    told: list[int] = []
+    stream = ask(
+        "what did mao ning say about exports", retriever, QueuedChat("Mao Ning said so [1]."), on_wait=told.append
+    )
+    answer = stream.answer
+    assert told == [2, 1, 0]
+    assert 0.09 < answer.waited_seconds < answer.seconds
+    assert answer.first_text_seconds is not None and answer.first_text_seconds >= answer.waited_seconds
+    assert 0 < answer.search_seconds < answer.seconds
