@@ -80,7 +80,7 @@ def test_three_page_sessions_asking_at_once_get_three_answers(browser, real_inde
         saw_waiting = False
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            texts = [p.locator("[data-testid='stMain']").inner_text() for p in pages]
+            texts = [p.locator("body").inner_text() for p in pages]
             waiting = [p for p, t in zip(pages, texts, strict=True) if "Waiting for the answer model:" in t]
             if waiting and not saw_waiting:
                 waiting[0].screenshot(path=str(ARTIFACTS / "waiting-for-the-answer-model.png"))
