@@ -189,8 +189,8 @@ def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_jso
         return
     if rendering:
         typer.echo(f"(also searched as: {rendering})\n")
-    elif skipped:
-        typer.echo(f"(searched without the Arabic rendering: {skipped})\n", err=True)
+    else:
+        _searched_without(skipped)
     for i, h in enumerate(hits, 1):
         typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}\n{h.chunk.text}\n")
 
@@ -276,13 +276,14 @@ def _say_waiting(ahead: int) -> None:
         typer.echo(f"waiting for the answer model: {ahead} ahead", err=True)
 
 
-def _searched_without(evidence: Evidence) -> None:
-    if evidence.translation_skipped:
-        typer.echo(f"(searched without the Arabic rendering: {evidence.translation_skipped})\n", err=True)
+def _searched_without(reason: str | None) -> None:
+    """On stderr, why an English question was searched without its Arabic rendering (nothing when it was not)."""
+    if reason:
+        typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
 
 
 def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
-    _searched_without(stream.evidence)
+    _searched_without(stream.evidence.translation_skipped)
     for delta in stream:
         typer.echo(delta, nl=False)
     typer.echo("\n")

@@ -310,9 +310,7 @@ def stop_local_server(settings: Settings) -> bool:
     except ProcessLookupError:
         return False
     for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     try:

@@ -15,7 +15,7 @@ from rag.config import get_settings
 from rag.errors import LLMError
 from rag.gate import ModelBusyError, ModelGate, gate_for
 from rag.llm import OpenAIChat
-from rag.store import load_index
+from rag.store import VectorIndex, load_index
 from rag.translate import QueryTranslator
 from rag.types import Article
 
@@ -147,6 +147,13 @@ def test_one_gate_per_endpoint_and_model(tmp_path: Path) -> None:
 MESSAGES = [{"role": "user", "content": "What did Mao Ning say?"}]
 
 
+@pytest.fixture
+def index(tmp_path: Path) -> VectorIndex:
+    """The two small articles, indexed with the fake embedder."""
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
+    return load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+
+
 def _gated(url: str, gate: ModelGate, queue_timeout: float | None = None) -> OpenAIChat:
     return OpenAIChat("stub", url, None, timeout=10, max_tokens=50, gate=gate, queue_timeout=queue_timeout)
 
@@ -200,7 +207,7 @@ def test_a_search_does_not_wait_for_a_busy_model(tmp_path: Path) -> None:
         assert translator.skipped("What did Mao Ning say?") is None
 
 
-def test_a_question_searched_without_its_rendering_tries_again_later(tmp_path: Path) -> None:
+def test_a_question_searched_without_its_rendering_tries_again_later(index: VectorIndex) -> None:
     import rag.retrieval as retrieval
 
     busy = [True]
@@ -212,8 +219,6 @@ def test_a_question_searched_without_its_rendering_tries_again_later(tmp_path: P
         def skipped(self, question: str) -> str | None:
             return "the answer model was busy with another question" if busy[0] else None
 
-    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
-    index = load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
     r = retrieval.Retriever(index, FakeEmbedder(), translator=Translator())  # type: ignore[arg-type]
     q = "What did Mao Ning say?"
     assert r.translation(q) is None and r.translation_skipped(q) is not None
@@ -236,12 +241,10 @@ class QueuedChat(FakeChat):
         yield self.reply
 
 
-def test_the_answer_says_how_long_it_queued(tmp_path: Path) -> None:
+def test_the_answer_says_how_long_it_queued(index: VectorIndex) -> None:
     from rag.answer import ask
     from rag.retrieval import retriever_for
 
-    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
-    index = load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
     retriever = retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
     told: list[int] = []
     stream = ask(
