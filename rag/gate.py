@@ -54,25 +54,31 @@ class ModelGate:
 
     @contextmanager
     def turn(self, timeout: float, on_wait: OnWait | None = None) -> Iterator[None]:
-        """Hold one of the slots for the body of the `with`; wait up to `timeout` seconds for it (0: do not wait).
+        """Hold one of the slots for the body of the `with`; wait for it while the line moves (0: do not wait).
 
-        `on_wait(n)` is told the number of requests ahead whenever it changes while waiting, and `on_wait(0)`
-        when a turn that had to wait begins. Raises ModelBusyError when the wait runs out.
+        The wait gives up when `timeout` seconds pass without a request ahead finishing: a long line that keeps
+        moving is waited out (the reader is told how many are ahead), a stuck one is not. `on_wait(n)` is told the
+        number of requests ahead whenever it changes while waiting, and `on_wait(0)` when a turn that had to wait
+        begins. Raises ModelBusyError when the wait runs out.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         ticket = self.folder / f"wait-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         ticket.touch()
         deadline = time.monotonic() + timeout
         told: int | None = None
+        fewest: int | None = None  # the shortest line seen so far; a shorter one means it moved
         held = None
         try:
             while True:
                 held, ahead = self._try(ticket)
                 if held is not None:
                     break
+                if fewest is not None and ahead < fewest:
+                    deadline = time.monotonic() + timeout
+                fewest = ahead if fewest is None else min(fewest, ahead)
                 if time.monotonic() >= deadline:
                     raise ModelBusyError(
-                        f"{self.label} is busy: {ahead} request(s) still ahead after waiting "
+                        f"{self.label} is busy: {ahead} request(s) still ahead, and none finished in the last "
                         f"{timeout:.0f} s. Try again in a moment, or raise RAG_LLM_TIMEOUT (or RAG_LLM_CONCURRENCY "
                         "when the endpoint can answer several questions at once).",
                         ahead,

@@ -49,8 +49,9 @@ class OpenAIChat:
     retried (the reader would see the start twice) but reported. Other HTTP errors fail at once. Messages name
     the endpoint and the fix; the API key never appears in them.
 
-    With a `gate`, each attempt first waits its turn (at most `queue_timeout` seconds, default `timeout`; 0 = fail
-    at once with ModelBusyError when the model is busy), so concurrent questions queue instead of colliding.
+    With a `gate`, each attempt first waits its turn (given up when no request ahead finishes for `queue_timeout`
+    seconds, default `timeout`; 0 = fail at once with ModelBusyError when the model is busy), so concurrent
+    questions queue instead of colliding.
     """
 
     def __init__(
@@ -341,8 +342,9 @@ class LazyChat:
 def make_chat_model(settings: Settings, queue_timeout: float | None = None) -> ChatModel:
     """The configured answer model; starts the embedded server when no endpoint is configured.
 
-    Requests queue for their turn (RAG_LLM_CONCURRENCY at once) up to `queue_timeout` seconds, by default the
-    whole RAG_LLM_TIMEOUT; 0 = never wait (ModelBusyError when the model is busy).
+    Requests queue for their turn (RAG_LLM_CONCURRENCY at once) as long as the line moves: a wait gives up when
+    no request ahead finishes for `queue_timeout` seconds, by default RAG_LLM_TIMEOUT; 0 = never wait
+    (ModelBusyError when the model is busy).
     """
     if settings.openai_base_url and not settings.llm_model:
         raise LLMError("OPENAI_BASE_URL is set but RAG_LLM_MODEL is not: set RAG_LLM_MODEL to the model it serves.")

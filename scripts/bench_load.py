@@ -309,7 +309,11 @@ def main() -> None:
                 busiest = stub.busiest
     if "embedded" in out:
         print(
-            table("Embedded answer model (real llama-cpp-python server, generate mode), concurrency 1", out["embedded"])
+            table(
+                "Embedded answer model (real llama-cpp-python server, generate mode), concurrency 1",
+                out["embedded"],
+                idle,
+            )
         )
     if "page" in out:
         print(

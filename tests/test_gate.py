@@ -100,6 +100,33 @@ def test_a_wait_past_its_timeout_says_how_many_are_ahead(tmp_path: Path) -> None
         pass
 
 
+def test_a_long_line_that_keeps_moving_is_waited_out(tmp_path: Path) -> None:
+    """The wait gives up only when nobody ahead finishes for `timeout`; a long but moving line is waited out."""
+    gate = ModelGate(tmp_path / "q", slots=1, poll=0.01)
+    told: list[int] = []
+    waited: list[float] = []
+
+    def ahead_of_us(hold: float) -> None:
+        with gate.turn(10.0):
+            time.sleep(hold)
+
+    def last() -> None:
+        t0 = time.monotonic()
+        with gate.turn(0.6, told.append):
+            waited.append(time.monotonic() - t0)
+
+    threads = [threading.Thread(target=ahead_of_us, args=(0.4,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+        time.sleep(0.03)  # arrive in order
+    threads.append(threading.Thread(target=last))
+    threads[-1].start()
+    for t in threads:
+        t.join()
+    assert waited and waited[0] > 1.0  # waited well past 0.6 s in all, as the line moved every 0.4 s
+    assert told[0] == 4 and told[-1] == 0
+
+
 def test_tickets_and_turns_of_dead_processes_do_not_block(tmp_path: Path) -> None:
     folder = tmp_path / "q"
     gate = ModelGate(folder, slots=1, poll=0.01)
@@ -179,7 +206,8 @@ def test_a_queued_answer_that_waits_too_long_gets_a_clear_error(tmp_path: Path) 
     gate = gate_for(tmp_path, "http://127.0.0.1:1/v1", "stub", 1)
     told: list[int] = []
     with StubLLM("ok") as stub, gate.turn(5.0):  # someone else's long answer
-        with pytest.raises(LLMError, match=r"http://127.0.0.1:1/v1 is busy: 1 request\(s\) still ahead after waiting"):
+        busy = r"http://127.0.0.1:1/v1 is busy: 1 request\(s\) still ahead, and none finished in the last 0 s"
+        with pytest.raises(LLMError, match=busy):
             "".join(_gated(stub.url, gate, queue_timeout=0.3).stream(MESSAGES, told.append))
         assert stub.requests == 0  # it never reached the model
     assert told == [1]
