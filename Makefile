@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install models index lint browser bench bench-load clean
+.PHONY: run test test-fast install models index lint browser bench bench-load clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
 	$(BIN)/rag llm start
@@ -13,6 +13,9 @@ run: index ## provision everything, build the index when missing or stale, start
 
 test: models lint browser ## install, provision the models, lint, run every test (unit, integration, browser)
 	$(BIN)/python -m pytest -q tests
+
+test-fast: install ## the unit tests only (fakes, no models, no browser): under a minute
+	$(BIN)/python -m pytest -q -m "not integration" tests
 
 install: $(STAMP)
 

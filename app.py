@@ -14,10 +14,11 @@ from rag.config import Settings, get_settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder, use_query_threads
 from rag.errors import RagError
 from rag.followup import Turn
-from rag.prompts import CLOSEST_INTROS, detect_language
+from rag.prompts import CLOSEST_INTROS
 from rag.render import STYLE, article_html, escape_markdown, quote_html, snippet_html, title_html
 from rag.retrieval import Retriever, load_retriever
 from rag.store import live_version, read_manifest
+from rag.text import detect_language
 from rag.types import Chunk, Citation, KeyQuote
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")

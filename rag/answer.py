@@ -20,10 +20,10 @@ from .followup import Turn, standalone_question
 from .gate import OnWait
 from .llm import ChatModel, LazyChat
 from .names import NameMatcher, places_in
-from .prompts import REFUSALS, build_messages, detect_language, not_mentioned, quote_intro
+from .prompts import REFUSALS, build_messages, not_mentioned, quote_intro
 from .quotes import QuotePicker
 from .retrieval import Retriever
-from .text import ascii_digits
+from .text import ascii_digits, detect_language
 from .types import Answer, Article, Citation, Evidence, KeyQuote
 from .verify import CitationVerifier
 

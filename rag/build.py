@@ -14,8 +14,8 @@ from .articles import read_articles
 from .chunking import chunk_articles, make_splitter, sentence_spans
 from .embedding import Embedder
 from .errors import IndexMissingError, RagError
-from .normalize import for_embedding
 from .store import load_index, read_manifest, save_index, writer_lock
+from .text import for_embedding
 from .types import Article, Chunk, Sentence, Skipped
 
 

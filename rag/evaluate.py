@@ -16,9 +16,9 @@ from .config import Settings
 from .embedding import Embedder
 from .errors import RagError
 from .llm import ChatModel
-from .prompts import detect_language
 from .retrieval import Retriever, retriever_for
 from .store import load_index
+from .text import detect_language
 from .translate import QueryTranslator
 from .types import Article, Chunk
 

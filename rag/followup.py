@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from .errors import LLMError
 from .gate import OnWait
 from .llm import ChatModel
-from .prompts import detect_language, rewrite_messages
+from .prompts import rewrite_messages
+from .text import detect_language
 
 log = logging.getLogger(__name__)
 

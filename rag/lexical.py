@@ -10,22 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import RagError
-from .normalize import for_embedding
+from .text import fold
 
-_FOLD = str.maketrans(
-    {
-        "أ": "ا",
-        "إ": "ا",
-        "آ": "ا",
-        "ٱ": "ا",
-        "ى": "ي",
-        "ة": "ه",
-        "ؤ": "و",
-        "ئ": "ي",
-        **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
-        **{chr(0x06F0 + d): str(d) for d in range(10)},  # Persian digits
-    }
-)
 _WORD = re.compile(r"\w+")
 
 # Function words that carry no topic (already folded). BM25's idf would mostly discount them anyway;
@@ -42,10 +28,6 @@ STOPWORDS = frozenset(
 _PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
 _SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
 
-
-def fold(text: str) -> str:
-    """Spelling variants folded: no diacritics or tatweel, alef/hamza forms -> ا, ى -> ي, ة -> ه, digits -> 0-9."""
-    return for_embedding(text).translate(_FOLD).lower()
 
 
 def stem(word: str) -> str:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .lexical import fold
+from .text import ARABIC_WORD, fold
 
 # Exonyms and other names whose Arabic form is not a transliteration (folded Arabic, without "ال").
 GAZETTEER: dict[str, tuple[str, ...]] = {
@@ -174,7 +174,6 @@ NOT_NAMES = frozenset(
 
 _COMMON_NOUN = re.compile(r"(s|ers|tion|ment|ing|ity|ies)$")
 _LATIN_NAME = re.compile(r"\b[A-Z][A-Za-z'’\-]*(?:\s+(?:[A-Z][A-Za-z'’\-]*))*")
-_ARABIC_WORD = re.compile(r"[\u0621-\u064a]+")
 _CLITICS = ("وال", "بال", "كال", "فال", "لل", "ال", "و", "ب", "ل", "ف", "ك")
 
 # The phonetic alphabet: consonant classes (upper-case letters) and three vowel letters A, I, U.
@@ -349,7 +348,7 @@ def _unsounded(word: str) -> bool:
 def arabic_names(text: str) -> list[Name]:
     """The gazetteer's places an Arabic text names (by their first, noun form: تايوان, روسيا), keyed by entry;
     Arabic has no capitals to find other names by."""
-    written = _ARABIC_WORD.findall(fold(text))
+    written = ARABIC_WORD.findall(fold(text))
     words = set(written) | {bare_word(w) for w in written if len(w) > 4}
     found: dict[str, Name] = {}
     for key, forms in GAZETTEER.items():
@@ -377,7 +376,7 @@ def bare_word(word: str) -> str:
 def _arabic_words(text: str) -> tuple[str, str, tuple[str, ...], tuple[str, ...]]:
     """A folded Arabic text's words as written and bare (clitics off, which may also cut a name's first
     letter: both are kept), joined for phrase search, and the sounds of either."""
-    written = _ARABIC_WORD.findall(fold(text))
+    written = ARABIC_WORD.findall(fold(text))
     bare = [bare_word(w) for w in written]
     return (
         " ".join(written),

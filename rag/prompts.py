@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .text import detect_language
+
 REFUSAL_EN = "The articles do not say."
 REFUSAL_AR = "لا تذكر المقالات ذلك."
 REFUSALS = {"en": REFUSAL_EN, "ar": REFUSAL_AR}
@@ -51,18 +53,6 @@ def not_mentioned(lang: str, names: tuple[str, ...]) -> str:
 def quote_intro(lang: str) -> str:
     """The line that introduces a quote answer, in the question's language."""
     return QUOTE_INTROS.get(lang, QUOTE_INTROS["en"])
-
-
-_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
-_LATIN = re.compile(r"[A-Za-z]")
-
-
-def detect_language(text: str) -> str:
-    """'ar' when Arabic words outnumber Latin ones (names in Latin letters don't flip it), else 'en'."""
-    words = text.split()
-    arabic = sum(1 for w in words if _ARABIC.search(w))
-    latin = sum(1 for w in words if _LATIN.search(w) and not _ARABIC.search(w))
-    return "ar" if arabic > latin else "en"
 
 
 _FENCE = re.compile(r"<\s*/?\s*passage[^>]*>", re.IGNORECASE)

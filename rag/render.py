@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from .prompts import detect_language
+from .text import detect_language
 from .types import Article, Chunk, KeyQuote
 
 Span = tuple[int, int]  # character offsets in the article text

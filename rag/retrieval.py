@@ -12,9 +12,8 @@ from .config import Settings
 from .embedding import Embedder
 from .errors import RagError
 from .lexical import BM25, Analyzer
-from .normalize import for_embedding
-from .prompts import detect_language
 from .store import VectorIndex, load_index
+from .text import detect_language, for_embedding
 from .translate import QueryTranslator, make_translator
 from .types import Hit
 

@@ -6,7 +6,9 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,11 +17,11 @@ from .config import Settings
 from .errors import RagError
 from .gate import ModelBusyError
 from .llm import ChatModel
-from .prompts import detect_language, translation_messages
+from .prompts import translation_messages
+from .text import detect_language, has_arabic
 
 log = logging.getLogger(__name__)
 
-_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 _CYRILLIC_WORD = re.compile("\\S*[\u0400-\u04ff]\\S*")  # the 1.5B model slips in "сколько" for "how many"
 
 
@@ -40,7 +42,8 @@ class QueryTranslator:
         self._paused_until = 0.0
         self._chat: ChatModel | None = None
         self._cache: dict[str, str] = {}
-        self._notes: dict[str, str] = {}  # why a question got no rendering this time (the model was busy...)
+        self._notes: OrderedDict[str, str] = OrderedDict()  # why a question got no rendering this time (busy...)
+        self._lock = threading.Lock()  # page sessions share one translator; the model call itself runs unlocked
         if cache_file is not None and cache_file.exists():
             for line in cache_file.read_text(encoding="utf-8").splitlines():
                 try:
@@ -55,36 +58,49 @@ class QueryTranslator:
         question = question.strip()
         if detect_language(question) != "en":
             return None
-        if question in self._cache:
-            return self._cache[question] or None
-        if time.monotonic() < self._paused_until:  # the model failed moments ago: don't make every search wait
-            self._notes[question] = "the answer model failed moments ago"
-            return None
+        with self._lock:
+            if question in self._cache:
+                return self._cache[question] or None
+            if time.monotonic() < self._paused_until:  # the model failed moments ago: don't make every search wait
+                self._note(question, "the answer model failed moments ago")
+                return None
         try:
-            self._chat = self._chat or self.connect()
-            raw = "".join(self._chat.stream(translation_messages(question)))
+            with self._lock:
+                self._chat = chat = self._chat or self.connect()
+            raw = "".join(chat.stream(translation_messages(question)))
         except ModelBusyError:  # a search never queues behind answers: it goes on without the rendering
-            self._notes[question] = "the answer model was busy with another question"
+            with self._lock:
+                self._note(question, "the answer model was busy with another question")
             return None
         except RagError as exc:  # retrieval goes on without the translation
             log.warning("Query translation skipped for %.0f s: %s", self.pause_after_failure, exc)
-            self._paused_until = time.monotonic() + self.pause_after_failure
-            self._notes[question] = (
-                "the answer model did not answer in time"
-                if "timed out" in str(exc)
-                else ("the answer model could not be reached")
-            )
+            timed_out = "timed out" in str(exc)
+            with self._lock:
+                self._paused_until = time.monotonic() + self.pause_after_failure
+                self._note(
+                    question,
+                    "the answer model did not answer in time" if timed_out else "the answer model could not be reached",
+                )
             return None
-        self._notes.pop(question, None)
         first_line = raw.strip().splitlines()[0] if raw.strip() else ""
         text = " ".join(_CYRILLIC_WORD.sub(" ", first_line).split())
-        rendering = text if _ARABIC_LETTER.search(text) else ""
-        self._remember(question, rendering, self._chat.name)
+        rendering = text if has_arabic(text) else ""
+        with self._lock:
+            self._notes.pop(question, None)
+            self._remember(question, rendering, chat.name)
         return rendering or None
 
     def skipped(self, question: str) -> str | None:
         """Why the last `arabic(question)` found no rendering though one was wanted (None: it was not skipped)."""
-        return self._notes.get(question.strip())
+        with self._lock:
+            return self._notes.get(question.strip())
+
+    def _note(self, question: str, why: str) -> None:
+        """Remember why `question` went without a rendering (the newest 256 questions; call with the lock held)."""
+        self._notes[question] = why
+        self._notes.move_to_end(question)
+        while len(self._notes) > 256:
+            self._notes.popitem(last=False)
 
     def _remember(self, question: str, rendering: str, model: str) -> None:
         """Keep the rendering; on disk only a real one, under the name of the model that made it."""

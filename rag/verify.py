@@ -26,12 +26,10 @@ import numpy as np
 
 from .chunking import article_sentences
 from .embedding import Embedder
-from .lexical import STOPWORDS, fold
+from .lexical import STOPWORDS
 from .names import NameMatcher, bare_word, english_names
-from .normalize import for_embedding
-from .prompts import detect_language
 from .store import VectorIndex
-from .text import numbers
+from .text import detect_language, fold, for_embedding, numbers
 from .types import Chunk
 
 _SENTENCE_END = re.compile(r"(?<=[.!?؟。])\s+|\n+")

@@ -129,6 +129,17 @@ def real_index(real_settings: Settings, real_embedder):  # type: ignore[no-untyp
     return real_settings.index_dir
 
 
+# Using one of these makes a test an integration test (`make test-fast` runs the others: `-m "not integration"`).
+REAL_PARTS = {"real_embedder", "real_index", "llm_server", "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the real model, index, answer server or browser as `integration`."""
+    for item in items:
+        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stop_test_llm_server(real_settings: Settings) -> Iterator[None]:
     """Whatever started the tests' answer server (a fixture, a `rag` subprocess translating a question), stop it."""
@@ -146,3 +157,18 @@ def llm_server(real_settings: Settings) -> Iterator[str]:
     url = ensure_local_server(real_settings)
     yield url
     stop_local_server(real_settings)
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's chromium; the test fails (never skips) when it is missing: CI installs it."""
+    from .pagetools import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+    assert Path(CHROMIUM).exists(), "chromium is missing: apt-get install -y chromium (make test does it as root)"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots the browser tests save
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags chromium keeps knocking on this machine's closed network.
 CHROMIUM_ARGS = [

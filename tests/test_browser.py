@@ -13,9 +13,8 @@ from rag.build import build_index
 from rag.config import Settings
 
 from .conftest import DATA, TEST_LLM_PORT
-from .pagetools import CHROMIUM, CHROMIUM_ARGS, serve_page
+from .pagetools import ARTIFACTS, serve_page
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 EVIL_ARTICLE = (
     "خبر عن مصنع الطائرات *بدون* طيار في مدينة الاختبار الذي افتتح اليوم.\n"
     "وقال المدير إن المصنع سينتج ألف طائرة <img src=x onerror=alert(1)> كل عام.\n"
@@ -27,19 +26,6 @@ def _serve(index_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator
     env = {"RAG_INDEX_DIR": str(index_dir), "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1"}
     with serve_page({**env, **(extra_env or {})}) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    """Debian's chromium; the test fails (never skips) when it is missing: CI installs it."""
-    assert Path(CHROMIUM).exists(), "chromium is missing: apt-get install -y chromium (make test does it as root)"
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from rag.articles import parse_article
 from rag.config import Settings
 from rag.store import live_path
 
-from .conftest import DATA, TEST_LLM_PORT
+from .conftest import DATA
+from .helpers import rag
 
-
-def rag(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout
-    )
+pytestmark = pytest.mark.integration  # every test here runs the command line, which loads the real models
 
 
 def _assert_clean_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -166,10 +161,10 @@ def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: st
     cited = answer["citations"][0]
     assert cited["article_id"] == "000_5016804d4a167ba4" and cited["supported"] is True
     assert DUAL_USE in cited["quote"] and f"[{cited['n']}]" in answer["answer"]
-    text = (DATA / f"{cited['article_id']}.txt").read_text(encoding="utf-8")
-    assert cited["text"].split("\n")[0] in text  # offsets point into the cleaned article
+    article = _article(cited["article_id"])
+    assert cited["text"] and article[cited["start"] : cited["end"]] == cited["text"]  # offsets into the cleaned text
     quote = answer["key_quotes"][0]
-    assert quote["quote"] in text
+    assert DUAL_USE in article[quote["start"] : quote["end"]]
 
 
 def test_ask_generate_cites_the_right_article(real_index: Path, llm_server: str) -> None:
@@ -185,9 +180,13 @@ def test_ask_generate_cites_the_right_article(real_index: Path, llm_server: str)
     # the sentence that answers, whatever the model wrote.
     assert DUAL_USE in answer["key_quotes"][0]["quote"]
     for c in answer["citations"]:
-        text = (DATA / f"{c['article_id']}.txt").read_text(encoding="utf-8")
-        assert c["text"] and c["text"].split("\n")[0] in text
+        assert c["text"] and _article(c["article_id"])[c["start"] : c["end"]] == c["text"]
         assert f"[{c['n']}]" in answer["answer"]
+
+
+def _article(article_id: str) -> str:
+    """The article's cleaned text, which every offset the CLI reports points into."""
+    return parse_article(article_id, (DATA / f"{article_id}.txt").read_bytes()).text
 
 
 @pytest.mark.parametrize("question", ["What did Mao Ning say about Taiwan?", "ماذا قالت ماو نينغ عن تايوان؟"])

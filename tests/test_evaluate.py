@@ -13,8 +13,7 @@ from rag.retrieval import Retriever
 from rag.store import load_index
 
 from .conftest import QUESTIONS, FakeEmbedder
-from .test_cli import rag
-from .test_store import SETTINGS, _build
+from .helpers import FAKE_INDEX, build_fake, rag
 
 XQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "xquad"
 # Recorded with `rag eval --xquad ../shared/bench/xquad --limit-articles 8 --json` (225 questions, defaults):
@@ -40,8 +39,8 @@ def test_malformed_question_file_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_recall_and_mrr_arithmetic(data_copy: Path, tmp_path: Path) -> None:
-    _build(data_copy, tmp_path / "index")
-    retriever = Retriever(load_index(tmp_path / "index", **SETTINGS), FakeEmbedder())
+    build_fake(data_copy, tmp_path / "index")
+    retriever = Retriever(load_index(tmp_path / "index", **FAKE_INDEX), FakeEmbedder())
     # gold = the article of the first chunk returned for q1; nothing is gold for q2
     first = retriever.search("ماو نينغ الاستخدام المزدوج", 1)[0].chunk.article_id
     report = evaluate_retrieval(

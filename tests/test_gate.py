@@ -42,7 +42,7 @@ def test_one_slot_serves_one_request_at_a_time_in_arrival_order(tmp_path: Path) 
                 inside += 1
                 most = max(most, inside)
                 order.append(i)
-            time.sleep(0.1)
+            time.sleep(0.3)  # long beside the 0.03 s between arrivals, so all four are queued before the first ends
             with lock:
                 inside -= 1
 
@@ -72,7 +72,7 @@ def test_slots_bound_concurrency(tmp_path: Path) -> None:
             with lock:
                 inside += 1
                 most = max(most, inside)
-            time.sleep(0.1)
+            time.sleep(0.3)  # long beside the 0.03 s between arrivals, so all four are queued before the first ends
             with lock:
                 inside -= 1
 

@@ -11,9 +11,10 @@ import pytest
 
 from rag.build import index_articles
 from rag.errors import LLMError, RagError
-from rag.lexical import BM25, Analyzer, fold, ngrams, stem
+from rag.lexical import BM25, Analyzer, ngrams, stem
 from rag.retrieval import Retriever
 from rag.store import load_index
+from rag.text import fold
 from rag.translate import QueryTranslator
 from rag.types import Article
 

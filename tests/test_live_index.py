@@ -161,3 +161,32 @@ def test_page_never_shows_the_api_key(real_index: Path, monkeypatch: pytest.Monk
     ]
     assert shown and not any(key in str(v) for v in shown)
     assert key not in repr(page.session_state.messages)
+
+
+def test_an_old_retriever_is_released_after_a_switch(tmp_path: Path) -> None:
+    """Nothing keeps the previous version's vectors and BM25 tables alive once the pipeline moved on."""
+    import gc
+    import weakref
+
+    from rag.answer import AnswerPipeline
+    from rag.config import get_settings
+    from rag.retrieval import retriever_for
+    from rag.store import load_index
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    index_dir = tmp_path / "index"
+    embedder = FakeEmbedder()
+    settings = get_settings(translate_queries=False, answer_mode="generate", **SETTINGS)
+    build_index(data, index_dir, embedder, **SETTINGS)
+    old = retriever_for(load_index(index_dir, model=embedder.name, **SETTINGS), embedder, settings)
+    pipeline = AnswerPipeline(settings, old, FakeChat("The articles do not say."))
+    assert pipeline.ask("What did Mao Ning say about dual-use exports?").answer.refused  # fills every cache
+    gone = weakref.ref(old)
+    (data / "000_5016804d4a167ba4.txt").unlink()
+    update_index(data, index_dir, embedder, **SETTINGS)
+    pipeline = pipeline.over(retriever_for(load_index(index_dir, model=embedder.name, **SETTINGS), embedder, settings))
+    assert pipeline.ask("What did Mao Ning say about dual-use exports?").answer.refused
+    del old
+    gc.collect()
+    assert gone() is None, [type(r).__name__ for r in gc.get_referrers(gone())]

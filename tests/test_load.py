@@ -16,8 +16,7 @@ from pathlib import Path
 from rag.config import Settings
 
 from .conftest import ROOT, TEST_LLM_PORT
-from .pagetools import serve_page
-from .test_browser import ARTIFACTS, browser  # noqa: F401 - the module's chromium fixture
+from .pagetools import ARTIFACTS, serve_page
 
 QUESTIONS = [
     "What did Mao Ning say about dual-use exports?",
@@ -66,7 +65,7 @@ def test_four_concurrent_asks_all_get_their_whole_answer(real_index: Path, llm_s
     assert "cut off" not in "".join(err for _, err in results)
 
 
-def test_three_page_sessions_asking_at_once_get_three_answers(browser, real_index: Path, llm_server: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_three_page_sessions_asking_at_once_get_three_answers(browser, real_index: Path, llm_server: str) -> None:  # type: ignore[no-untyped-def]
     env = {**GENERATE, "RAG_INDEX_DIR": str(real_index)}
     with serve_page(env) as url:
         pages = [browser.new_context().new_page() for _ in range(3)]

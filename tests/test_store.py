@@ -8,29 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import build_index, index_is_current
+from rag.build import index_is_current
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.retrieval import Retriever
 from rag.store import live_path, load_index, read_manifest
 
 from .conftest import FakeEmbedder
-
-SETTINGS = {"model": "fake-embedder", "chunk_tokens": 60, "chunk_overlap": 10}
-
-
-def _build(data: Path, index: Path, embedder: FakeEmbedder | None = None):  # type: ignore[no-untyped-def]
-    return build_index(data, index, embedder or FakeEmbedder(), chunk_tokens=60, chunk_overlap=10)
+from .helpers import FAKE_INDEX, build_fake
 
 
 def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> None:
-    report = _build(data_copy, tmp_path / "index")
+    report = build_fake(data_copy, tmp_path / "index")
     assert report.articles == 5 and report.chunks > 5 and not report.skipped
     m = read_manifest(tmp_path / "index")
     assert m.model == "fake-embedder" and m.dim == 64 and m.chunks == report.chunks
     assert (m.chunk_tokens, m.chunk_overlap) == (60, 10)
     assert set(m.articles) == {p.stem for p in data_copy.glob("*.txt")}
     assert all(len(h) == 64 for h in m.articles.values()) and m.built_at
-    index = load_index(tmp_path / "index", **SETTINGS)
+    index = load_index(tmp_path / "index", **FAKE_INDEX)
     assert len(index.chunks) == report.chunks
     hits = Retriever(index, FakeEmbedder()).search("ماو نينغ الاستخدام المزدوج", 3)
     assert len(hits) == 3 and hits[0].score >= hits[1].score
@@ -38,37 +33,37 @@ def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("key", "value"), [("model", "other-model"), ("chunk_tokens", 200), ("chunk_overlap", 0)])
 def test_manifest_mismatch_names_the_rebuild_command(data_copy: Path, tmp_path: Path, key: str, value: object) -> None:
-    _build(data_copy, tmp_path / "index")
+    build_fake(data_copy, tmp_path / "index")
     with pytest.raises(IndexMismatchError, match=r"rag index build") as err:
-        load_index(tmp_path / "index", **{**SETTINGS, key: value})
+        load_index(tmp_path / "index", **{**FAKE_INDEX, key: value})
     assert key in str(err.value)
 
 
 def test_missing_index(tmp_path: Path) -> None:
     with pytest.raises(IndexMissingError, match=r"rag index build --index"):
-        load_index(tmp_path / "none", **SETTINGS)
+        load_index(tmp_path / "none", **FAKE_INDEX)
 
 
 @pytest.mark.parametrize("name", ["index.faiss", "chunks.jsonl", "articles.jsonl"])
 def test_corrupt_files_are_detected(data_copy: Path, tmp_path: Path, name: str) -> None:
-    _build(data_copy, tmp_path / "index")
+    build_fake(data_copy, tmp_path / "index")
     path = live_path(tmp_path / "index") / name
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(IndexMismatchError, match="corrupt"):
-        load_index(tmp_path / "index", **SETTINGS)
+        load_index(tmp_path / "index", **FAKE_INDEX)
 
 
 def test_edited_manifest_is_detected(data_copy: Path, tmp_path: Path) -> None:
-    _build(data_copy, tmp_path / "index")
+    build_fake(data_copy, tmp_path / "index")
     path = live_path(tmp_path / "index") / "manifest.json"
     path.write_text(path.read_text()[:-30])
     with pytest.raises(IndexMismatchError, match="manifest"):
-        load_index(tmp_path / "index", **SETTINGS)
+        load_index(tmp_path / "index", **FAKE_INDEX)
 
 
 def test_failed_build_keeps_the_old_index(data_copy: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    _build(data_copy, index_dir)
+    build_fake(data_copy, index_dir)
     before = read_manifest(index_dir)
 
     class Exploding(FakeEmbedder):
@@ -77,18 +72,18 @@ def test_failed_build_keeps_the_old_index(data_copy: Path, tmp_path: Path) -> No
 
     (data_copy / "new.txt").write_text("خبر جديد عن الصين وروسيا والعلاقات بينهما.", encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):
-        _build(data_copy, index_dir, Exploding())
+        build_fake(data_copy, index_dir, Exploding())
     assert read_manifest(index_dir) == before
-    load_index(index_dir, **SETTINGS)
+    load_index(index_dir, **FAKE_INDEX)
 
 
 def test_rebuild_swaps_versions_and_cleans_up(data_copy: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    first = _build(data_copy, index_dir).path
+    first = build_fake(data_copy, index_dir).path
     (data_copy / "new.txt").write_text("خبر جديد عن الصين وروسيا والعلاقات بينهما.", encoding="utf-8")
-    second = _build(data_copy, index_dir).path
+    second = build_fake(data_copy, index_dir).path
     assert first != second and first.exists() and live_path(index_dir) == second  # the previous one is kept
-    third = _build(data_copy, index_dir).path
+    third = build_fake(data_copy, index_dir).path
     assert not first.exists() and second.exists() and live_path(index_dir) == third  # older ones are removed
     assert "new" in read_manifest(index_dir).articles
     assert not [p for p in index_dir.iterdir() if p.name.endswith(".tmp")]
@@ -96,26 +91,26 @@ def test_rebuild_swaps_versions_and_cleans_up(data_copy: Path, tmp_path: Path) -
 
 def test_staleness(data_copy: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    assert not index_is_current(data_copy, index_dir, **SETTINGS)
-    _build(data_copy, index_dir)
-    assert index_is_current(data_copy, index_dir, **SETTINGS)
-    assert not index_is_current(data_copy, index_dir, **{**SETTINGS, "chunk_tokens": 61})
+    assert not index_is_current(data_copy, index_dir, **FAKE_INDEX)
+    build_fake(data_copy, index_dir)
+    assert index_is_current(data_copy, index_dir, **FAKE_INDEX)
+    assert not index_is_current(data_copy, index_dir, **{**FAKE_INDEX, "chunk_tokens": 61})
     (data_copy / "001_27d9175388c3cb3c.txt").write_text("نص معدل لهذا المقال عن الصين.", encoding="utf-8")
-    assert not index_is_current(data_copy, index_dir, **SETTINGS)
+    assert not index_is_current(data_copy, index_dir, **FAKE_INDEX)
 
 
 def test_skipped_files_are_in_the_manifest(data_copy: Path, tmp_path: Path) -> None:
     (data_copy / "broken.txt").write_bytes(b"bad \xc3\x28 bytes")
-    report = _build(data_copy, tmp_path / "index")
+    report = build_fake(data_copy, tmp_path / "index")
     assert [Path(s.path).name for s in report.skipped] == ["broken.txt"]
     m = read_manifest(tmp_path / "index")
     assert json.dumps(m.skipped).count("broken.txt") == 1
-    assert index_is_current(data_copy, tmp_path / "index", **SETTINGS)
+    assert index_is_current(data_copy, tmp_path / "index", **FAKE_INDEX)
 
 
 def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_path: Path) -> None:
     # even when someone rewrote the manifest's checksum to match the edited chunks file
-    _build(data_copy, tmp_path / "index")
+    build_fake(data_copy, tmp_path / "index")
     version = live_path(tmp_path / "index")
     chunks = version / "chunks.jsonl"
     chunks.write_text("".join(chunks.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
@@ -123,14 +118,14 @@ def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_
     manifest["files"]["chunks.jsonl"] = hashlib.sha256(chunks.read_bytes()).hexdigest()
     (version / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="does not match its chunks.*rag index build"):
-        load_index(tmp_path / "index", **SETTINGS)
+        load_index(tmp_path / "index", **FAKE_INDEX)
 
 
 def test_manifest_edited_to_other_counts_is_detected(data_copy: Path, tmp_path: Path) -> None:
-    _build(data_copy, tmp_path / "index")
+    build_fake(data_copy, tmp_path / "index")
     path = live_path(tmp_path / "index") / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["chunks"] += 1
     path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="rag index build"):
-        load_index(tmp_path / "index", **SETTINGS)
+        load_index(tmp_path / "index", **FAKE_INDEX)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rag.retrieval import load_retriever
 from rag.types import Chunk
 
 from .conftest import DATA, ROOT
-from .test_cli import rag
+from .helpers import rag
 
 WEAPONS = "لم تقدم أسلحة أو مساعدة عسكرية لروسيا"
 INJECTED = Path(__file__).resolve().parent / "fixtures" / "injected_article.txt"
@@ -73,24 +74,12 @@ def test_follow_up_retrieves_the_weapons_passage(real_index: Path, real_settings
 
 def test_chat_cli_rewrites_follow_ups(real_index: Path, llm_server: str) -> None:
     lines = "What did Mao Ning say about dual-use exports?\nAnd what did she say about weapons?\n/sources\n/quit\n"
-    done = rag_stdin(lines, "chat", "--show-search", "--index", str(real_index))
+    done = rag("chat", "--show-search", "--index", str(real_index), stdin=lines, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert "(searched as: " in done.stdout and "weapon" in done.stdout.lower()
-    assert "searched as:" in done.stdout.split("/sources")[-1] or done.stdout.count("searched as") >= 2
+    searched = re.findall(r"\(searched as: ([^)\n]*)", done.stdout)
+    assert any("weapon" in s.lower() and "mao" in s.lower() for s in searched), searched  # "she" became Mao Ning
     assert WEAPONS in done.stdout  # /sources lists the passages the follow-up read
 
-
-def rag_stdin(stdin: str, *args: str):  # type: ignore[no-untyped-def]
-    import os
-    import subprocess
-    import sys
-
-    from .conftest import TEST_LLM_PORT
-
-    env = {**os.environ, "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], input=stdin, capture_output=True, text=True, env=env, timeout=900
-    )
 
 
 # ------------------------------------------------------------ instructions inside articles are data

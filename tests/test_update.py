@@ -19,7 +19,7 @@ from rag.errors import IndexBusyError
 from rag.store import CURRENT, load_index, writer_lock
 
 from .conftest import FakeEmbedder
-from .test_cli import rag
+from .helpers import rag
 
 SETTINGS = {"chunk_tokens": 40, "chunk_overlap": 0}
 TEXTS = {
