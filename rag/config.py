@@ -159,7 +159,7 @@ class Settings(BaseSettings):
         2,
         ge=0,
         le=10,
-        description="Retries (with backoff) when the answer model refuses, times out or returns 429/5xx.",
+        description="Retries by the openai client (backoff or Retry-After) on refusal, timeout, 408/409/429/5xx.",
     )
     translate_timeout: float = Field(
         20.0,

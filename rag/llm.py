@@ -44,14 +44,14 @@ class ChatModel(Protocol):
 class OpenAIChat:
     """Chat completions, streamed, from an OpenAI-compatible endpoint.
 
-    A refused connection, a timeout, HTTP 429 or a 5xx is retried `retries` times with exponential backoff
-    (`backoff`, 2 x `backoff`, ...) as long as no text was yielded; a stream cut after text was shown is not
-    retried (the reader would see the start twice) but reported. Other HTTP errors fail at once. Messages name
-    the endpoint and the fix; the API key never appears in them.
+    Retries are the `openai` client's own (`retries` of them, exponential backoff from 0.5 s with jitter, or the
+    server's `Retry-After`): a refused connection, a timeout, HTTP 408/409/429 or a 5xx before the answer starts.
+    What the client does not do is ours: a stream cut after text was shown is reported, never retried (the reader
+    would see the start twice), and messages name the endpoint and the fix; the API key never appears in them.
 
-    With a `gate`, each attempt first waits its turn (given up when no request ahead finishes for `queue_timeout`
+    With a `gate`, the request first waits its turn (given up when no request ahead finishes for `queue_timeout`
     seconds, default `timeout`; 0 = fail at once with ModelBusyError when the model is busy), so concurrent
-    questions queue instead of colliding.
+    questions queue instead of colliding; the client's retries happen within that turn.
     """
 
     def __init__(
@@ -62,7 +62,6 @@ class OpenAIChat:
         timeout: float,
         max_tokens: int,
         retries: int = 2,
-        backoff: float = 1.0,
         gate: ModelGate | None = None,
         queue_timeout: float | None = None,
     ) -> None:
@@ -71,81 +70,75 @@ class OpenAIChat:
         self.name = model
         self.endpoint = base_url or "https://api.openai.com/v1"
         self.max_tokens = max_tokens
-        self.retries = retries
-        self.backoff = backoff
+        self.attempts = retries + 1
         self.gate = gate
         self.queue_timeout = timeout if queue_timeout is None else queue_timeout
         self._key = api_key or ""
-        # Local servers ignore the key, but the client insists on one. Retries are ours (counted, bounded).
-        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=0)
+        # Local servers ignore the key, but the client insists on one.
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=retries)
 
     def stream(self, messages: list[dict[str, str]], on_wait: OnWait | None = None) -> Iterator[str]:
         """Yield the answer text as it is generated; `on_wait` hears how many requests are ahead while queued."""
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
-            shown = False
-            try:
-                with self._turn(on_wait):
-                    for piece in self._attempt(messages):
-                        shown = True
-                        yield piece
-                return
-            except _Retryable as exc:
-                if shown:
-                    raise LLMError(
-                        f"The answer from {self.endpoint} was cut off mid-answer ({self._clean(exc.why)}): "
-                        "ask again; the passages found are below."
-                    ) from exc
-                if attempt == attempts:
-                    raise LLMError(
-                        f"The answer model at {self.endpoint} {self._clean(exc.why)} ({attempts} attempts): {exc.fix}"
-                    ) from exc
-                log.warning("Answer model %s: %s; retrying (%d of %d).", self.endpoint, exc.why, attempt, self.retries)
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-
-    def _turn(self, on_wait: OnWait | None) -> AbstractContextManager[None]:
-        """This request's turn at the model (released when the attempt ends, so a retry queues again)."""
-        return self.gate.turn(self.queue_timeout, on_wait) if self.gate is not None else nullcontext()
-
-    def _attempt(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        """One request; retryable failures become _Retryable, the rest LLMError."""
         import httpx
         import openai
 
+        shown = False
         try:
-            response = self.client.chat.completions.create(
-                model=self.name,
-                messages=messages,  # type: ignore[arg-type]
-                stream=True,
-                temperature=0.0,
-                max_tokens=self.max_tokens,
-            )
-            finished = False
-            for event in response:
-                choices = getattr(event, "choices", None)
-                if not choices:
-                    continue
-                if choices[0].delta and choices[0].delta.content:
-                    yield choices[0].delta.content
-                finished = finished or bool(choices[0].finish_reason)
-            if not finished:
-                raise _Retryable("ended its stream before the answer was finished", _FIX_RETRY)
+            with self._turn(on_wait):
+                response = self.client.chat.completions.create(
+                    model=self.name,
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                    temperature=0.0,
+                    max_tokens=self.max_tokens,
+                )
+                finished = False
+                for event in response:
+                    choices = getattr(event, "choices", None)
+                    if not choices:
+                        continue
+                    if choices[0].delta and choices[0].delta.content:
+                        shown = True
+                        yield choices[0].delta.content
+                    finished = finished or bool(choices[0].finish_reason)
+                if not finished:
+                    raise self._cut("ended its stream before the answer was finished", shown)
         except openai.APITimeoutError as exc:
-            raise _Retryable("timed out", "try again, or raise RAG_LLM_TIMEOUT.") from exc
+            raise self._failed("timed out", "try again, or raise RAG_LLM_TIMEOUT.", shown) from exc
         except openai.APIConnectionError as exc:
-            raise _Retryable("cannot be reached", "check OPENAI_BASE_URL, or that the server is running.") from exc
+            fix = "check OPENAI_BASE_URL, or that the server is running."
+            raise self._failed("cannot be reached", fix, shown) from exc
         except openai.AuthenticationError as exc:
             raise LLMError(f"The answer model at {self.endpoint} refused the API key: check OPENAI_API_KEY.") from exc
         except openai.APIStatusError as exc:
             why = f"failed with HTTP {exc.status_code}"
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise _Retryable(why, _FIX_RETRY) from exc
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:  # the ones the client retried
+                raise self._failed(why, _FIX_RETRY, shown) from exc
             raise LLMError(
                 f"The answer model at {self.endpoint} {why}: {self._clean(str(exc.message))}. "
                 "Check RAG_LLM_MODEL and OPENAI_BASE_URL."
             ) from exc
         except (httpx.HTTPError, openai.APIError) as exc:  # the connection dropped mid-stream
-            raise _Retryable(f"dropped the connection ({type(exc).__name__})", _FIX_RETRY) from exc
+            raise self._cut(f"dropped the connection ({type(exc).__name__})", shown) from exc
+
+    def _turn(self, on_wait: OnWait | None) -> AbstractContextManager[None]:
+        """This request's turn at the model, held while the client tries and retries."""
+        return self.gate.turn(self.queue_timeout, on_wait) if self.gate is not None else nullcontext()
+
+    def _failed(self, why: str, fix: str, shown: bool) -> LLMError:
+        """The error for a request the client gave up on after its retries."""
+        if shown:
+            return self._cut(why, shown)
+        return LLMError(f"The answer model at {self.endpoint} {self._clean(why)} ({self.attempts} attempts): {fix}")
+
+    def _cut(self, why: str, shown: bool) -> LLMError:
+        """The error for a stream that stopped early: after text, the start stays shown and is not repeated."""
+        if shown:
+            return LLMError(
+                f"The answer from {self.endpoint} was cut off mid-answer ({self._clean(why)}): "
+                "ask again; the passages found are below."
+            )
+        return LLMError(f"The answer model at {self.endpoint} {self._clean(why)}: {_FIX_RETRY}")
 
     def _clean(self, text: str) -> str:
         """The text with the API key masked, should a server echo it back."""
@@ -153,15 +146,6 @@ class OpenAIChat:
 
 
 _FIX_RETRY = "try again later; if it keeps failing, check the server's log."
-
-
-class _Retryable(Exception):
-    """A failure worth another attempt: what happened, and what the user can do if every attempt fails."""
-
-    def __init__(self, why: str, fix: str) -> None:
-        super().__init__(why)
-        self.why = why
-        self.fix = fix
 
 
 # ------------------------------------------------------------ local server

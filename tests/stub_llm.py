@@ -28,11 +28,23 @@ class StubLLM:
     Modes: "status:N" (HTTP N with a JSON error that echoes the Authorization header), "stall" (no reply for
     `stall` seconds), "cut" (two pieces of the answer, then the connection drops mid-body), "truncate" (two
     pieces, then a clean end without a finish reason), "ok". `delay` seconds pass before every reply (a slow
-    endpoint); `busiest` is the most requests it has had in flight at once.
+    endpoint); `busiest` is the most requests it has had in flight at once. `retry_after` (seconds) is sent as
+    the `Retry-After` header with an HTTP error; `answer` replaces the pieces of the answer.
     """
 
-    def __init__(self, mode: str, failures: int = 1_000_000, stall: float = 5.0, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        mode: str,
+        failures: int = 1_000_000,
+        stall: float = 5.0,
+        delay: float = 0.0,
+        retry_after: str | None = None,
+        answer: list[str] | None = None,
+    ) -> None:
         self.mode = mode
+        self.answer = answer or ANSWER  # the pieces streamed as the answer
+        self.retry_after = retry_after
+        self.times: list[float] = []  # when each request arrived (time.monotonic())
         self.failures = failures
         self.stall = stall
         self.delay = delay
@@ -52,6 +64,7 @@ class StubLLM:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 stub.requests += 1
+                stub.times.append(time.monotonic())
                 stub.auth.append(self.headers.get("Authorization", ""))
                 mode = stub.mode if stub.requests <= stub.failures else "ok"
                 with stub._count:
@@ -79,13 +92,15 @@ class StubLLM:
             h.send_response(int(mode.split(":")[1]))
             h.send_header("Content-Type", "application/json")
             h.send_header("Content-Length", str(len(body)))
+            if self.retry_after is not None:
+                h.send_header("Retry-After", self.retry_after)
             h.end_headers()
             h.wfile.write(body)
             return
         if mode == "stall":
             time.sleep(self.stall)
             return
-        pieces = [_chunk(p) for p in ANSWER]
+        pieces = [_chunk(p) for p in self.answer]
         if mode in ("cut", "truncate"):
             body = b"".join(pieces[:2])
             h.send_response(200)

@@ -215,15 +215,10 @@ def test_a_queued_answer_that_waits_too_long_gets_a_clear_error(tmp_path: Path) 
 
 def test_a_search_does_not_wait_for_a_busy_model(tmp_path: Path) -> None:
     gate = ModelGate(tmp_path / "q", slots=1, poll=0.01)
-    with StubLLM("ok") as stub:
-        stub_ar = "ماذا قالت ماو نينغ؟"
-
-        class Arabic(OpenAIChat):
-            def _attempt(self, messages):  # type: ignore[no-untyped-def]
-                yield stub_ar
-
+    stub_ar = "ماذا قالت ماو نينغ؟"
+    with StubLLM("ok", answer=[stub_ar]) as stub:
         translator = QueryTranslator(
-            lambda: Arabic("stub", stub.url, None, 10, 50, gate=gate, queue_timeout=0.0), "m", tmp_path / "r.jsonl"
+            lambda: OpenAIChat("stub", stub.url, None, 10, 50, gate=gate, queue_timeout=0.0), "m", tmp_path / "r.jsonl"
         )
         with gate.turn(5.0):  # the model is answering someone
             t0 = time.monotonic()
