@@ -1,14 +1,14 @@
 """Queueing for the answer model: at most N requests at once, across threads and processes, first come first served.
 
 A gate is a folder in the cache (one per endpoint and model). A request waiting for its turn leaves a ticket
-file there (named by its arrival time and pid); a request being served holds an exclusive `flock` on one of N
-slot files. Locks vanish with the process that held them, and tickets of dead processes are swept, so a killed
-asker never blocks the queue. Polling (every `poll` seconds) keeps it simple and portable across processes.
+file there (named by its arrival time and pid); a request being served holds one of N slot files' locks
+(`filelock`, an exclusive flock). Locks vanish with the process that held them, and tickets of dead processes
+are swept, so a killed asker never blocks the queue. Polling (every `poll` seconds) keeps it simple and portable
+across processes.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import time
@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from .errors import LLMError
 
@@ -94,7 +96,7 @@ class ModelGate:
                 on_wait(0)
             yield
         finally:
-            os.close(held)
+            held.release()
 
     def _waiting(self) -> list[Path]:
         """Live tickets in arrival order; tickets of processes that died are removed."""
@@ -110,27 +112,23 @@ class ModelGate:
                 path.unlink(missing_ok=True)
         return tickets
 
-    def _open(self, i: int) -> int:
-        return os.open(self.folder / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-
-    def _try(self, ticket: Path) -> tuple[int | None, int]:
-        """A held slot's descriptor if it is this ticket's turn and a slot is free; else None and how many are ahead."""
+    def _try(self, ticket: Path) -> tuple[FileLock | None, int]:
+        """A held slot's lock if it is this ticket's turn and a slot is free; else None and how many are ahead."""
         waiting = self._waiting()
         position = waiting.index(ticket) if ticket in waiting else 0
-        free: list[int] = []
+        free: list[FileLock] = []
         busy = 0
         for i in range(self.slots):
-            fd = self._open(i)
+            slot = FileLock(self.folder / f"slot-{i}.lock", thread_local=False)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                free.append(fd)
-            except BlockingIOError:
-                os.close(fd)
+                slot.acquire(timeout=0)
+                free.append(slot)
+            except Timeout:
                 busy += 1
         keep = free[0] if position < len(free) else None
-        for fd in free:
-            if fd != keep:
-                os.close(fd)  # closing releases a slot locked only to see whether it was free
+        for slot in free:
+            if slot is not keep:
+                slot.release()  # a slot locked only to see whether it was free
         return keep, position + busy
 
 

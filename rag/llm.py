@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -218,8 +217,9 @@ def ensure_local_server(settings: Settings) -> str:
             "llama-cpp-python is missing: run `make install` (or pip install 'llama-cpp-python[server]')."
         ) from exc
     settings.cache.mkdir(parents=True, exist_ok=True)
-    with open(settings.cache / f"llm-server-{port}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time; the others reuse its server
+    from filelock import FileLock
+
+    with FileLock(settings.cache / f"llm-server-{port}.lock"):  # one starter at a time; the others reuse its server
         if _served_models(port) is not None:
             return ensure_local_server(settings)
         log_path = settings.cache / f"llm-server-{port}.log"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -170,33 +169,38 @@ def writer_lock_path(index_dir: Path) -> Path:
 
 @contextmanager
 def writer_lock(index_dir: Path, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold the index's writer lock: exclusive, released by the kernel when the holder exits or is killed.
+    """Hold the index's writer lock (`filelock`'s flock): exclusive, released by the kernel when the holder dies.
 
-    A second writer waits (`wait`) or gets IndexBusyError naming the holder. Under the lock, temporary versions
-    and switch links left by a killed writer are removed.
+    A second writer waits (`wait`) or gets IndexBusyError naming the holder's pid, which the holder writes into
+    the lock file. Under the lock, temporary versions and switch links left by a killed writer are removed.
     """
+    from filelock import FileLock, Timeout
+
     index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(writer_lock_path(index_dir), os.O_RDWR | os.O_CREAT, 0o644)
+    path = writer_lock_path(index_dir)
+    lock = FileLock(path)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise IndexBusyError(_busy_message(index_dir, _holder(fd))) from None
-            if on_wait:
-                on_wait(f"Waiting for the build or update (pid {_holder(fd)}) that is writing {index_dir}…")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        lock.acquire(timeout=0)
+    except Timeout:
+        if not wait:
+            raise IndexBusyError(_busy_message(index_dir, _holder(path))) from None
+        if on_wait:
+            on_wait(f"Waiting for the build or update (pid {_holder(path)}) that is writing {index_dir}…")
+        lock.acquire()
+    try:
+        path.write_text(str(os.getpid()))  # filelock never truncates the file, so the pid is ours to write
         _remove_leftovers(index_dir)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        lock.release()
 
 
-def _holder(fd: int) -> str:
+def _holder(path: Path) -> str:
     """The pid the lock holder wrote into the lock file."""
-    return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+    try:
+        return path.read_text(errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _busy_message(index_dir: Path, holder: str) -> str:
@@ -208,16 +212,17 @@ def _busy_message(index_dir: Path, holder: str) -> str:
 
 def check_not_busy(index_dir: Path) -> None:
     """Fail fast (before loading any model) when another writer holds the index; the real lock comes later."""
+    from filelock import FileLock, Timeout
+
     path = writer_lock_path(index_dir)
     if not path.exists():
         return
-    fd = os.open(path, os.O_RDONLY)
+    lock = FileLock(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise IndexBusyError(_busy_message(index_dir, _holder(fd))) from None
-    finally:
-        os.close(fd)
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise IndexBusyError(_busy_message(index_dir, _holder(path))) from None
+    lock.release()
 
 
 def _remove_leftovers(index_dir: Path) -> None:
