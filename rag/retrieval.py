@@ -201,7 +201,7 @@ def load_retriever(
     settings: Settings, embedder: Embedder | None = None, translator: QueryTranslator | None = None
 ) -> Retriever:
     """The embedding model and the live index named by the settings."""
-    from .embedding import SentenceTransformerEmbedder
+    from .embedding import embedder_for
 
     index = load_index(
         settings.index_dir,
@@ -210,7 +210,7 @@ def load_retriever(
         chunk_overlap=settings.chunk_overlap,
     )
     if embedder is None:
-        embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
+        embedder = embedder_for(settings)
     return retriever_for(index, embedder, settings, translator or make_translator(settings))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import faiss
 import numpy as np
 
 from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
+from .files import file_sha256
 from .types import Article, Chunk, Sentence
 
 FORMAT = 2  # 2: decimal points no longer end a sentence
@@ -41,10 +41,6 @@ class Manifest:
     build_seconds: float
     skipped: list[dict[str, str]]
     files: dict[str, str]  # file name -> sha256, to detect corruption
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class VectorIndex:
@@ -281,7 +277,7 @@ def save_index(
             built_at=stamp.isoformat(timespec="seconds"),
             build_seconds=round(build_seconds, 2),
             skipped=skipped,
-            files={name: _sha256(tmp / name) for name in FILES},
+            files={name: file_sha256(tmp / name) for name in FILES},
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*FILES, "manifest.json"):
@@ -382,7 +378,7 @@ def _load_version(path: Path, index_dir: Path, *, model: str, chunk_tokens: int,
         file = path / name
         if not file.exists():
             raise IndexMissingError(f"The index file {file} is missing: {hint}.")
-        if _sha256(file) != digest:
+        if file_sha256(file) != digest:
             raise IndexMismatchError(f"The index file {file} is corrupt (checksum differs): {hint}.")
     try:
         chunk_index = faiss.read_index(str(path / "index.faiss"))

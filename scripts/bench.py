@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from rag.answer import ask  # noqa: E402
 from rag.build import build_index  # noqa: E402
 from rag.config import get_settings  # noqa: E402
-from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
+from rag.embedding import embedder_for  # noqa: E402
 from rag.evaluate import evaluate_questions, load_questions  # noqa: E402
 from rag.llm import OpenAIChat, _served_models, ensure_local_server, stop_local_server  # noqa: E402
 from rag.retrieval import Retriever, load_retriever  # noqa: E402
@@ -106,7 +106,7 @@ def main() -> None:
             )
             cli.append(time.perf_counter() - t0)
         out["build_cli_s"] = round(median(cli), 2)
-        embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+        embedder = embedder_for(s)
         builds = []
         for _ in range(args.repeat):
             report = build_index(

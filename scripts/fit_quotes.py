@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from rag.build import index_articles  # noqa: E402
 from rag.config import get_settings  # noqa: E402
-from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
+from rag.embedding import embedder_for  # noqa: E402
 from rag.evaluate import load_xquad  # noqa: E402
 from rag.quotes import SIGNALS, QuotePicker, QuoteWeights  # noqa: E402
 from rag.retrieval import retriever_for  # noqa: E402
@@ -36,7 +36,7 @@ def collect(args: argparse.Namespace) -> list[dict]:  # type: ignore[type-arg]
     """Per question: its article half, and per candidate its signals and whether it holds the gold answer."""
     s = get_settings(translate_queries=not args.no_translation)
     data = load_xquad(args.xquad)
-    embedder = SentenceTransformerEmbedder(s.embedding_model, s.models_dir, s.embed_batch_size)
+    embedder = embedder_for(s)
     workdir = args.workdir / f"index-{s.chunk_tokens}-{s.chunk_overlap}"
     if not (workdir / "current").exists():
         index_articles(data.articles, workdir, embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap)

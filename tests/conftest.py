@@ -109,9 +109,9 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
     """The real multilingual-e5-small; fails (never skips) when `rag models install` was not run."""
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.embedding import embedder_for
 
-    return SentenceTransformerEmbedder(real_settings.embedding_model, real_settings.models_dir)
+    return embedder_for(real_settings)
 
 
 @pytest.fixture(scope="session")
