@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from .errors import RagError
@@ -107,9 +107,48 @@ def pick_title(text: str, limit: int = 120) -> str:
 MAX_ARTICLE_BYTES = 10 * 1024 * 1024  # a news article is far smaller; a bigger file is a dump to split first
 
 _HTML = re.compile(r"^\s*(<!doctype html|<html\b|<head\b|<body\b)", re.IGNORECASE)
-_HTML_DROP = re.compile(r"<(script|style|noscript|template)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
-_HTML_BREAK = re.compile(r"<\s*(br|/p|/div|/h[1-6]|/li|/tr|/title|/article|/section)\b[^>]*>", re.IGNORECASE)
-_HTML_TAG = re.compile(r"<[^>]+>")
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg"})  # no article text inside
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "br", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "title", "article", "section", "blockquote",
+     "header", "footer", "figure", "figcaption", "ul", "ol", "table", "hr", "main", "aside", "nav", "pre"}
+)  # fmt: skip
+
+
+class _PageText(HTMLParser):
+    """The text of a page, a line per block element (the standard library's tolerant parser)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self._skipping: list[str] = []  # open elements whose text is not the article's
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in _SKIPPED_TAGS:
+            self._skipping.append(tag)
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:  # <br/>, <hr/>
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif self._skipping and tag == self._skipping[-1]:
+            self._skipping.pop()
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        elif not self._skipping:
+            self.parts.append(data)
 
 
 def decode(data: bytes) -> str:
@@ -128,9 +167,19 @@ def decode(data: bytes) -> str:
 
 
 def html_to_text(raw: str) -> str:
-    """The text of an HTML page saved as .txt: scripts and styles dropped, block ends as line breaks."""
-    text = _HTML_TAG.sub(" ", _HTML_BREAK.sub("\n", _HTML_DROP.sub(" ", raw)))
-    return "\n".join(" ".join(line.split()) for line in html.unescape(text).split("\n"))
+    """The text of an HTML page saved as .txt: the title first, then the body, a line per block element.
+
+    Scripts, styles, comments and the head are dropped; entities are decoded. The standard library's parser
+    copes with what regular expressions do not: `>` inside attribute values, unclosed comments and tags.
+    """
+    opened = raw.rfind("<!--")
+    if opened != -1 and "-->" not in raw[opened:]:
+        raw = raw[:opened]  # a comment never closed runs to the end of the page, as in a browser
+    page = _PageText()
+    page.feed(raw)
+    page.close()
+    lines = ["".join(page.title), *"".join(page.parts).split("\n")]
+    return "\n".join(text for line in lines if (text := " ".join(line.split())))
 
 
 def parse_article(article_id: str, data: bytes) -> Article:

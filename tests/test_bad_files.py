@@ -100,3 +100,17 @@ def test_a_folder_of_bad_files_keeps_the_stored_index(tmp_path: Path) -> None:
             run(folder, tmp_path / "index", FakeEmbedder(), **SETTINGS)
         assert "empty.txt" in str(err.value) and "bin.txt" in str(err.value)
     assert list(load_index(tmp_path / "index", model=FakeEmbedder.name, **SETTINGS).articles) == ["good"]
+
+
+def test_html_that_defeats_regular_expressions(tmp_path: Path) -> None:
+    """`>` inside an attribute, an unclosed comment at the end, a stray `<`, and no </head>."""
+    page = (
+        "<!doctype html><html><head><title>عنوان الصفحة</title><meta content='a > b'>"
+        f'<body><p data-x="1 > 0" title="x>y">{ARABIC_TEXT}</p>'
+        "<p>السعر 5 < 7 دولارات &lt;تقريبا&gt; كما قال.</p><!-- a comment that never ends <p>hidden</p>"
+    )
+    index, skipped = _build(tmp_path, "page.txt", page.encode())
+    text = index.articles["page"].text
+    assert not skipped and ARABIC_TEXT in text.split("\n")
+    assert "السعر 5 < 7 دولارات <تقريبا> كما قال." in text
+    assert "0\"" not in text and "x>y" not in text and "a > b" not in text and "hidden" not in text
