@@ -1,4 +1,4 @@
-"""Reading articles: UTF-8 .txt files, scraped-page furniture removed, title and outlet kept."""
+"""Reading articles: UTF-8 .txt files or saved HTML pages, furniture removed (furniture.py), title and outlet kept."""
 
 from __future__ import annotations
 
@@ -8,90 +8,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from .errors import RagError
+from .furniture import clean_text, detect_outlet
 from .types import Article, Skipped
-
-# Lines that are page furniture wherever they appear (compared after stripping).
-_FURNITURE_LINES = {
-    "[ad_1]",
-    "[ad_2]",
-    "المصدر",
-    "Open toolbar",
-    "Resize text",
-    "شارك القصة",
-    "اقرأ أيضاً:",
-    "اقرأ أيضا:",
-    "التعليق على الصورة،",
-    "الحلقات",
-}
-_FURNITURE_PATTERNS = [
-    re.compile(r"^Google News\b.*"),  # "Google News تابعوا أخبار الشرق عبر Google News"
-    re.compile(r".*(ملف تعريف الارتباط|كوكيز|\bcookies?\b).*", re.IGNORECASE),  # cookie notices
-    re.compile(r"^صدر الصورة،.*"),  # BBC photo credit: "صدر الصورة، EPA"
-    re.compile(r".*\s[-–]\s*(REUTERS|AFP|AP|EPA|Getty Images|Reuters)$"),  # caption ending in a photo credit
-    re.compile(r"^(يتم توفير المقال من قبل مزود محتوى خارجي|القطاعات:|يوفر SeaPRwire).*"),  # wire boilerplate
-]
-# Blocks that start with a "skip" line and end with a "... نهاية" line (BBC related stories, podcasts).
-_BLOCK_START = re.compile(r"^تخطى .*وواصل القراءة$")
-_BLOCK_END = re.compile(r".*نهاية$")
-_CAPTION_LABEL = "التعليق على الصورة،"  # the caption line follows it
-_END_MARKERS = ("More Stories",)  # this line and everything after it is furniture
-_DATELINE_PREFIX = re.compile(r"^\((SeaPRwire)\)\s*[–-]\s*")
-_QUOTES = '"“”«»'
-
-_OUTLETS = [  # (pattern on the raw text, outlet name), most specific first
-    (re.compile(r"SeaPRwire"), "SeaPRwire"),
-    (re.compile(r"أخبار الشرق|الشرق الأوسط|Asharq", re.IGNORECASE), "Asharq"),
-    (re.compile(r"بي بي سي|تخطى قصص مقترحة|صدر الصورة|BBC"), "BBC"),
-    (re.compile(r"الجزيرة|Al Jazeera", re.IGNORECASE), "Al Jazeera"),
-]
-
-
-def _is_author_bio(line: str) -> bool:
-    """Spam author bios: a quoted line of several very short sentences ("Pop culture fan. Web nerd. ...")."""
-    body = line.strip().strip(_QUOTES).strip()
-    if line.strip()[:1] not in _QUOTES:
-        return False
-    sentences = [s for s in re.split(r"[.!؟]", body) if s.strip()]
-    if len(sentences) < 4:
-        return False
-    return sum(len(s.split()) for s in sentences) / len(sentences) <= 5
-
-
-def clean_text(raw: str) -> str:
-    """Remove scraped-page furniture; return the article text, one paragraph a line."""
-    lines = [ln.strip() for ln in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    kept: list[str] = []
-    in_block = False
-    drop_next_caption = False
-    for line in lines:
-        if not line:
-            continue
-        if line in _END_MARKERS:
-            break
-        if in_block:
-            in_block = not _BLOCK_END.match(line)
-            continue
-        if _BLOCK_START.match(line):
-            in_block = True
-            continue
-        if drop_next_caption:
-            drop_next_caption = False
-            continue
-        if line == _CAPTION_LABEL:
-            drop_next_caption = True
-            continue
-        if line in _FURNITURE_LINES or any(p.match(line) for p in _FURNITURE_PATTERNS) or _is_author_bio(line):
-            continue
-        kept.append(_DATELINE_PREFIX.sub("", line))
-    return "\n".join(kept)
-
-
-def detect_outlet(raw: str) -> str | None:
-    """The outlet the page names (SeaPRwire, Asharq, BBC, Al Jazeera), if any."""
-    for pattern, name in _OUTLETS:
-        if pattern.search(raw):
-            return name
-    return None
 
 
 def pick_title(text: str, limit: int = 120) -> str:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import clean_text, detect_outlet, parse_article, read_articles
+from rag.articles import parse_article, read_articles
 from rag.errors import RagError
+from rag.furniture import RULES, Rule, clean_text, detect_outlet
 
 from .conftest import DATA
 
@@ -111,3 +112,22 @@ def test_bom_is_ignored() -> None:
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RagError, match="does not exist"):
         read_articles(tmp_path / "nope")
+
+
+BEFORE = "قال المتحدث باسم الوزارة إن المحادثات ستستمر الأسبوع المقبل."
+AFTER = "وأضاف أن الجانبين اتفقا على مواصلة التعاون في مجال الطاقة."
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[f"{r.kind}:{r.why}" for r in RULES])
+def test_every_furniture_rule_removes_its_example_and_nothing_else(rule: Rule) -> None:
+    """The rules table tests itself: each row's example line goes, the article around it stays."""
+    if rule.kind == "prefix":
+        assert clean_text(f"{rule.example}{BEFORE}\n{AFTER}") == f"{BEFORE}\n{AFTER}"
+        return
+    furniture = {
+        "next": f"{rule.example}\nنص التعليق على الصورة هنا",  # the label and the caption after it
+        "block": f"{rule.example}\nقصة مقترحة أولى\nقصص مقترحة نهاية",  # up to the block's end line
+        "end": f"{rule.example}\nقصة أخرى لا علاقة لها بالخبر",  # and everything after it
+    }.get(rule.kind, rule.example)
+    cleaned = clean_text(f"{BEFORE}\n\n{furniture}\n\n{AFTER}")
+    assert cleaned == (BEFORE if rule.kind == "end" else f"{BEFORE}\n{AFTER}")
