@@ -43,7 +43,7 @@ class _PageText(HTMLParser):
         self._in_title = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
+        if tag == "title" and not self._skipping:  # the page's title, not an <svg> icon's
             self._in_title = True
         elif tag in _SKIPPED_TAGS:
             self._skipping.append(tag)
@@ -63,10 +63,9 @@ class _PageText(HTMLParser):
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._skipping:
-            self.parts.append(data)
+        if self._skipping:
+            return
+        (self.title if self._in_title else self.parts).append(data)
 
 
 def decode(data: bytes) -> str:

@@ -106,7 +106,7 @@ def test_html_that_defeats_regular_expressions(tmp_path: Path) -> None:
     """`>` inside an attribute, an unclosed comment at the end, a stray `<`, and no </head>."""
     page = (
         "<!doctype html><html><head><title>عنوان الصفحة</title><meta content='a > b'>"
-        f'<body><p data-x="1 > 0" title="x>y">{ARABIC_TEXT}</p>'
+        f'<body><svg><title>Share icon</title></svg><p data-x="1 > 0" title="x>y">{ARABIC_TEXT}</p>'
         "<p>السعر 5 < 7 دولارات &lt;تقريبا&gt; كما قال.</p><!-- a comment that never ends <p>hidden</p>"
     )
     index, skipped = _build(tmp_path, "page.txt", page.encode())
@@ -114,3 +114,4 @@ def test_html_that_defeats_regular_expressions(tmp_path: Path) -> None:
     assert not skipped and ARABIC_TEXT in text.split("\n")
     assert "السعر 5 < 7 دولارات <تقريبا> كما قال." in text
     assert "0\"" not in text and "x>y" not in text and "a > b" not in text and "hidden" not in text
+    assert text.split("\n")[0] == "عنوان الصفحة" and "Share icon" not in text  # not an icon's <title>
