@@ -8,17 +8,17 @@ from urllib.parse import urlencode
 import streamlit as st
 import streamlit.components.v1 as components
 
-from rag import llm
-from rag.answer import AnswerPipeline
+from rag.answer.pipeline import AnswerPipeline
+from rag.answer.prompts import CLOSEST_INTROS
+from rag.answer.render import STYLE, article_html, escape_markdown, quote_html, snippet_html, title_html
 from rag.config import Settings, get_settings
-from rag.embedding import Embedder, embedder_for, use_query_threads
+from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
-from rag.followup import Turn
-from rag.prompts import CLOSEST_INTROS
-from rag.render import STYLE, article_html, escape_markdown, quote_html, snippet_html, title_html
-from rag.retrieval import Retriever, load_retriever
-from rag.store import live_version, read_manifest
-from rag.text import detect_language
+from rag.index.store import live_version, read_manifest
+from rag.llm import client
+from rag.retrieve.followup import Turn
+from rag.retrieve.retriever import Retriever, load_retriever
+from rag.text.arabic import detect_language
 from rag.types import Chunk, Citation, KeyQuote
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
@@ -40,9 +40,9 @@ def get_retriever(index_dir: str, version: str | None, _settings: Settings) -> R
 
 
 @st.cache_resource(show_spinner="Starting the answer model…")
-def get_chat(model: str, endpoint: str | None, _settings: Settings) -> llm.ChatModel:
+def get_chat(model: str, endpoint: str | None, _settings: Settings) -> client.ChatModel:
     """The answer model (starts the embedded server when no endpoint is configured)."""
-    return llm.make_chat_model(_settings)
+    return client.make_chat_model(_settings)
 
 
 def article_link(cite: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.types import IndexSpec
+
 DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
 EMBEDDED_LLM_NAME = "qwen2.5-coder-1.5b-instruct"
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
@@ -176,6 +178,11 @@ class Settings(BaseSettings):
     def cache(self) -> Path:
         """Where the writable cache lives (RAG_CACHE_DIR, else the models folder)."""
         return self.cache_dir or self.models_dir
+
+    @property
+    def index_spec(self) -> IndexSpec:
+        """What the index must be built with: the embedding model, chunk size and overlap."""
+        return IndexSpec(self.embedding_model, self.chunk_tokens, self.chunk_overlap)
 
     @property
     def uses_embedded_llm(self) -> bool:

@@ -17,6 +17,15 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """What an index is built with; an index built with another spec is refused until rebuilt."""
+
+    model: str  # the embedding model's name
+    chunk_tokens: int  # chunk size, in the embedding model's tokens
+    chunk_overlap: int  # overlap between neighbouring chunks, in tokens
+
+
+@dataclass(frozen=True, slots=True)
 class Skipped:
     """A data file that was not indexed, and why."""
 
@@ -68,7 +77,7 @@ class KeyQuote:
     start: int  # article offsets of the quote: its key sentence and the adjacent sentence given as context
     end: int
     text: str
-    score: float  # the key-quote score of its key sentence (rag/quotes.py)
+    score: float  # the key-quote score of its key sentence (rag/answer/quotes.py)
     focus: tuple[int, int] = (0, 0)  # article offsets of the key sentence, the one highlighted
 
 

@@ -18,14 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answer import ask  # noqa: E402
-from rag.build import build_index  # noqa: E402
+from rag.answer.pipeline import ask  # noqa: E402
 from rag.config import get_settings  # noqa: E402
-from rag.embedding import embedder_for  # noqa: E402
-from rag.evaluate import evaluate_questions, load_questions  # noqa: E402
-from rag.llm import OpenAIChat, _served_models, ensure_local_server, stop_local_server  # noqa: E402
-from rag.retrieval import Retriever, load_retriever  # noqa: E402
-from rag.translate import QueryTranslator  # noqa: E402
+from rag.embed.embedder import embedder_for  # noqa: E402
+from rag.eval.evaluate import evaluate_questions, load_questions  # noqa: E402
+from rag.index.build import build_index  # noqa: E402
+from rag.llm.client import OpenAIChat  # noqa: E402
+from rag.llm.local_server import _served_models, ensure_local_server, stop_local_server  # noqa: E402
+from rag.retrieve.retriever import Retriever, load_retriever  # noqa: E402
+from rag.retrieve.translate import QueryTranslator  # noqa: E402
 
 QUESTIONS = load_questions(ROOT / "tests" / "seed_questions.jsonl")
 
@@ -38,7 +39,7 @@ def page_latency() -> dict[str, float]:
     """Time to first answer text and to the finished answer in the real page (chromium), seed questions."""
     from playwright.sync_api import sync_playwright
 
-    from rag.llm import _served_models
+    from rag.llm.local_server import _served_models
     from tests.pagetools import CHROMIUM, CHROMIUM_ARGS, serve_page
 
     settings = get_settings()
@@ -93,7 +94,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "rag.cli",
+                    "rag.cli.main",
                     "index",
                     "build",
                     "--data",
@@ -109,9 +110,7 @@ def main() -> None:
         embedder = embedder_for(s)
         builds = []
         for _ in range(args.repeat):
-            report = build_index(
-                s.data_dir, index_dir, embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap
-            )
+            report = build_index(s.data_dir, index_dir, embedder, s.index_spec)
             builds.append(report.seconds)
         out["build_in_process_s"] = round(median(builds), 2)
         out["articles"], out["chunks"] = report.articles, report.chunks

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.config import get_settings  # noqa: E402
-from rag.evaluate import load_questions  # noqa: E402
-from rag.llm import ensure_local_server, stop_local_server  # noqa: E402
+from rag.eval.evaluate import load_questions  # noqa: E402
+from rag.llm.local_server import ensure_local_server, stop_local_server  # noqa: E402
 from tests.pagetools import free_port, serve_page  # noqa: E402
 from tests.stub_llm import StubLLM  # noqa: E402
 
@@ -56,7 +56,7 @@ class Asker:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "chat", "--json"],
+            [sys.executable, "-m", "rag.cli.main", "chat", "--json"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,

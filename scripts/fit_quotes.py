@@ -4,7 +4,7 @@
 
 Indexes the 48 Arabic XQuAD articles with the product's chunker and embedder (kept in --workdir between runs),
 retrieves the passages for every question as the product does, collects every candidate sentence's signals
-(rag/quotes.py) and grid-searches the weights. Prints quote accuracy @1 and @3 for the plain cosine, for each
+(rag/answer/quotes.py) and grid-searches the weights. Prints quote accuracy @1 and @3 for the plain cosine, for each
 signal added alone and for the best mix, on all questions and two-fold by article (fitted on one half,
 measured on the other) so the figures are not those of weights fitted to the very questions they score.
 """
@@ -22,14 +22,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.build import index_articles  # noqa: E402
+from rag.answer.quotes import SIGNALS, QuotePicker, QuoteWeights  # noqa: E402
 from rag.config import get_settings  # noqa: E402
-from rag.embedding import embedder_for  # noqa: E402
-from rag.evaluate import load_xquad  # noqa: E402
-from rag.quotes import SIGNALS, QuotePicker, QuoteWeights  # noqa: E402
-from rag.retrieval import retriever_for  # noqa: E402
-from rag.store import load_index  # noqa: E402
-from rag.translate import make_translator  # noqa: E402
+from rag.embed.embedder import embedder_for  # noqa: E402
+from rag.eval.evaluate import load_xquad  # noqa: E402
+from rag.index.build import index_articles  # noqa: E402
+from rag.index.store import load_index  # noqa: E402
+from rag.retrieve.retriever import retriever_for  # noqa: E402
+from rag.retrieve.translate import make_translator  # noqa: E402
 
 
 def collect(args: argparse.Namespace) -> list[dict]:  # type: ignore[type-arg]
@@ -39,8 +39,8 @@ def collect(args: argparse.Namespace) -> list[dict]:  # type: ignore[type-arg]
     embedder = embedder_for(s)
     workdir = args.workdir / f"index-{s.chunk_tokens}-{s.chunk_overlap}"
     if not (workdir / "current").exists():
-        index_articles(data.articles, workdir, embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap)
-    index = load_index(workdir, model=embedder.name, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap)
+        index_articles(data.articles, workdir, embedder, s.index_spec)
+    index = load_index(workdir, s.index_spec)
     translator = make_translator(s) if args.query_lang == "en" else None
     retriever = retriever_for(index, embedder, s, translator)
     picker = QuotePicker(retriever)

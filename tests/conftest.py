@@ -109,7 +109,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
     """The real multilingual-e5-small; fails (never skips) when `rag models install` was not run."""
-    from rag.embedding import embedder_for
+    from rag.embed.embedder import embedder_for
 
     return embedder_for(real_settings)
 
@@ -117,14 +117,13 @@ def real_embedder(real_settings: Settings):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def real_index(real_settings: Settings, real_embedder):  # type: ignore[no-untyped-def]
     """A real FAISS index of the seed articles, built on disk once per test session."""
-    from rag.build import build_index
+    from rag.index.build import build_index
 
     build_index(
         real_settings.data_dir,
         real_settings.index_dir,
         real_embedder,
-        chunk_tokens=real_settings.chunk_tokens,
-        chunk_overlap=real_settings.chunk_overlap,
+        real_settings.index_spec,
     )
     return real_settings.index_dir
 
@@ -144,7 +143,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def stop_test_llm_server(real_settings: Settings) -> Iterator[None]:
     """Whatever started the tests' answer server (a fixture, a `rag` subprocess translating a question), stop it."""
     yield
-    from rag.llm import stop_local_server
+    from rag.llm.local_server import stop_local_server
 
     stop_local_server(real_settings)
 
@@ -152,7 +151,7 @@ def stop_test_llm_server(real_settings: Settings) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def llm_server(real_settings: Settings) -> Iterator[str]:
     """The real embedded answer server on 127.0.0.1, stopped after the session."""
-    from rag.llm import ensure_local_server, stop_local_server
+    from rag.llm.local_server import ensure_local_server, stop_local_server
 
     url = ensure_local_server(real_settings)
     yield url

@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rag.build import BuildReport, build_index
+from rag.index.build import BuildReport, build_index
+from rag.types import IndexSpec
 
 from .conftest import TEST_LLM_PORT, FakeEmbedder
 
-FAKE_INDEX = {"model": "fake-embedder", "chunk_tokens": 60, "chunk_overlap": 10}  # what build_fake writes
+FAKE_SPEC = IndexSpec("fake-embedder", chunk_tokens=60, chunk_overlap=10)  # what build_fake writes
 
 
 def rag(
@@ -20,7 +21,7 @@ def rag(
     """Run the `rag` command line as a user does, against the tests' own answer server port."""
     full_env = {**os.environ, "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args],
+        [sys.executable, "-m", "rag.cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -30,5 +31,5 @@ def rag(
 
 
 def build_fake(data: Path, index: Path, embedder: FakeEmbedder | None = None) -> BuildReport:
-    """An index of `data` built with the fake embedder and FAKE_INDEX's chunk sizes."""
-    return build_index(data, index, embedder or FakeEmbedder(), chunk_tokens=60, chunk_overlap=10)
+    """An index of `data` built with the fake embedder and FAKE_SPEC's chunk sizes."""
+    return build_index(data, index, embedder or FakeEmbedder(), FAKE_SPEC)

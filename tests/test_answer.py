@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import AnswerStream, is_refusal, parse_citations
-from rag.prompts import REFUSAL_AR, REFUSAL_EN, build_messages
-from rag.text import detect_language
+from rag.answer.pipeline import AnswerStream, is_refusal, parse_citations
+from rag.answer.prompts import REFUSAL_AR, REFUSAL_EN, build_messages
+from rag.text.arabic import detect_language
 from rag.types import Chunk, Evidence, Hit
 
 from .conftest import FakeChat

@@ -9,8 +9,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag import llm
 from rag.errors import LLMError
+from rag.llm import client
 
 from .conftest import ROOT, FakeChat
 
@@ -35,7 +35,7 @@ def page(real_index: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def _use_chat(monkeypatch: pytest.MonkeyPatch, chat: FakeChat) -> None:
     """A fake answer model in generate mode, with no Arabic rendering asked of it (it would use up its replies)."""
-    monkeypatch.setattr(llm, "make_chat_model", lambda settings: chat)
+    monkeypatch.setattr(client, "make_chat_model", lambda settings: chat)
     monkeypatch.setenv("RAG_ANSWER_MODE", "generate")
     monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
 
@@ -162,7 +162,7 @@ def test_follow_up_is_searched_as_a_standalone_question(page: AppTest, monkeypat
 
 def test_quote_answer_quotes_the_dual_use_sentence(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     chat = FakeChat("The answer model must not write this answer [1].")
-    monkeypatch.setattr(llm, "make_chat_model", lambda settings: chat)
+    monkeypatch.setattr(client, "make_chat_model", lambda settings: chat)
     monkeypatch.setenv("RAG_ANSWER_MODE", "quote")
     monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
     page.run()

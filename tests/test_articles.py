@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import parse_article, read_articles
 from rag.errors import RagError
-from rag.furniture import RULES, Rule, clean_text, detect_outlet
+from rag.ingest.articles import parse_article, read_articles
+from rag.ingest.furniture import RULES, Rule, clean_text, detect_outlet
 
 from .conftest import DATA
 

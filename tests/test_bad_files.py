@@ -6,14 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import MAX_ARTICLE_BYTES
-from rag.build import build_index, update_index
 from rag.errors import RagError
-from rag.store import load_index
+from rag.index.build import build_index, update_index
+from rag.index.store import load_index
+from rag.ingest.articles import MAX_ARTICLE_BYTES
+from rag.types import IndexSpec
 
 from .conftest import FakeEmbedder
 
-SETTINGS = {"chunk_tokens": 60, "chunk_overlap": 0}
+SPEC = IndexSpec(FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
 GOOD = "وصل وزير الخارجية الروسي إلى بكين يوم الاثنين. وناقش الوزيران الوضع في أوكرانيا."
 ARABIC_TEXT = "قالت المتحدثة إن الصين تسيطر على تصدير البنود ذات الاستخدام المزدوج وفقا للقانون."
 
@@ -23,8 +24,8 @@ def _build(tmp_path: Path, name: str, data: bytes):  # type: ignore[no-untyped-d
     folder.mkdir()
     (folder / "good.txt").write_text(GOOD, encoding="utf-8")
     (folder / name).write_bytes(data)
-    report = build_index(folder, tmp_path / "index", FakeEmbedder(), **SETTINGS)
-    index = load_index(tmp_path / "index", model=FakeEmbedder.name, **SETTINGS)
+    report = build_index(folder, tmp_path / "index", FakeEmbedder(), SPEC)
+    index = load_index(tmp_path / "index", SPEC)
     assert "good" in index.articles  # the good article is always indexed
     skipped = {Path(s.path).name: s.reason for s in report.skipped}
     return index, skipped
@@ -91,15 +92,15 @@ def test_a_folder_of_bad_files_keeps_the_stored_index(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "good.txt").write_text(GOOD, encoding="utf-8")
-    build_index(folder, tmp_path / "index", FakeEmbedder(), **SETTINGS)
+    build_index(folder, tmp_path / "index", FakeEmbedder(), SPEC)
     (folder / "good.txt").unlink()
     (folder / "empty.txt").write_bytes(b"")
     (folder / "bin.txt").write_bytes(b"\x00\x01\x02")
     for run in (build_index, update_index):
         with pytest.raises(RagError) as err:
-            run(folder, tmp_path / "index", FakeEmbedder(), **SETTINGS)
+            run(folder, tmp_path / "index", FakeEmbedder(), SPEC)
         assert "empty.txt" in str(err.value) and "bin.txt" in str(err.value)
-    assert list(load_index(tmp_path / "index", model=FakeEmbedder.name, **SETTINGS).articles) == ["good"]
+    assert list(load_index(tmp_path / "index", SPEC).articles) == ["good"]
 
 
 def test_html_that_defeats_regular_expressions(tmp_path: Path) -> None:
@@ -113,5 +114,5 @@ def test_html_that_defeats_regular_expressions(tmp_path: Path) -> None:
     text = index.articles["page"].text
     assert not skipped and ARABIC_TEXT in text.split("\n")
     assert "السعر 5 < 7 دولارات <تقريبا> كما قال." in text
-    assert "0\"" not in text and "x>y" not in text and "a > b" not in text and "hidden" not in text
+    assert '0"' not in text and "x>y" not in text and "a > b" not in text and "hidden" not in text
     assert text.split("\n")[0] == "عنوان الصفحة" and "Share icon" not in text  # not an icon's <title>

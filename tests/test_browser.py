@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import build_index
 from rag.config import Settings
+from rag.index.build import build_index
+from rag.types import IndexSpec
 
 from .conftest import DATA, TEST_LLM_PORT
 from .pagetools import ARTIFACTS, serve_page
@@ -40,7 +41,7 @@ def evil_page(real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     (data / "evil.txt").write_text(EVIL_ARTICLE, encoding="utf-8")
     shutil.copy(DATA / "003_767b0b59c7a3495f.txt", data)
     index_dir = tmp_path_factory.mktemp("evil-index")
-    build_index(data, index_dir, real_embedder, chunk_tokens=200, chunk_overlap=40)
+    build_index(data, index_dir, real_embedder, IndexSpec(real_embedder.name, 200, 40))
     yield from _serve(index_dir, {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "down"})
 
 

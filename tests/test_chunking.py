@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.articles import read_articles
-from rag.chunking import chunk_article, make_splitter
 from rag.errors import RagError
+from rag.ingest.articles import read_articles
+from rag.ingest.chunking import chunk_article, make_splitter
 from rag.types import Article
 
 from .conftest import DATA, FakeEmbedder

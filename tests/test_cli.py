@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import parse_article
 from rag.config import Settings
-from rag.store import live_path
+from rag.index.store import live_path
+from rag.ingest.articles import parse_article
 
 from .conftest import DATA
 from .helpers import rag
@@ -220,7 +220,11 @@ def test_unreachable_endpoint_is_a_clean_error(real_index: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["ask", "--bogus", "x"], "No such option: --bogus"), (["search"], "Missing argument"), (["eval", "-k", "3"], "")],
+    [
+        (["ask", "--bogus", "x"], "No such option: --bogus"),
+        (["search"], "Missing argument"),
+        (["eval", "-k", "3"], "No such option: -k"),
+    ],
 )
 def test_usage_mistakes_are_one_line(args: list[str], needle: str) -> None:
     done = rag(*args)

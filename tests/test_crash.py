@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.build import build_index
-from rag.store import load_index
+from rag.index.build import build_index
+from rag.index.store import load_index
+from rag.types import IndexSpec
 
 from .conftest import ROOT, FakeEmbedder
 
-SETTINGS = {"chunk_tokens": 40, "chunk_overlap": 0}
+SPEC = IndexSpec(FakeEmbedder.name, chunk_tokens=40, chunk_overlap=0)
 OLD = {f"old{i}": f"المقال القديم رقم {i}. وفيه جملة ثانية عن الموضوع {i}." for i in range(3)}
 NEW = {f"new{i}": f"المقال الجديد رقم {i}. وفيه جملة ثانية عن الحدث {i}. وجملة ثالثة." for i in range(12)}
 
@@ -24,8 +25,9 @@ NEW = {f"new{i}": f"المقال الجديد رقم {i}. وفيه جملة ثا
 SLOW_BUILD = """
 import sys, time
 from pathlib import Path
-import rag.store
-from rag.build import build_index
+import rag.index.store
+from rag.index.build import build_index
+from rag.types import IndexSpec
 from tests.conftest import FakeEmbedder
 
 class Slow(FakeEmbedder):
@@ -33,13 +35,13 @@ class Slow(FakeEmbedder):
         time.sleep(0.3)
         return super().embed_documents(texts, progress)
 
-write = rag.store.faiss.write_index
+write = rag.index.store.faiss.write_index
 def slow_write(index, path):
     time.sleep(0.15)
     write(index, path)
-rag.store.faiss.write_index = slow_write
+rag.index.store.faiss.write_index = slow_write
 print("started", flush=True)
-build_index(Path(sys.argv[1]), Path(sys.argv[2]), Slow(), chunk_tokens=40, chunk_overlap=0)
+build_index(Path(sys.argv[1]), Path(sys.argv[2]), Slow(), IndexSpec(Slow.name, 40, 0))
 print("done", flush=True)
 """
 
@@ -54,7 +56,7 @@ def _write(folder: Path, texts: dict[str, str]) -> Path:
 @pytest.mark.parametrize("seed", range(6))
 def test_killed_build_leaves_the_old_index_usable(tmp_path: Path, seed: int) -> None:
     index = tmp_path / "index"
-    build_index(_write(tmp_path / "old", OLD), index, FakeEmbedder(), **SETTINGS)
+    build_index(_write(tmp_path / "old", OLD), index, FakeEmbedder(), SPEC)
     new = _write(tmp_path / "new", NEW)
     proc = subprocess.Popen(
         [sys.executable, "-c", SLOW_BUILD, str(new), str(index)], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -63,10 +65,10 @@ def test_killed_build_leaves_the_old_index_usable(tmp_path: Path, seed: int) -> 
     time.sleep(random.Random(seed).uniform(0.0, 0.9))  # embedding ~0.3 s, then ~0.3 s of file writes
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    live = load_index(index, model=FakeEmbedder.name, **SETTINGS)  # never a half-written version
+    live = load_index(index, SPEC)  # never a half-written version
     assert set(live.articles) in (set(OLD), set(NEW))
     print(f"seed {seed}: live version holds", "new" if set(live.articles) == set(NEW) else "old")
-    report = build_index(new, index, FakeEmbedder(), **SETTINGS)  # no stuck lock
+    report = build_index(new, index, FakeEmbedder(), SPEC)  # no stuck lock
     assert report.articles == len(NEW)
-    assert set(load_index(index, model=FakeEmbedder.name, **SETTINGS).articles) == set(NEW)
+    assert set(load_index(index, SPEC).articles) == set(NEW)
     assert not list(index.glob("*.tmp")) and len(list(index.glob("v-*"))) <= 2  # the live one and the previous

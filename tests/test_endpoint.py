@@ -11,8 +11,8 @@ import pytest
 
 from rag.config import get_settings
 from rag.errors import LLMError
-from rag.llm import OpenAIChat
-from rag.translate import QueryTranslator
+from rag.llm.client import OpenAIChat
+from rag.retrieve.translate import QueryTranslator
 
 from .conftest import FakeChat
 from .helpers import rag

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from rag.errors import RagError
-from rag.evaluate import evaluate_retrieval, load_questions, load_xquad
-from rag.retrieval import Retriever
-from rag.store import load_index
+from rag.eval.evaluate import evaluate_retrieval, load_questions, load_xquad
+from rag.index.store import load_index
+from rag.retrieve.retriever import Retriever
 
 from .conftest import QUESTIONS, FakeEmbedder
-from .helpers import FAKE_INDEX, build_fake, rag
+from .helpers import FAKE_SPEC, build_fake, rag
 
 XQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "xquad"
 # Recorded with `rag eval --xquad ../shared/bench/xquad --limit-articles 8 --json` (225 questions, defaults):
@@ -40,7 +40,7 @@ def test_malformed_question_file_names_file_and_line(tmp_path: Path) -> None:
 
 def test_recall_and_mrr_arithmetic(data_copy: Path, tmp_path: Path) -> None:
     build_fake(data_copy, tmp_path / "index")
-    retriever = Retriever(load_index(tmp_path / "index", **FAKE_INDEX), FakeEmbedder())
+    retriever = Retriever(load_index(tmp_path / "index", FAKE_SPEC), FakeEmbedder())
     # gold = the article of the first chunk returned for q1; nothing is gold for q2
     first = retriever.search("ماو نينغ الاستخدام المزدوج", 1)[0].chunk.article_id
     report = evaluate_retrieval(

@@ -1,4 +1,4 @@
-"""The answer model's queue (rag/gate.py): turns across threads and processes, in order, bounded, never stuck."""
+"""The answer model's queue (rag/llm/gate.py): turns across threads and processes, in order, bounded, never stuck."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from rag.build import index_articles
 from rag.config import get_settings
 from rag.errors import LLMError
-from rag.gate import ModelBusyError, ModelGate, gate_for
-from rag.llm import OpenAIChat
-from rag.store import VectorIndex, load_index
-from rag.translate import QueryTranslator
-from rag.types import Article
+from rag.index.build import index_articles
+from rag.index.store import VectorIndex, load_index
+from rag.llm.client import OpenAIChat
+from rag.llm.gate import ModelBusyError, ModelGate, gate_for
+from rag.retrieve.translate import QueryTranslator
+from rag.types import Article, IndexSpec
 
 from .conftest import FakeChat, FakeEmbedder
 from .stub_llm import ANSWER, StubLLM
@@ -28,10 +29,18 @@ ARTICLES = [
 ]
 
 
+def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the gate never got there"
+        time.sleep(0.005)
+
+
 def test_one_slot_serves_one_request_at_a_time_in_arrival_order(tmp_path: Path) -> None:
     gate = ModelGate(tmp_path / "q", slots=1, poll=0.01)
     inside, most, order = 0, 0, []
     lock = threading.Lock()
+    all_in = threading.Event()
     told: dict[int, list[int]] = {}
 
     def ask(i: int) -> None:
@@ -42,7 +51,9 @@ def test_one_slot_serves_one_request_at_a_time_in_arrival_order(tmp_path: Path) 
                 inside += 1
                 most = max(most, inside)
                 order.append(i)
-            time.sleep(0.3)  # long beside the 0.03 s between arrivals, so all four are queued before the first ends
+            if i == 0:
+                all_in.wait(10)  # hold the slot until the other three are in line
+            time.sleep(0.05)
             with lock:
                 inside -= 1
 
@@ -50,7 +61,8 @@ def test_one_slot_serves_one_request_at_a_time_in_arrival_order(tmp_path: Path) 
     for i in range(4):
         threads.append(threading.Thread(target=ask, args=(i,)))
         threads[-1].start()
-        time.sleep(0.03)  # arrive in order 0, 1, 2, 3
+        _until(lambda i=i: order[:1] == [0] and len(list((tmp_path / "q").glob("wait-*"))) == i)  # in line, in order
+    all_in.set()
     for t in threads:
         t.join()
     assert most == 1
@@ -72,7 +84,7 @@ def test_slots_bound_concurrency(tmp_path: Path) -> None:
             with lock:
                 inside += 1
                 most = max(most, inside)
-            time.sleep(0.3)  # long beside the 0.03 s between arrivals, so all four are queued before the first ends
+            time.sleep(0.3)
             with lock:
                 inside -= 1
 
@@ -137,7 +149,7 @@ def test_tickets_and_turns_of_dead_processes_do_not_block(tmp_path: Path) -> Non
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from rag.gate import ModelGate\n"
+            "import sys, time; from pathlib import Path; from rag.llm.gate import ModelGate\n"
             "with ModelGate(Path(sys.argv[1]), 1).turn(5):\n    print('held', flush=True); time.sleep(60)",
             str(folder),
         ],
@@ -177,8 +189,8 @@ MESSAGES = [{"role": "user", "content": "What did Mao Ning say?"}]
 @pytest.fixture
 def index(tmp_path: Path) -> VectorIndex:
     """The two small articles, indexed with the fake embedder."""
-    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
-    return load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), IndexSpec(FakeEmbedder.name, 60, 0))
+    return load_index(tmp_path / "index", IndexSpec(FakeEmbedder.name, 60, 0))
 
 
 def _gated(url: str, gate: ModelGate, queue_timeout: float | None = None) -> OpenAIChat:
@@ -231,7 +243,7 @@ def test_a_search_does_not_wait_for_a_busy_model(tmp_path: Path) -> None:
 
 
 def test_a_question_searched_without_its_rendering_tries_again_later(index: VectorIndex) -> None:
-    import rag.retrieval as retrieval
+    import rag.retrieve.retriever as retrieval
 
     busy = [True]
 
@@ -265,8 +277,8 @@ class QueuedChat(FakeChat):
 
 
 def test_the_answer_says_how_long_it_queued(index: VectorIndex) -> None:
-    from rag.answer import ask
-    from rag.retrieval import retriever_for
+    from rag.answer.pipeline import ask
+    from rag.retrieve.retriever import retriever_for
 
     retriever = retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
     told: list[int] = []

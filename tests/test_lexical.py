@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.build import index_articles
 from rag.errors import LLMError, RagError
-from rag.lexical import BM25, Analyzer, ngrams, stem
-from rag.retrieval import Retriever
-from rag.store import load_index
-from rag.text import fold
-from rag.translate import QueryTranslator
-from rag.types import Article
+from rag.index.build import index_articles
+from rag.index.lexical import BM25, Analyzer, ngrams, stem
+from rag.index.store import load_index
+from rag.retrieve.retriever import Retriever
+from rag.retrieve.translate import QueryTranslator
+from rag.text.arabic import fold
+from rag.types import Article, IndexSpec
 
 from .conftest import FakeChat, FakeEmbedder
 
@@ -107,8 +107,8 @@ ARTICLES = [
 
 @pytest.fixture
 def small_index(tmp_path: Path):  # type: ignore[no-untyped-def]
-    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
-    return load_index(tmp_path / "index", model="fake-embedder", chunk_tokens=60, chunk_overlap=0)
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), IndexSpec(FakeEmbedder.name, 60, 0))
+    return load_index(tmp_path / "index", IndexSpec(FakeEmbedder.name, 60, 0))
 
 
 def test_lexical_leg_finds_what_the_dense_leg_misses(small_index) -> None:  # type: ignore[no-untyped-def]

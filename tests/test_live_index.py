@@ -14,21 +14,23 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag import llm
-from rag.build import build_index, update_index
+from rag.index.build import build_index, update_index
+from rag.llm import client
+from rag.types import IndexSpec
 
 from .conftest import DATA, ROOT, FakeChat, FakeEmbedder
 from .stub_llm import StubLLM
 
-SETTINGS = {"chunk_tokens": 40, "chunk_overlap": 0}
+SPEC = IndexSpec(FakeEmbedder.name, chunk_tokens=40, chunk_overlap=0)
 
 # Searches in a loop from another process, reloading the index whenever its version changes.
 SEARCHER = """
 import json, sys, time
 from pathlib import Path
 from rag.config import get_settings
-from rag.retrieval import retriever_for
-from rag.store import live_version, load_index
+from rag.retrieve.retriever import retriever_for
+from rag.index.store import live_version, load_index
+from rag.types import IndexSpec
 from tests.conftest import FakeEmbedder
 
 index_dir, stop = Path(sys.argv[1]), Path(sys.argv[2])
@@ -38,8 +40,7 @@ print("ready", flush=True)
 while not stop.exists() and len(seen) < 200_000:
     if live_version(index_dir) != version:
         version = live_version(index_dir)
-        retriever = retriever_for(load_index(index_dir, model=FakeEmbedder.name, chunk_tokens=40, chunk_overlap=0),
-                                  FakeEmbedder(), settings)
+        retriever = retriever_for(load_index(index_dir, IndexSpec(FakeEmbedder.name, 40, 0)), FakeEmbedder(), settings)
     hits = retriever.search("الخبر الجديد عن الاجتماع", 6)
     seen.append(sorted({h.chunk.article_id.split("-")[0] for h in hits}))
 print(json.dumps(seen))
@@ -59,7 +60,7 @@ def _generation(folder: Path, tag: str) -> None:
 def test_searches_during_updates_see_one_complete_version(tmp_path: Path) -> None:
     data, index = tmp_path / "data", tmp_path / "index"
     _generation(data, "g0")
-    build_index(data, index, FakeEmbedder(), **SETTINGS)
+    build_index(data, index, FakeEmbedder(), SPEC)
     stop = tmp_path / "stop"
     searcher = subprocess.Popen(
         [sys.executable, "-c", SEARCHER, str(index), str(stop)], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -67,7 +68,7 @@ def test_searches_during_updates_see_one_complete_version(tmp_path: Path) -> Non
     assert searcher.stdout is not None and searcher.stdout.readline().strip() == "ready"
     for tag in ("g1", "g2", "g3", "g4", "g5"):
         _generation(data, tag)
-        update_index(data, index, FakeEmbedder(), **SETTINGS)
+        update_index(data, index, FakeEmbedder(), SPEC)
         time.sleep(0.2)
     stop.touch()
     out, _ = searcher.communicate(timeout=300)
@@ -82,7 +83,7 @@ def own_index(tmp_path: Path, real_embedder, real_settings):  # type: ignore[no-
     data = tmp_path / "data"
     shutil.copytree(DATA, data)
     index = tmp_path / "index"
-    build_index(data, index, real_embedder, chunk_tokens=real_settings.chunk_tokens, chunk_overlap=40)
+    build_index(data, index, real_embedder, real_settings.index_spec)
     return data, index
 
 
@@ -90,7 +91,7 @@ def test_running_page_picks_up_a_new_version(own_index, real_embedder, real_sett
     data, index = own_index
     monkeypatch.setenv("RAG_INDEX_DIR", str(index))
     monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
-    monkeypatch.setattr(llm, "make_chat_model", lambda settings: FakeChat("An answer [1]."))
+    monkeypatch.setattr(client, "make_chat_model", lambda settings: FakeChat("An answer [1]."))
     st.cache_resource.clear()
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     page.run()
@@ -102,7 +103,7 @@ def test_running_page_picks_up_a_new_version(own_index, real_embedder, real_sett
         "وسجل المهاجم هدفين في الشوط الثاني.",
         encoding="utf-8",
     )
-    update_index(data, index, real_embedder, chunk_tokens=real_settings.chunk_tokens, chunk_overlap=40)
+    update_index(data, index, real_embedder, real_settings.index_spec)
     page.chat_input[0].set_value(question).run()  # same page, no restart
     assert not page.exception and not page.error
     assert page.session_state.messages[3]["sources"][0]["article_id"] == "900_football"
@@ -115,7 +116,7 @@ def test_chat_cli_picks_up_a_new_version(own_index, real_embedder, real_settings
     with StubLLM("ok") as stub:
         env = {**os.environ, "OPENAI_BASE_URL": stub.url, "RAG_LLM_MODEL": "stub", "RAG_TRANSLATE_QUERIES": "false"}
         chat = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "chat", "--index", str(index)],
+            [sys.executable, "-m", "rag.cli.main", "chat", "--index", str(index)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -132,7 +133,7 @@ def test_chat_cli_picks_up_a_new_version(own_index, real_embedder, real_settings
             "فاز الأهلي على الزمالك بثلاثة أهداف مقابل هدف في مباراة كرة القدم مساء الجمعة في القاهرة.",
             encoding="utf-8",
         )
-        update_index(data, index, real_embedder, chunk_tokens=real_settings.chunk_tokens, chunk_overlap=40)
+        update_index(data, index, real_embedder, real_settings.index_spec)
         out, _ = chat.communicate(f"{question}\n/sources\n/quit\n", timeout=300)
     assert chat.returncode == 0
     assert "900_football" not in first_hit
@@ -168,24 +169,24 @@ def test_an_old_retriever_is_released_after_a_switch(tmp_path: Path) -> None:
     import gc
     import weakref
 
-    from rag.answer import AnswerPipeline
+    from rag.answer.pipeline import AnswerPipeline
     from rag.config import get_settings
-    from rag.retrieval import retriever_for
-    from rag.store import load_index
+    from rag.index.store import load_index
+    from rag.retrieve.retriever import retriever_for
 
     data = tmp_path / "data"
     shutil.copytree(DATA, data)
     index_dir = tmp_path / "index"
     embedder = FakeEmbedder()
-    settings = get_settings(translate_queries=False, answer_mode="generate", **SETTINGS)
-    build_index(data, index_dir, embedder, **SETTINGS)
-    old = retriever_for(load_index(index_dir, model=embedder.name, **SETTINGS), embedder, settings)
+    settings = get_settings(translate_queries=False, answer_mode="generate", chunk_tokens=40, chunk_overlap=0)
+    build_index(data, index_dir, embedder, SPEC)
+    old = retriever_for(load_index(index_dir, SPEC), embedder, settings)
     pipeline = AnswerPipeline(settings, old, FakeChat("The articles do not say."))
     assert pipeline.ask("What did Mao Ning say about dual-use exports?").answer.refused  # fills every cache
     gone = weakref.ref(old)
     (data / "000_5016804d4a167ba4.txt").unlink()
-    update_index(data, index_dir, embedder, **SETTINGS)
-    pipeline = pipeline.over(retriever_for(load_index(index_dir, model=embedder.name, **SETTINGS), embedder, settings))
+    update_index(data, index_dir, embedder, SPEC)
+    pipeline = pipeline.over(retriever_for(load_index(index_dir, SPEC), embedder, settings))
     assert pipeline.ask("What did Mao Ning say about dual-use exports?").answer.refused
     del old
     gc.collect()

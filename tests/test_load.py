@@ -42,7 +42,7 @@ def test_four_concurrent_asks_all_get_their_whole_answer(real_index: Path, llm_s
     env = {**os.environ, **GENERATE, "RAG_INDEX_DIR": str(real_index)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "ask", q, "--json"],
+            [sys.executable, "-m", "rag.cli.main", "ask", q, "--json"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

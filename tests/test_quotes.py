@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import AnswerPipeline, resolve_mode
-from rag.build import index_articles
-from rag.chunking import sentence_spans
+from rag.answer.pipeline import AnswerPipeline, resolve_mode
+from rag.answer.quotes import QuotePicker
 from rag.config import get_settings
-from rag.evaluate import Question, evaluate_quotes
-from rag.llm import LazyChat
-from rag.quotes import QuotePicker
-from rag.retrieval import retriever_for
-from rag.store import load_index
-from rag.types import Article
+from rag.eval.evaluate import Question, evaluate_quotes
+from rag.index.build import index_articles
+from rag.index.store import load_index
+from rag.llm.client import LazyChat
+from rag.retrieve.retriever import retriever_for
+from rag.text.sentences import sentence_spans
+from rag.types import Article, IndexSpec
 
 from .conftest import FakeChat, FakeEmbedder
 
@@ -35,8 +35,8 @@ QUESTION = "where did patrushev and yang jiechi meet?"
 
 @pytest.fixture
 def retriever(tmp_path: Path):  # type: ignore[no-untyped-def]
-    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
-    index = load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), IndexSpec(FakeEmbedder.name, 60, 0))
+    index = load_index(tmp_path / "index", IndexSpec(FakeEmbedder.name, 60, 0))
     return retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
 
 

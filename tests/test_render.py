@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.render import article_html, escape_markdown, snippet_html, title_html
+from rag.answer.render import article_html, escape_markdown, snippet_html, title_html
 from rag.types import Article, Chunk
 
 EVIL = 'خبر <img src=x onerror=alert(1)> و<script>alert(2)</script> **عريض** [رابط](http://x) "اقتباس"'

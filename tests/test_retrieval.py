@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.retrieval import load_retriever
+from rag.retrieve.retriever import load_retriever
 
 
 def test_evidence_in_top_5_for_every_answerable_seed_question(

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from rag.build import index_is_current
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.retrieval import Retriever
-from rag.store import live_path, load_index, read_manifest
+from rag.index.build import index_is_current
+from rag.index.store import live_path, load_index, read_manifest
+from rag.retrieve.retriever import Retriever
 
 from .conftest import FakeEmbedder
-from .helpers import FAKE_INDEX, build_fake
+from .helpers import FAKE_SPEC, build_fake
 
 
 def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> Non
     assert (m.chunk_tokens, m.chunk_overlap) == (60, 10)
     assert set(m.articles) == {p.stem for p in data_copy.glob("*.txt")}
     assert all(len(h) == 64 for h in m.articles.values()) and m.built_at
-    index = load_index(tmp_path / "index", **FAKE_INDEX)
+    index = load_index(tmp_path / "index", FAKE_SPEC)
     assert len(index.chunks) == report.chunks
     hits = Retriever(index, FakeEmbedder()).search("ماو نينغ الاستخدام المزدوج", 3)
     assert len(hits) == 3 and hits[0].score >= hits[1].score
@@ -35,13 +36,13 @@ def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> Non
 def test_manifest_mismatch_names_the_rebuild_command(data_copy: Path, tmp_path: Path, key: str, value: object) -> None:
     build_fake(data_copy, tmp_path / "index")
     with pytest.raises(IndexMismatchError, match=r"rag index build") as err:
-        load_index(tmp_path / "index", **{**FAKE_INDEX, key: value})
+        load_index(tmp_path / "index", replace(FAKE_SPEC, **{key: value}))
     assert key in str(err.value)
 
 
 def test_missing_index(tmp_path: Path) -> None:
     with pytest.raises(IndexMissingError, match=r"rag index build --index"):
-        load_index(tmp_path / "none", **FAKE_INDEX)
+        load_index(tmp_path / "none", FAKE_SPEC)
 
 
 @pytest.mark.parametrize("name", ["index.faiss", "chunks.jsonl", "articles.jsonl"])
@@ -50,7 +51,7 @@ def test_corrupt_files_are_detected(data_copy: Path, tmp_path: Path, name: str) 
     path = live_path(tmp_path / "index") / name
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(IndexMismatchError, match="corrupt"):
-        load_index(tmp_path / "index", **FAKE_INDEX)
+        load_index(tmp_path / "index", FAKE_SPEC)
 
 
 def test_edited_manifest_is_detected(data_copy: Path, tmp_path: Path) -> None:
@@ -58,7 +59,7 @@ def test_edited_manifest_is_detected(data_copy: Path, tmp_path: Path) -> None:
     path = live_path(tmp_path / "index") / "manifest.json"
     path.write_text(path.read_text()[:-30])
     with pytest.raises(IndexMismatchError, match="manifest"):
-        load_index(tmp_path / "index", **FAKE_INDEX)
+        load_index(tmp_path / "index", FAKE_SPEC)
 
 
 def test_failed_build_keeps_the_old_index(data_copy: Path, tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_failed_build_keeps_the_old_index(data_copy: Path, tmp_path: Path) -> No
     with pytest.raises(KeyboardInterrupt):
         build_fake(data_copy, index_dir, Exploding())
     assert read_manifest(index_dir) == before
-    load_index(index_dir, **FAKE_INDEX)
+    load_index(index_dir, FAKE_SPEC)
 
 
 def test_rebuild_swaps_versions_and_cleans_up(data_copy: Path, tmp_path: Path) -> None:
@@ -91,12 +92,12 @@ def test_rebuild_swaps_versions_and_cleans_up(data_copy: Path, tmp_path: Path) -
 
 def test_staleness(data_copy: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
-    assert not index_is_current(data_copy, index_dir, **FAKE_INDEX)
+    assert not index_is_current(data_copy, index_dir, FAKE_SPEC)
     build_fake(data_copy, index_dir)
-    assert index_is_current(data_copy, index_dir, **FAKE_INDEX)
-    assert not index_is_current(data_copy, index_dir, **{**FAKE_INDEX, "chunk_tokens": 61})
+    assert index_is_current(data_copy, index_dir, FAKE_SPEC)
+    assert not index_is_current(data_copy, index_dir, replace(FAKE_SPEC, chunk_tokens=61))
     (data_copy / "001_27d9175388c3cb3c.txt").write_text("نص معدل لهذا المقال عن الصين.", encoding="utf-8")
-    assert not index_is_current(data_copy, index_dir, **FAKE_INDEX)
+    assert not index_is_current(data_copy, index_dir, FAKE_SPEC)
 
 
 def test_skipped_files_are_in_the_manifest(data_copy: Path, tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_skipped_files_are_in_the_manifest(data_copy: Path, tmp_path: Path) -> N
     assert [Path(s.path).name for s in report.skipped] == ["broken.txt"]
     m = read_manifest(tmp_path / "index")
     assert json.dumps(m.skipped).count("broken.txt") == 1
-    assert index_is_current(data_copy, tmp_path / "index", **FAKE_INDEX)
+    assert index_is_current(data_copy, tmp_path / "index", FAKE_SPEC)
 
 
 def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_path: Path) -> None:
@@ -118,7 +119,7 @@ def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_
     manifest["files"]["chunks.jsonl"] = hashlib.sha256(chunks.read_bytes()).hexdigest()
     (version / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="does not match its chunks.*rag index build"):
-        load_index(tmp_path / "index", **FAKE_INDEX)
+        load_index(tmp_path / "index", FAKE_SPEC)
 
 
 def test_manifest_edited_to_other_counts_is_detected(data_copy: Path, tmp_path: Path) -> None:
@@ -128,4 +129,4 @@ def test_manifest_edited_to_other_counts_is_detected(data_copy: Path, tmp_path: 
     manifest["chunks"] += 1
     path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="rag index build"):
-        load_index(tmp_path / "index", **FAKE_INDEX)
+        load_index(tmp_path / "index", FAKE_SPEC)

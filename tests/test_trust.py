@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import AnswerStream, ask, verifier_for
-from rag.build import index_articles
+from rag.answer.pipeline import AnswerStream, ask, verifier_for
+from rag.answer.prompts import SYSTEM_PROMPT, build_messages
+from rag.answer.verify import CitationVerifier, numbers, split_claims
 from rag.config import get_settings
-from rag.followup import Turn, standalone_question
-from rag.prompts import SYSTEM_PROMPT, build_messages
-from rag.retrieval import retriever_for
-from rag.store import load_index
-from rag.types import Answer, Article, Chunk, Citation, Evidence, Hit
-from rag.verify import CitationVerifier, numbers, split_claims
+from rag.index.build import index_articles
+from rag.index.store import load_index
+from rag.retrieve.followup import Turn, standalone_question
+from rag.retrieve.retriever import retriever_for
+from rag.types import Answer, Article, Chunk, Citation, Evidence, Hit, IndexSpec
 
 from .conftest import FakeChat, FakeEmbedder
 
@@ -54,8 +54,8 @@ class ScriptedChat(FakeChat):
 
 @pytest.fixture
 def index(tmp_path: Path):  # type: ignore[no-untyped-def]
-    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), chunk_tokens=60, chunk_overlap=0)
-    return load_index(tmp_path / "index", model=FakeEmbedder.name, chunk_tokens=60, chunk_overlap=0)
+    index_articles(ARTICLES, tmp_path / "index", FakeEmbedder(), IndexSpec(FakeEmbedder.name, 60, 0))
+    return load_index(tmp_path / "index", IndexSpec(FakeEmbedder.name, 60, 0))
 
 
 def _chunk(index, article_id: str) -> Chunk:  # type: ignore[no-untyped-def]

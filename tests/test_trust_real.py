@@ -11,11 +11,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag.answer import ask_with, verifier_for
-from rag.build import build_index
-from rag.followup import Turn, standalone_question
-from rag.llm import make_chat_model
-from rag.retrieval import load_retriever
+from rag.answer.pipeline import ask_with, verifier_for
+from rag.index.build import build_index
+from rag.llm.client import make_chat_model
+from rag.retrieve.followup import Turn, standalone_question
+from rag.retrieve.retriever import load_retriever
 from rag.types import Chunk
 
 from .conftest import DATA, ROOT
@@ -81,7 +81,6 @@ def test_chat_cli_rewrites_follow_ups(real_index: Path, llm_server: str) -> None
     assert WEAPONS in done.stdout  # /sources lists the passages the follow-up read
 
 
-
 # ------------------------------------------------------------ instructions inside articles are data
 
 
@@ -95,7 +94,7 @@ def injected_settings(real_settings, real_embedder, tmp_path_factory: pytest.Tem
     s = real_settings.model_copy(
         update={"data_dir": root / "data", "index_dir": root / "index", "answer_mode": "generate"}
     )
-    build_index(s.data_dir, s.index_dir, real_embedder, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap)
+    build_index(s.data_dir, s.index_dir, real_embedder, s.index_spec)
     return s
 
 

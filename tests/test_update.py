@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.build import build_index, update_index
 from rag.errors import IndexBusyError
-from rag.store import CURRENT, load_index, writer_lock
+from rag.index.build import build_index, update_index
+from rag.index.store import CURRENT, load_index, writer_lock
+from rag.types import IndexSpec
 
 from .conftest import FakeEmbedder
 from .helpers import rag
 
-SETTINGS = {"chunk_tokens": 40, "chunk_overlap": 0}
+SPEC = IndexSpec(FakeEmbedder.name, chunk_tokens=40, chunk_overlap=0)
 TEXTS = {
     "a": "Trade between China and Russia reached a record. The figure rose by thirty percent.\nOfficials met.",
     "b": "Patrushev and Yang Jiechi met in Fujian province. They agreed on more joint drills.",
@@ -49,26 +50,26 @@ def _write(folder: Path, texts: dict[str, str]) -> Path:
 
 
 def _load(index_dir: Path):  # type: ignore[no-untyped-def]
-    return load_index(index_dir, model=FakeEmbedder.name, **SETTINGS)
+    return load_index(index_dir, SPEC)
 
 
 def test_update_adds_changes_removes_and_reuses_the_rest(tmp_path: Path) -> None:
     data = _write(tmp_path / "data", TEXTS)
     first = CountingEmbedder()
-    report = update_index(data, tmp_path / "index", first, **SETTINGS)  # no index yet: builds one
+    report = update_index(data, tmp_path / "index", first, SPEC)  # no index yet: builds one
     assert sorted(report.added) == ["a", "b", "c"] and report.unchanged == 0
     (data / "a.txt").write_text(TEXTS["a"] + " A new closing sentence.", encoding="utf-8")  # changed
     (data / "c.txt").unlink()  # removed
     _write(data, {"d": "Lavrov visited Beijing for two days. The visit marked an anniversary."})  # added
     second = CountingEmbedder()
-    report = update_index(data, tmp_path / "index", second, **SETTINGS)
+    report = update_index(data, tmp_path / "index", second, SPEC)
     assert (report.added, report.changed, report.removed, report.unchanged) == (("d",), ("a",), ("c",), 1)
     assert report.embedded == len(second.texts) > 0
     assert not any("Fujian" in t or "joint drills" in t for t in second.texts)  # b was not re-embedded
     assert any("closing sentence" in t for t in second.texts) and any("Lavrov" in t for t in second.texts)
 
     # the result equals a full rebuild of the same folder
-    build_index(data, tmp_path / "rebuilt", FakeEmbedder(), **SETTINGS)
+    build_index(data, tmp_path / "rebuilt", FakeEmbedder(), SPEC)
     updated, rebuilt = _load(tmp_path / "index"), _load(tmp_path / "rebuilt")
     assert updated.chunks == rebuilt.chunks and updated.sentences == rebuilt.sentences
     assert updated.articles == rebuilt.articles
@@ -80,17 +81,17 @@ def test_update_adds_changes_removes_and_reuses_the_rest(tmp_path: Path) -> None
 
 def test_update_without_changes_writes_nothing(tmp_path: Path) -> None:
     data = _write(tmp_path / "data", TEXTS)
-    build_index(data, tmp_path / "index", FakeEmbedder(), **SETTINGS)
+    build_index(data, tmp_path / "index", FakeEmbedder(), SPEC)
     live = (tmp_path / "index" / CURRENT).resolve()
     embedder = CountingEmbedder()
-    report = update_index(data, tmp_path / "index", embedder, **SETTINGS)
+    report = update_index(data, tmp_path / "index", embedder, SPEC)
     assert report.path is None and report.unchanged == 3 and embedder.texts == []
     assert (tmp_path / "index" / CURRENT).resolve() == live
 
 
 def test_byte_identical_files_are_indexed_once(tmp_path: Path) -> None:
     data = _write(tmp_path / "data", {**TEXTS, "b2": TEXTS["b"]})
-    report = build_index(data, tmp_path / "index", FakeEmbedder(), **SETTINGS)
+    report = build_index(data, tmp_path / "index", FakeEmbedder(), SPEC)
     assert report.articles == 3
     assert [(Path(s.path).name, s.reason) for s in report.skipped] == [("b2.txt", "same bytes as b.txt")]
     assert "b2" not in _load(tmp_path / "index").articles
@@ -101,11 +102,11 @@ def test_second_writer_is_refused_or_waits(tmp_path: Path) -> None:
     index = tmp_path / "index"
     with writer_lock(index):
         with pytest.raises(IndexBusyError) as err:
-            build_index(data, index, FakeEmbedder(), **SETTINGS)
+            build_index(data, index, FakeEmbedder(), SPEC)
         assert f"pid {os.getpid()}" in str(err.value) and "--wait" in str(err.value)
         waited: list[str] = []
         worker = threading.Thread(
-            target=lambda: update_index(data, index, FakeEmbedder(), **SETTINGS, wait=True, on_wait=waited.append)
+            target=lambda: update_index(data, index, FakeEmbedder(), SPEC, wait=True, on_wait=waited.append)
         )
         worker.start()
         time.sleep(0.5)
@@ -121,7 +122,7 @@ def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -
         [
             sys.executable,
             "-c",
-            f"from rag.store import writer_lock\nimport pathlib, time\n"
+            f"from rag.index.store import writer_lock\nimport pathlib, time\n"
             f"with writer_lock(pathlib.Path({str(index)!r})):\n    print('locked', flush=True)\n    time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
@@ -130,10 +131,10 @@ def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     (index / "v-20260101T000000-1-1.tmp").mkdir()  # what a build killed mid-write leaves
     with pytest.raises(IndexBusyError):
-        build_index(data, index, FakeEmbedder(), **SETTINGS)
+        build_index(data, index, FakeEmbedder(), SPEC)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    build_index(data, index, FakeEmbedder(), **SETTINGS)  # the kernel released the lock
+    build_index(data, index, FakeEmbedder(), SPEC)  # the kernel released the lock
     assert not list(index.glob("*.tmp"))
 
 

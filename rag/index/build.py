@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .articles import read_articles
-from .chunking import chunk_articles, make_splitter, sentence_spans
-from .embedding import Embedder
-from .errors import IndexMissingError, RagError
-from .files import file_sha256
-from .store import load_index, read_manifest, save_index, writer_lock
-from .text import for_embedding
-from .types import Article, Chunk, Sentence, Skipped
+from rag.embed.embedder import Embedder
+from rag.errors import IndexMissingError, RagError
+from rag.files import file_sha256
+from rag.index.store import load_index, read_manifest, save_index, writer_lock
+from rag.ingest.articles import read_articles
+from rag.ingest.chunking import chunk_articles, make_splitter
+from rag.text.arabic import for_embedding
+from rag.text.sentences import sentence_spans
+from rag.types import Article, Chunk, IndexSpec, Sentence, Skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +77,8 @@ def build_index(
     data_dir: Path,
     index_dir: Path,
     embedder: Embedder,
+    spec: IndexSpec,
     *,
-    chunk_tokens: int,
-    chunk_overlap: int,
     progress: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
@@ -92,8 +92,7 @@ def build_index(
             articles,
             index_dir,
             embedder,
-            chunk_tokens=chunk_tokens,
-            chunk_overlap=chunk_overlap,
+            spec,
             progress=progress,
             skipped=skipped,
             t0=t0,
@@ -104,9 +103,8 @@ def index_articles(
     articles: list[Article],
     index_dir: Path,
     embedder: Embedder,
+    spec: IndexSpec,
     *,
-    chunk_tokens: int,
-    chunk_overlap: int,
     progress: bool = False,
     skipped: list[Skipped] | None = None,
     t0: float | None = None,
@@ -114,8 +112,9 @@ def index_articles(
     """Chunk, embed and store already-read articles (a full rebuild of `index_dir`)."""
     t0 = time.perf_counter() if t0 is None else t0
     skipped = skipped or []
-    parts = _embed(articles, embedder, chunk_tokens, chunk_overlap, progress)
-    path, n_chunks = _save(index_dir, articles, parts, embedder.name, chunk_tokens, chunk_overlap, skipped, t0)
+    _check_embedder(embedder, spec)
+    parts = _embed(articles, embedder, spec, progress)
+    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0)
     seconds = time.perf_counter() - t0
     return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
 
@@ -124,9 +123,8 @@ def update_index(
     data_dir: Path,
     index_dir: Path,
     embedder: Embedder,
+    spec: IndexSpec,
     *,
-    chunk_tokens: int,
-    chunk_overlap: int,
     progress: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
@@ -137,7 +135,7 @@ def update_index(
     t0 = time.perf_counter()
     articles, skipped = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        return _update(articles, skipped, index_dir, embedder, chunk_tokens, chunk_overlap, progress, t0)
+        return _update(articles, skipped, index_dir, embedder, spec, progress, t0)
 
 
 def _update(
@@ -145,13 +143,13 @@ def _update(
     skipped: list[Skipped],
     index_dir: Path,
     embedder: Embedder,
-    chunk_tokens: int,
-    chunk_overlap: int,
+    spec: IndexSpec,
     progress: bool,
     t0: float,
 ) -> UpdateReport:
+    _check_embedder(embedder, spec)
     try:
-        old = load_index(index_dir, model=embedder.name, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+        old = load_index(index_dir, spec)
     except IndexMissingError:
         old = None
     before = old.articles if old else {}
@@ -162,21 +160,27 @@ def _update(
     removed = tuple(sorted(set(before) - {a.id for a in articles}))
     if old is not None and not fresh and not removed and _skip_list(skipped) == old.manifest.skipped:
         return UpdateReport((), (), (), len(kept), len(old.chunks), 0, tuple(skipped), time.perf_counter() - t0, None)
-    parts = _embed(fresh, embedder, chunk_tokens, chunk_overlap, progress)
+    parts = _embed(fresh, embedder, spec, progress)
     embedded = sum(len(p.chunks) + len(p.sentences) for p in parts.values())
     if old is not None:
         parts |= {aid: _Parts(*old.article_parts(aid)) for aid in kept}
-    path, n_chunks = _save(index_dir, articles, parts, embedder.name, chunk_tokens, chunk_overlap, skipped, t0)
+    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0)
     return UpdateReport(
         added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
     )
 
 
-def _embed(
-    articles: list[Article], embedder: Embedder, chunk_tokens: int, chunk_overlap: int, progress: bool
-) -> dict[str, _Parts]:
+def _check_embedder(embedder: Embedder, spec: IndexSpec) -> None:
+    if embedder.name != spec.model:
+        raise RagError(
+            f"The index is to be built with {spec.model!r} but the embedder given is {embedder.name!r}: "
+            "build with the embedder of RAG_EMBEDDING_MODEL (embedder_for(settings))."
+        )
+
+
+def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec, progress: bool) -> dict[str, _Parts]:
     """Chunk the articles and embed their chunks and sentences in one pass; grouped per article."""
-    splitter = make_splitter(embedder.count_tokens, chunk_tokens, chunk_overlap)
+    splitter = make_splitter(embedder.count_tokens, spec.chunk_tokens, spec.chunk_overlap)
     chunks = chunk_articles(articles, splitter)
     sentences = split_sentences(chunks)
     texts = [c.text for c in chunks] + [
@@ -213,9 +217,7 @@ def _save(
     index_dir: Path,
     articles: list[Article],
     parts: dict[str, _Parts],
-    model: str,
-    chunk_tokens: int,
-    chunk_overlap: int,
+    spec: IndexSpec,
     skipped: list[Skipped],
     t0: float,
 ) -> tuple[Path, int]:
@@ -233,9 +235,7 @@ def _save(
         np.vstack([parts[a.id].chunk_vectors for a in articles]),
         sentences,
         np.vstack([parts[a.id].sentence_vectors for a in articles]),
-        model=model,
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=chunk_overlap,
+        spec=spec,
         skipped=_skip_list(skipped),
         build_seconds=time.perf_counter() - t0,
     )
@@ -252,13 +252,13 @@ def split_sentences(chunks: list[Chunk]) -> list[Sentence]:
     return sentences
 
 
-def index_is_current(data_dir: Path, index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> bool:
-    """True when the live index was built from exactly these files with these settings."""
+def index_is_current(data_dir: Path, index_dir: Path, spec: IndexSpec) -> bool:
+    """True when the live index was built from exactly these files with this spec."""
     try:
         m = read_manifest(index_dir)
     except RagError:
         return False
-    if (m.model, m.chunk_tokens, m.chunk_overlap) != (model, chunk_tokens, chunk_overlap):
+    if m.spec != spec:
         return False
     files = {p.stem: file_sha256(p) for p in sorted(data_dir.glob("*.txt"))}
     skipped = {Path(s["path"]).stem for s in m.skipped}

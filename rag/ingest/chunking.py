@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from .errors import RagError
-from .types import Article, Chunk
+from rag.errors import RagError
+from rag.types import Article, Chunk
 
 # Paragraphs, lines, then sentence ends (Latin and Arabic), clause marks, words, characters.
 SEPARATORS = ["\n\n", "\n", ". ", "؟", "?", "!", "؛", ";", "،", ",", " ", ""]
@@ -50,26 +48,3 @@ def chunk_article(article: Article, splitter: RecursiveCharacterTextSplitter) ->
 def chunk_articles(articles: list[Article], splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
     """Chunks of every article, in article order."""
     return [c for a in articles for c in chunk_article(a, splitter)]
-
-
-# A sentence runs to . ؟ ? ! or a line end; a point between two digits ("8.8", "3.5 مليون") does not end it.
-_SENTENCE = re.compile(r"(?:[^.؟?!\n]|(?<=\d)\.(?=\d))+(?:[.؟?!]+|$)", re.MULTILINE)
-
-
-@lru_cache(maxsize=512)
-def article_sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """Every sentence of an article, one-word fragments included, split once: key quotes complete a cut sentence
-    from it and the verifier reads the sentences around a citation's."""
-    return tuple(sentence_spans(text, min_words=1))
-
-
-def sentence_spans(text: str, min_words: int = 3) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of `text`, split at . ؟ ? ! (not a decimal point) and line ends; fragments
-    are skipped."""
-    spans = []
-    for m in _SENTENCE.finditer(text):
-        start = m.start() + len(m.group()) - len(m.group().lstrip())
-        end = m.start() + len(m.group().rstrip())
-        if len(text[start:end].split()) >= min_words:
-            spans.append((start, end))
-    return spans

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .text import ARABIC_WORD, fold
+from rag.text.arabic import ARABIC_WORD, fold
 
 # Exonyms and other names whose Arabic form is not a transliteration (folded Arabic, without "ال").
 GAZETTEER: dict[str, tuple[str, ...]] = {

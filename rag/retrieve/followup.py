@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .errors import LLMError
-from .gate import OnWait
-from .llm import ChatModel
-from .prompts import rewrite_messages
-from .text import detect_language
+from rag.answer.prompts import rewrite_messages
+from rag.errors import LLMError
+from rag.llm.client import ChatModel
+from rag.llm.gate import OnWait
+from rag.text.arabic import detect_language
 
 log = logging.getLogger(__name__)
 

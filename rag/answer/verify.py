@@ -12,7 +12,7 @@ citation is supported when its best sentence
     to it is (the sentence is chosen with the negation taken out of the claim, so that "China does not export
     dual-use goods" is compared with the sentence about dual-use exports, not with another negated one);
   - numbers: every number or year the claim states is written in the window;
-  - names: every person or place the claim names is mentioned in the window (across scripts, rag/names.py);
+  - names: every person or place the claim names is mentioned in the window (across scripts, rag/text/names.py);
     for an Arabic claim every content word shares its letters with the window.
 The best sentence is the citation's quote, and the one the page highlights.
 """
@@ -24,15 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import article_sentences
-from .embedding import Embedder
-from .lexical import STOPWORDS
-from .names import NameMatcher, bare_word, english_names
-from .store import VectorIndex
-from .text import detect_language, fold, for_embedding, numbers
-from .types import Chunk
+from rag.embed.embedder import Embedder
+from rag.index.lexical import STOPWORDS
+from rag.index.store import VectorIndex
+from rag.text.arabic import detect_language, fold, for_embedding, numbers
+from rag.text.names import NameMatcher, bare_word, english_names
+from rag.text.sentences import article_sentences, split_sentences
+from rag.types import Chunk
 
-_SENTENCE_END = re.compile(r"(?<=[.!?؟。])\s+|\n+")
 _MARKER = re.compile(r"\[(\d+)\]")
 
 # Negations, English and Arabic (folded; "الطائرات بدون طيار", drones, is not one).
@@ -110,7 +109,7 @@ def split_claims(text: str) -> list[Claim]:
     """The answer's sentences with their citation numbers; a stray "[2]." after a full stop joins the sentence
     before it."""
     claims: list[Claim] = []
-    for piece in filter(None, (p.strip() for p in _SENTENCE_END.split(text))):
+    for piece in filter(None, (p.strip() for p in split_sentences(text))):
         cites = tuple(dict.fromkeys(int(n) for n in _MARKER.findall(piece)))
         bare = _MARKER.sub("", piece).strip()
         if not re.search(r"\w", bare) and claims:

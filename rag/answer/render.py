@@ -6,8 +6,8 @@ import html
 import re
 from collections.abc import Sequence
 
-from .text import detect_language
-from .types import Article, Chunk, KeyQuote
+from rag.text.arabic import detect_language
+from rag.types import Article, Chunk, KeyQuote
 
 Span = tuple[int, int]  # character offsets in the article text
 

@@ -26,9 +26,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .chunking import article_sentences
-from .text import ascii_digits
-from .types import Chunk, Hit, KeyQuote
+from rag.text.arabic import ascii_digits
+from rag.text.sentences import article_sentences
+from rag.types import Chunk, Hit, KeyQuote
 
 Span = tuple[int, int]
 SIGNALS = ("dense", "lexical", "passage", "before", "after", "number", "words")

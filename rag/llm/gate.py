@@ -19,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import LLMError
+from rag.errors import LLMError
 
 OnWait = Callable[[int], None]  # told how many requests are ahead while waiting, then 0 when the turn comes
 

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import DEFAULT_EMBEDDING_MODEL, Settings
-from .errors import ModelNotInstalledError
-from .models import e5_dir, e5_installed
+from rag.config import DEFAULT_EMBEDDING_MODEL, Settings
+from rag.errors import ModelNotInstalledError
+from rag.provision.paths import e5_dir, e5_installed
 
 
 class Embedder(Protocol):

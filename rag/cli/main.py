@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .config import Settings, get_settings
-from .errors import IndexBusyError, LLMError, RagError
-from .prompts import CLOSEST_INTROS
-from .types import Answer, Chunk, Citation, Evidence, Hit, KeyQuote, Skipped
+from rag.answer.prompts import CLOSEST_INTROS
+from rag.config import Settings, get_settings
+from rag.errors import IndexBusyError, LLMError, RagError
+from rag.types import Answer, Chunk, Citation, Evidence, Hit, KeyQuote, Skipped
 
 if TYPE_CHECKING:
-    from .answer import AnswerPipeline, AnswerStream
-    from .embedding import Embedder
+    from rag.answer.pipeline import AnswerPipeline, AnswerStream
+    from rag.embed.embedder import Embedder
 
 EXIT_BUSY = 3  # another build or update holds the index
 
@@ -61,7 +61,7 @@ def _emit(data: Any) -> None:
 @models_app.command("install")
 def models_install() -> None:
     """Make the default embedding and answer models loadable offline (idempotent)."""
-    from .models import install_e5, install_llm
+    from rag.provision.install import install_e5, install_llm
 
     s = _settings()
     install_e5(s.models_dir, progress=typer.echo)
@@ -75,8 +75,8 @@ WaitOpt = Annotated[
 
 def _writer_embedder(s: Settings, wait: bool) -> Embedder:
     """Checks shared by build and update (data folder, another writer) before the model loads; the embedder."""
-    from .embedding import embedder_for
-    from .store import check_not_busy
+    from rag.embed.embedder import embedder_for
+    from rag.index.store import check_not_busy
 
     if not s.data_dir.is_dir():
         raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
@@ -88,8 +88,6 @@ def _writer_embedder(s: Settings, wait: bool) -> Embedder:
 def _write_options(s: Settings, wait: bool) -> dict[str, Any]:
     """The keyword arguments build_index and update_index share."""
     return {
-        "chunk_tokens": s.chunk_tokens,
-        "chunk_overlap": s.chunk_overlap,
         "progress": True,
         "wait": wait,
         "on_wait": lambda msg: typer.echo(msg, err=True),
@@ -111,15 +109,13 @@ def index_build(
     wait: WaitOpt = False,
 ) -> None:
     """Rebuild the index from every article in the data folder."""
-    from .build import build_index, index_is_current
+    from rag.index.build import build_index, index_is_current
 
     s = _settings(data_dir=data, index_dir=index)
-    if if_stale and index_is_current(
-        s.data_dir, s.index_dir, model=s.embedding_model, chunk_tokens=s.chunk_tokens, chunk_overlap=s.chunk_overlap
-    ):
+    if if_stale and index_is_current(s.data_dir, s.index_dir, s.index_spec):
         typer.echo(f"Index in {s.index_dir} is up to date.")
         return
-    report = build_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), **_write_options(s, wait))
+    report = build_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), s.index_spec, **_write_options(s, wait))
     _echo_skipped(report.skipped)
     typer.echo(
         f"Indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f} s "
@@ -130,10 +126,10 @@ def index_build(
 @index_app.command("update")
 def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = False) -> None:
     """Bring the index in line with the data folder: embed new and changed articles, drop removed ones."""
-    from .build import update_index
+    from rag.index.build import update_index
 
     s = _settings(data_dir=data, index_dir=index)
-    r = update_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), **_write_options(s, wait))
+    r = update_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), s.index_spec, **_write_options(s, wait))
     _echo_skipped(r.skipped)
     for label, ids in (("added", r.added), ("changed", r.changed), ("removed", r.removed)):
         for aid in ids:
@@ -151,7 +147,7 @@ def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = F
 @index_app.command("info")
 def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the index holds."""
-    from .store import read_manifest
+    from rag.index.store import read_manifest
 
     s = _settings(index_dir=index)
     m = read_manifest(s.index_dir)
@@ -175,8 +171,8 @@ def _hit_json(rank: int, hit: Hit) -> dict[str, Any]:
 @app.command()
 def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show the passages that best match a question."""
-    from .embedding import use_query_threads
-    from .retrieval import load_retriever
+    from rag.embed.embedder import use_query_threads
+    from rag.retrieve.retriever import load_retriever
 
     s = _settings(index_dir=index, top_k=k)
     retriever = load_retriever(s)
@@ -294,10 +290,10 @@ def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
 
 def _pipeline(s: Settings) -> tuple[AnswerPipeline, dict[str, str]]:
     """The answer pipeline over the live index (the answer model connects when first needed); article titles."""
-    from .answer import AnswerPipeline
-    from .embedding import use_query_threads
-    from .llm import make_chat_model
-    from .retrieval import load_retriever
+    from rag.answer.pipeline import AnswerPipeline
+    from rag.embed.embedder import use_query_threads
+    from rag.llm.client import make_chat_model
+    from rag.retrieve.retriever import load_retriever
 
     retriever = load_retriever(s)
     use_query_threads(s.query_threads)
@@ -349,8 +345,8 @@ def chat(
     ] = False,
 ) -> None:
     """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread."""
-    from .followup import Turn
-    from .store import live_version
+    from rag.index.store import live_version
+    from rag.retrieve.followup import Turn
 
     s = _settings(index_dir=index, answer_k=k)
     pipeline, titles = _pipeline(s)
@@ -364,7 +360,7 @@ def chat(
         if not question:
             continue
         if live_version(s.index_dir) != version:  # a build or update switched versions: answer from the new one
-            from .retrieval import load_retriever
+            from rag.retrieve.retriever import load_retriever
 
             retriever = load_retriever(s, pipeline.retriever.embedder, pipeline.retriever.translator)
             pipeline = pipeline.over(retriever)
@@ -432,8 +428,8 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers."""
-    from .embedding import embedder_for
-    from .evaluate import (
+    from rag.embed.embedder import embedder_for
+    from rag.eval.evaluate import (
         evaluate_answers,
         evaluate_questions,
         evaluate_quotes,
@@ -447,7 +443,7 @@ def evaluate(
     s = _settings(index_dir=index)
     result: dict[str, Any]
     if questions is not None:
-        from .retrieval import load_retriever
+        from rag.retrieve.retriever import load_retriever
 
         qs = load_questions(questions)
         retriever = load_retriever(s)
@@ -455,13 +451,13 @@ def evaluate(
         if quotes or answers:
             result |= evaluate_quotes(qs, retriever, s)
         if answers:
-            from .llm import make_chat_model
+            from rag.llm.client import make_chat_model
 
             result |= evaluate_answers(qs, retriever, make_chat_model(s), s)
     else:
         assert xquad is not None
         data = load_xquad(xquad, limit_articles)
-        from .translate import make_translator
+        from rag.retrieve.translate import make_translator
 
         embedder = embedder_for(s)
         report, seconds, found = evaluate_xquad(
@@ -478,7 +474,7 @@ def evaluate(
 @llm_app.command("start")
 def llm_start() -> None:
     """Start the embedded answer server on 127.0.0.1 (if not running)."""
-    from .llm import ensure_local_server
+    from rag.llm.local_server import ensure_local_server
 
     s = _settings()
     if not s.uses_embedded_llm:
@@ -490,7 +486,7 @@ def llm_start() -> None:
 @llm_app.command("stop")
 def llm_stop() -> None:
     """Stop the embedded answer server started by this tool."""
-    from .llm import stop_local_server
+    from rag.llm.local_server import stop_local_server
 
     typer.echo("Stopped." if stop_local_server(_settings()) else "No embedded answer server was running.")
 

@@ -8,14 +8,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .config import Settings
-from .embedding import Embedder
-from .errors import RagError
-from .lexical import BM25, Analyzer
-from .store import VectorIndex, load_index
-from .text import detect_language, for_embedding
-from .translate import QueryTranslator, make_translator
-from .types import Hit
+from rag.config import Settings
+from rag.embed.embedder import Embedder
+from rag.errors import RagError
+from rag.index.lexical import BM25, Analyzer
+from rag.index.store import VectorIndex, load_index
+from rag.retrieve.translate import QueryTranslator, make_translator
+from rag.text.arabic import detect_language, for_embedding
+from rag.types import Hit
 
 RENDERING_RETRY = 30.0  # seconds before a question searched without its rendering (model busy) tries again
 
@@ -201,14 +201,9 @@ def load_retriever(
     settings: Settings, embedder: Embedder | None = None, translator: QueryTranslator | None = None
 ) -> Retriever:
     """The embedding model and the live index named by the settings."""
-    from .embedding import embedder_for
+    from rag.embed.embedder import embedder_for
 
-    index = load_index(
-        settings.index_dir,
-        model=settings.embedding_model,
-        chunk_tokens=settings.chunk_tokens,
-        chunk_overlap=settings.chunk_overlap,
-    )
+    index = load_index(settings.index_dir, settings.index_spec)
     if embedder is None:
         embedder = embedder_for(settings)
     return retriever_for(index, embedder, settings, translator or make_translator(settings))

@@ -12,13 +12,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from . import llm
-from .config import Settings
-from .errors import RagError
-from .gate import ModelBusyError
-from .llm import ChatModel
-from .prompts import translation_messages
-from .text import detect_language, has_arabic
+from rag.answer.prompts import translation_messages
+from rag.config import Settings
+from rag.errors import RagError
+from rag.llm import client
+from rag.llm.client import ChatModel
+from rag.llm.gate import ModelBusyError
+from rag.text.arabic import detect_language, has_arabic
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def make_translator(settings: Settings) -> QueryTranslator | None:
     # Its own short timeout, no retries, and no queueing: a search never waits for answers to finish.
     quick = settings.model_copy(update={"llm_timeout": settings.translate_timeout, "llm_retries": 0})
     return QueryTranslator(
-        lambda: llm.make_chat_model(quick, queue_timeout=0.0),
+        lambda: client.make_chat_model(quick, queue_timeout=0.0),
         settings.answer_model,
         settings.cache / "query-translations.jsonl",
     )

@@ -7,9 +7,9 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .errors import RagError
-from .furniture import clean_text, detect_outlet
-from .types import Article, Skipped
+from rag.errors import RagError
+from rag.ingest.furniture import clean_text, detect_outlet
+from rag.types import Article, Skipped
 
 
 def pick_title(text: str, limit: int = 120) -> str:

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import RagError
-from .text import fold
+from rag.errors import RagError
+from rag.text.arabic import fold
 
 _WORD = re.compile(r"\w+")
 
@@ -27,7 +27,6 @@ STOPWORDS = frozenset(
 
 _PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
 _SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
-
 
 
 def stem(word: str) -> str:

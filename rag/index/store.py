@@ -16,11 +16,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .errors import IndexBusyError, IndexMismatchError, IndexMissingError
-from .files import file_sha256
-from .types import Article, Chunk, Sentence
+from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
+from rag.files import file_sha256
+from rag.types import Article, Chunk, IndexSpec, Sentence
 
-FORMAT = 2  # 2: decimal points no longer end a sentence
+FORMAT = 3  # 2: decimal points no longer end a sentence; 3: one sentence rule (rag/text/sentences.py)
 CURRENT = "current"  # symlink to the live version folder
 FILES = ("index.faiss", "sentences.faiss", "chunks.jsonl", "sentences.jsonl", "articles.jsonl")
 
@@ -41,6 +41,11 @@ class Manifest:
     build_seconds: float
     skipped: list[dict[str, str]]
     files: dict[str, str]  # file name -> sha256, to detect corruption
+
+    @property
+    def spec(self) -> IndexSpec:
+        """What the index was built with."""
+        return IndexSpec(self.model, self.chunk_tokens, self.chunk_overlap)
 
 
 class VectorIndex:
@@ -243,9 +248,7 @@ def save_index(
     sentences: list[Sentence],
     sentence_vectors: np.ndarray,
     *,
-    model: str,
-    chunk_tokens: int,
-    chunk_overlap: int,
+    spec: IndexSpec,
     skipped: list[dict[str, str]],
     build_seconds: float,
 ) -> Path:
@@ -267,10 +270,10 @@ def save_index(
                     f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
         manifest = Manifest(
             format=FORMAT,
-            model=model,
+            model=spec.model,
             dim=int(vectors.shape[1]),
-            chunk_tokens=chunk_tokens,
-            chunk_overlap=chunk_overlap,
+            chunk_tokens=spec.chunk_tokens,
+            chunk_overlap=spec.chunk_overlap,
             articles={a.id: a.sha256 for a in articles},
             chunks=len(chunks),
             sentences=len(sentences),
@@ -337,10 +340,9 @@ def build_hint(index_dir: Path) -> str:
     return f"run `rag index build{option}`"
 
 
-def check_manifest(manifest: Manifest, index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> None:
+def check_manifest(manifest: Manifest, index_dir: Path, spec: IndexSpec) -> None:
     """Stop when the index was built with other settings than the current ones."""
-    wanted = {"model": model, "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
-    for key, value in wanted.items():
+    for key, value in asdict(spec).items():
         have = getattr(manifest, key)
         if have != value:
             raise IndexMismatchError(
@@ -349,7 +351,7 @@ def check_manifest(manifest: Manifest, index_dir: Path, *, model: str, chunk_tok
             )
 
 
-def load_index(index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> VectorIndex:
+def load_index(index_dir: Path, spec: IndexSpec) -> VectorIndex:
     """Load the live version, verifying manifest, checksums and sizes.
 
     Every file is read from the one version folder `current` pointed to when loading began, so a build or
@@ -359,21 +361,19 @@ def load_index(index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap:
     for _ in range(3):
         path = live_path(index_dir)
         try:
-            return _load_version(path, index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+            return _load_version(path, index_dir, spec)
         except (IndexMissingError, IndexMismatchError, OSError):
             if live_path(index_dir) == path:
                 raise  # nothing switched: the version itself is broken
-    return _load_version(
-        live_path(index_dir), index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap
-    )
+    return _load_version(live_path(index_dir), index_dir, spec)
 
 
-def _load_version(path: Path, index_dir: Path, *, model: str, chunk_tokens: int, chunk_overlap: int) -> VectorIndex:
+def _load_version(path: Path, index_dir: Path, spec: IndexSpec) -> VectorIndex:
     hint = f"{build_hint(index_dir)}"
     if not (path / "manifest.json").exists():
         raise IndexMissingError(f"No index in {index_dir}: {hint}.")
     manifest = _parse_manifest(path / "manifest.json", index_dir)
-    check_manifest(manifest, index_dir, model=model, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
+    check_manifest(manifest, index_dir, spec)
     for name, digest in manifest.files.items():
         file = path / name
         if not file.exists():

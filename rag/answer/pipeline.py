@@ -15,17 +15,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
-from .config import Settings
-from .followup import Turn, standalone_question
-from .gate import OnWait
-from .llm import ChatModel, LazyChat
-from .names import NameMatcher, places_in
-from .prompts import REFUSALS, build_messages, not_mentioned, quote_intro
-from .quotes import QuotePicker
-from .retrieval import Retriever
-from .text import ascii_digits, detect_language
-from .types import Answer, Article, Citation, Evidence, KeyQuote
-from .verify import CitationVerifier
+from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
+from rag.answer.quotes import QuotePicker
+from rag.answer.verify import CitationVerifier
+from rag.config import Settings
+from rag.llm.client import ChatModel, LazyChat
+from rag.llm.gate import OnWait
+from rag.retrieve.followup import Turn, standalone_question
+from rag.retrieve.retriever import Retriever
+from rag.text.arabic import ascii_digits, detect_language
+from rag.text.names import NameMatcher, places_in
+from rag.types import Answer, Article, Citation, Evidence, KeyQuote
 
 _CITATION = re.compile(r"\[([0-9٠-٩۰-۹][0-9٠-٩۰-۹,،\s]*)\]")
 MODES = ("auto", "quote", "generate")
@@ -341,7 +341,7 @@ def verifier_for(retriever: Retriever, settings: Settings) -> CitationVerifier |
 
 
 def picker_for(retriever: Retriever, settings: Settings) -> QuotePicker:
-    """The key-quote picker over the retriever (its weights are fitted constants, rag/quotes.py)."""
+    """The key-quote picker over the retriever (its weights are fitted constants, rag/answer/quotes.py)."""
     return QuotePicker(retriever)
 
 

@@ -7,20 +7,20 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .answer import AnswerPipeline, picker_for
-from .build import index_articles
-from .config import Settings
-from .embedding import Embedder
-from .errors import RagError
-from .llm import ChatModel
-from .retrieval import Retriever, retriever_for
-from .store import load_index
-from .text import detect_language
-from .translate import QueryTranslator
-from .types import Article, Chunk
+from rag.answer.pipeline import AnswerPipeline, picker_for
+from rag.config import Settings
+from rag.embed.embedder import Embedder
+from rag.errors import RagError
+from rag.index.build import index_articles
+from rag.index.store import load_index
+from rag.llm.client import ChatModel
+from rag.retrieve.retriever import Retriever, retriever_for
+from rag.retrieve.translate import QueryTranslator
+from rag.text.arabic import detect_language
+from rag.types import Article, Chunk
 
 KS = (1, 5, 10)
 _QUESTION_FIELDS = {"id", "question", "lang", "articles", "evidence", "answer_all", "answerable"}
@@ -237,17 +237,9 @@ def evaluate_xquad(
     if lang not in xquad.questions:
         raise RagError(f"--query-lang must be en or ar, not {lang!r}.")
     with tempfile.TemporaryDirectory(prefix="rag-xquad-") as tmp:
-        report = index_articles(
-            xquad.articles,
-            Path(tmp),
-            embedder,
-            chunk_tokens=settings.chunk_tokens,
-            chunk_overlap=settings.chunk_overlap,
-            progress=progress,
-        )
-        index = load_index(
-            Path(tmp), model=embedder.name, chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap
-        )
+        spec = replace(settings.index_spec, model=embedder.name)
+        report = index_articles(xquad.articles, Path(tmp), embedder, spec, progress=progress)
+        index = load_index(Path(tmp), spec)
         retriever = retriever_for(index, embedder, settings, translator if lang == "en" else None)
 
         def overlaps_gold(qid: str, chunk: Chunk) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .text import detect_language
+from rag.text.arabic import detect_language
 
 REFUSAL_EN = "The articles do not say."
 REFUSAL_AR = "لا تذكر المقالات ذلك."
