@@ -24,6 +24,7 @@ def pick_title(text: str, limit: int = 120) -> str:
 
 MAX_ARTICLE_BYTES = 10 * 1024 * 1024  # a news article is far smaller; a bigger file is a dump to split first
 
+_MIN_BODY_WORDS = 20  # fewer words extracted from a page: not its article, keep the whole page's text
 _HTML = re.compile(r"^\s*(<!doctype html|<html\b|<head\b|<body\b)", re.IGNORECASE)
 _SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg"})  # no article text inside
 _BLOCK_TAGS = frozenset(
@@ -39,14 +40,19 @@ class _PageText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.title: list[str] = []
+        self.heading: list[str] = []  # the first <h1>'s text
         self._skipping: list[str] = []  # open elements whose text is not the article's
         self._in_title = False
+        self._in_h1 = False
+        self._h1_seen = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "title" and not self._skipping:  # the page's title, not an <svg> icon's
             self._in_title = True
         elif tag in _SKIPPED_TAGS:
             self._skipping.append(tag)
+        elif tag == "h1" and not self._h1_seen:
+            self._in_h1 = self._h1_seen = True
         if tag in _BLOCK_TAGS:
             self.parts.append("\n")
 
@@ -57,6 +63,8 @@ class _PageText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
+        elif tag == "h1":
+            self._in_h1 = False
         elif self._skipping and tag == self._skipping[-1]:
             self._skipping.pop()
         if tag in _BLOCK_TAGS:
@@ -66,6 +74,13 @@ class _PageText(HTMLParser):
         if self._skipping:
             return
         (self.title if self._in_title else self.parts).append(data)
+        if self._in_h1:
+            self.heading.append(data)
+
+    def text(self) -> str:
+        """The title, then a line per block element."""
+        lines = ["".join(self.title), *"".join(self.parts).split("\n")]
+        return "\n".join(text for line in lines if (text := " ".join(line.split())))
 
 
 def decode(data: bytes) -> str:
@@ -83,20 +98,50 @@ def decode(data: bytes) -> str:
         raise RagError(f"not valid UTF-8 (bad byte at offset {exc.start}); save it as UTF-8") from exc
 
 
-def html_to_text(raw: str) -> str:
-    """The text of an HTML page saved as .txt: the title first, then the body, a line per block element.
-
-    Scripts, styles, comments and the head are dropped; entities are decoded. The standard library's parser
-    copes with what regular expressions do not: `>` inside attribute values, unclosed comments and tags.
-    """
+def _parse(raw: str) -> _PageText:
     opened = raw.rfind("<!--")
     if opened != -1 and "-->" not in raw[opened:]:
         raw = raw[:opened]  # a comment never closed runs to the end of the page, as in a browser
     page = _PageText()
     page.feed(raw)
     page.close()
-    lines = ["".join(page.title), *"".join(page.parts).split("\n")]
-    return "\n".join(text for line in lines if (text := " ".join(line.split())))
+    return page
+
+
+def page_text(raw: str) -> str:
+    """Every text of an HTML page, the title first, a line per block element: the standard library's parser.
+
+    Scripts, styles, comments and the head are dropped; entities are decoded; `>` inside attribute values,
+    unclosed comments and tags are coped with. Menus, footers and link lists stay: see `html_to_text`.
+    """
+    return _parse(raw).text()
+
+
+def html_to_text(raw: str) -> str:
+    """The article in an HTML page saved as .txt: its heading, then its paragraphs.
+
+    `trafilatura` (a maintained extractor) finds the article's body and leaves out menus, cookie notices,
+    link lists, "most read" boxes, comments and footers (measured on saved news pages, tests/fixtures/pages:
+    `scripts/html_extractors.py`, README "How it works"). A page too short or too odd for it keeps every
+    text of the page (`page_text`).
+    """
+    return _article_of(raw, _parse(raw))
+
+
+def _article_of(raw: str, page: _PageText) -> str:
+    import trafilatura
+
+    try:
+        body = trafilatura.extract(raw, include_comments=False, include_tables=True, with_metadata=False) or ""
+    except Exception:  # noqa: BLE001 - the extractor's failure is not the reader's: keep the whole page
+        body = ""
+    if len(body.split()) < _MIN_BODY_WORDS:
+        return page.text()
+    lines = [text for line in body.split("\n") if (text := " ".join(line.split()))]
+    heading = " ".join("".join(page.heading).split()) or " ".join("".join(page.title).split())
+    if heading and not any(line.startswith(heading) or heading.startswith(line) for line in lines[:3]):
+        lines.insert(0, heading)
+    return "\n".join(lines)
 
 
 def parse_article(article_id: str, data: bytes) -> Article:
@@ -104,15 +149,18 @@ def parse_article(article_id: str, data: bytes) -> Article:
     if not data.strip():
         raise RagError("the file is empty")
     raw = decode(data)
+    page = raw
     if _HTML.match(raw):
-        raw = html_to_text(raw)
+        parsed = _parse(raw)
+        page = parsed.text()  # the outlet is named in menus and footers, outside the article's body
+        raw = _article_of(raw, parsed)
     text = clean_text(raw)
     if not text.strip():
         raise RagError("no article text left after removing page furniture")
     return Article(
         id=article_id,
         title=pick_title(text),
-        outlet=detect_outlet(raw),
+        outlet=detect_outlet(page),
         text=text,
         sha256=hashlib.sha256(data).hexdigest(),
     )

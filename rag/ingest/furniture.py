@@ -36,6 +36,8 @@ RULES: tuple[Rule, ...] = (
     Rule("line", "اقرأ أيضاً:", "'read also' label (Asharq)", "اقرأ أيضاً:"),
     Rule("line", "اقرأ أيضا:", "'read also' label", "اقرأ أيضا:"),
     Rule("line", "الحلقات", "podcast 'episodes' label (BBC)", "الحلقات"),
+    Rule("line", "إعلان", "a lone 'advertisement' label between paragraphs", "إعلان"),
+    Rule("line", "Advertisement", "a lone 'advertisement' label between paragraphs", "Advertisement"),
     Rule("next", "التعليق على الصورة،", "photo caption label and the caption after it (BBC)", "التعليق على الصورة،"),
     Rule(
         "pattern",
