@@ -21,5 +21,9 @@ class LLMError(RagError):
     """The answer model could not be reached or failed."""
 
 
+class LLMTimeoutError(LLMError):
+    """The answer model did not answer within RAG_LLM_TIMEOUT, retries included."""
+
+
 class IndexBusyError(RagError):
     """Another build or update holds the index's writer lock."""

@@ -35,8 +35,11 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
-def page_latency() -> dict[str, float]:
-    """Time to first answer text and to the finished answer in the real page (chromium), seed questions."""
+def page_latency(index_dir: Path, data_dir: Path) -> dict[str, float]:
+    """Time to first answer text and to the finished answer in the real page (chromium), seed questions.
+
+    The page reads the index this benchmark built, not the working copy's `index/` (which may be stale).
+    """
     from playwright.sync_api import sync_playwright
 
     from rag.llm.local_server import _served_models
@@ -47,7 +50,8 @@ def page_latency() -> dict[str, float]:
     ensure_local_server(settings)
     first, full = [], []
     try:
-        with serve_page() as url, sync_playwright() as p:
+        env = {"RAG_INDEX_DIR": str(index_dir), "RAG_DATA_DIR": str(data_dir)}
+        with serve_page(env) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(url)
@@ -162,9 +166,9 @@ def main() -> None:
             finally:
                 if not server_was_up:
                     stop_local_server(settings)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    if args.page:
-        out.update(page_latency())
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if args.page:
+            out.update(page_latency(index_dir, s.data_dir))
     if args.json:
         print(json.dumps(out, indent=2))
         return

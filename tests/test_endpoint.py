@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import get_settings
-from rag.errors import LLMError
+from rag.errors import LLMError, LLMTimeoutError
 from rag.llm.client import OpenAIChat
 from rag.retrieve.translate import QueryTranslator
 
@@ -60,7 +60,7 @@ def test_client_error_is_not_retried_and_an_echoed_key_is_masked() -> None:
 
 
 def test_stalled_server_times_out_after_bounded_retries() -> None:
-    with StubLLM("stall", stall=3.0) as stub, pytest.raises(LLMError) as err:
+    with StubLLM("stall", stall=3.0) as stub, pytest.raises(LLMTimeoutError) as err:
         "".join(_chat(stub.url, retries=1, timeout=0.5).stream(MESSAGES))
     assert stub.requests == 2
     assert "timed out" in str(err.value) and "RAG_LLM_TIMEOUT" in str(err.value)
@@ -106,6 +106,18 @@ def test_translation_pauses_after_a_failure(tmp_path: Path) -> None:
     assert translator.arabic("What did Mao Ning say?") is None
     assert translator.arabic("What did Medvedev warn about?") is None
     assert len(calls) == 1  # the second search did not wait for a model that just failed
+    assert translator.skipped("What did Mao Ning say?") == "the answer model could not be reached"
+
+
+def test_translation_says_when_the_model_timed_out(tmp_path: Path) -> None:
+    class Slow(FakeChat):
+        def stream(self, messages, on_wait=None):  # type: ignore[no-untyped-def]
+            raise LLMTimeoutError("The answer model at http://127.0.0.1:9/v1 timed out (2 attempts): try again.")
+            yield ""  # pragma: no cover
+
+    translator = QueryTranslator(lambda: Slow("x"), "m", tmp_path / "cache.jsonl", pause_after_failure=60)
+    assert translator.arabic("What did Mao Ning say?") is None
+    assert translator.skipped("What did Mao Ning say?") == "the answer model did not answer in time"
 
 
 def test_cli_shows_sources_and_a_clear_error_and_never_the_key(real_index: Path) -> None:

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from rag.config import Settings
-from rag.errors import LLMError
+from rag.errors import LLMError, LLMTimeoutError
 from rag.llm.gate import ModelGate, OnWait, gate_for
 from rag.llm.local_server import ensure_local_server
 
@@ -90,7 +90,12 @@ class OpenAIChat:
                 if not finished:
                     raise self._cut("ended its stream before the answer was finished", shown)
         except openai.APITimeoutError as exc:
-            raise self._failed("timed out", "try again, or raise RAG_LLM_TIMEOUT.", shown) from exc
+            if shown:
+                raise self._cut("timed out", shown) from exc
+            raise LLMTimeoutError(
+                f"The answer model at {self.endpoint} timed out ({self.attempts} attempts): "
+                "try again, or raise RAG_LLM_TIMEOUT."
+            ) from exc
         except openai.APIConnectionError as exc:
             fix = "check OPENAI_BASE_URL, or that the server is running."
             raise self._failed("cannot be reached", fix, shown) from exc

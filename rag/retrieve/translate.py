@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rag.answer.prompts import translation_messages
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import LLMTimeoutError, RagError
 from rag.llm import client
 from rag.llm.client import ChatModel
 from rag.llm.gate import ModelBusyError
@@ -74,7 +74,7 @@ class QueryTranslator:
             return None
         except RagError as exc:  # retrieval goes on without the translation
             log.warning("Query translation skipped for %.0f s: %s", self.pause_after_failure, exc)
-            timed_out = "timed out" in str(exc)
+            timed_out = isinstance(exc, LLMTimeoutError)
             with self._lock:
                 self._paused_until = time.monotonic() + self.pause_after_failure
                 self._note(
