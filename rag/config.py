@@ -181,8 +181,8 @@ class Settings(BaseSettings):
 
     @property
     def index_spec(self) -> IndexSpec:
-        """What the index must be built with: the embedding model, chunk size and overlap."""
-        return IndexSpec(self.embedding_model, self.chunk_tokens, self.chunk_overlap)
+        """What the index must be built with: the embedding model, chunk size and overlap, BM25 terms."""
+        return IndexSpec(self.embedding_model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms)
 
     @property
     def uses_embedded_llm(self) -> bool:

@@ -23,6 +23,7 @@ class IndexSpec:
     model: str  # the embedding model's name
     chunk_tokens: int  # chunk size, in the embedding model's tokens
     chunk_overlap: int  # overlap between neighbouring chunks, in tokens
+    lexical_terms: str = "ngram"  # what the BM25 leg indexes: "ngram" (character 4-grams) or "stem"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.errors import LLMError, RagError
+from rag.errors import IndexMismatchError, LLMError, RagError
 from rag.index.build import index_articles
 from rag.index.lexical import BM25, Analyzer, ngrams, stem
 from rag.index.store import load_index
@@ -19,6 +20,7 @@ from rag.text.arabic import fold
 from rag.types import Article, IndexSpec
 
 from .conftest import FakeChat, FakeEmbedder
+from .helpers import FAKE_SPEC
 
 
 def test_fold_unifies_arabic_spellings() -> None:
@@ -44,11 +46,57 @@ def test_bm25_ranks_the_document_with_the_rare_terms_first(kind: str) -> None:
         "قالت ماو نينغ إن الصين تعارض تصدير المواد ذات الاستخدام المزدوج.",
         "أعلنت الحكومة عن ميزانية جديدة للتعليم.",
     ]
-    bm25 = BM25(docs, Analyzer(kind))
+    bm25 = BM25.build(docs, Analyzer(kind))
     scores = bm25.scores("ماذا قالت ماو نينغ عن الإستخدام المزدوج؟")  # hamza on alef differs from the text
     assert int(np.argmax(scores)) == 1
     assert scores[2] == 0.0
     assert bm25.scores("كلمات لا توجد").max() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["ngram", "stem"])
+def test_saved_postings_score_as_built(tmp_path: Path, kind: str) -> None:
+    docs = [
+        "قالت ماو نينغ إن الصين تعارض تصدير المواد ذات الاستخدام المزدوج.",
+        "حذر ميدفيديف من عواقب تزويد أوكرانيا بالأسلحة.",
+        "أعلنت الحكومة عن ميزانية جديدة للتعليم والصحة.",
+        "",
+    ]
+    built = BM25.build(docs, Analyzer(kind))
+    built.save(tmp_path)
+    loaded = BM25.load(tmp_path, Analyzer(kind))
+    for query in ("ماذا قالت ماو نينغ عن الاستخدام المزدوج؟", "الأسلحة لأوكرانيا", "ميزانية التعليم"):
+        assert np.allclose(loaded.scores(query), built.scores(query))
+        assert loaded.scores(query).max() > 0 and loaded.ceiling(query) == pytest.approx(built.ceiling(query))
+        assert loaded.scores(query).max() <= loaded.ceiling(query) + 1e-6
+    assert loaded.idf("zzzz") > loaded.idf(Analyzer(kind).terms("الصين")[0])  # unknown terms are the rarest
+    assert loaded.scores("").max() == 0.0 and loaded.n == 4
+
+
+def test_the_index_loads_its_postings_instead_of_rebuilding_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    articles = [Article("a", "A", None, "قالت ماو نينغ إن الصين تعارض التصدير. وقال المتحدث ذلك.", "1")]
+    index_articles(articles, tmp_path, FakeEmbedder(), FAKE_SPEC)
+    assert (tmp_path / "current" / "lexical" / "data.csc.index.npy").exists()
+
+    def no_rebuild(*args: object, **kwargs: object) -> BM25:
+        raise AssertionError("BM25 rebuilt at load")
+
+    monkeypatch.setattr(BM25, "build", no_rebuild)
+    index = load_index(tmp_path, FAKE_SPEC)
+    retriever = Retriever(index, FakeEmbedder(), lexical_weight=0.5)
+    assert retriever.bm25 is index.lexical and index.lexical.scores("ماو نينغ").max() > 0
+    with pytest.raises(IndexMismatchError, match="lexical_terms='ngram' but the settings say 'stem'"):
+        load_index(tmp_path, replace(FAKE_SPEC, lexical_terms="stem"))
+
+
+def test_a_corrupt_postings_file_is_caught_by_its_checksum(tmp_path: Path) -> None:
+    articles = [Article("a", "A", None, "قالت ماو نينغ إن الصين تعارض التصدير. وقال المتحدث ذلك.", "1")]
+    index_articles(articles, tmp_path, FakeEmbedder(), FAKE_SPEC)
+    data = tmp_path / "current" / "lexical" / "data.csc.index.npy"
+    data.write_bytes(data.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(IndexMismatchError, match="lexical/data.csc.index.npy is corrupt"):
+        load_index(tmp_path, FAKE_SPEC)
 
 
 def test_unknown_analyzer_names_the_setting() -> None:
@@ -118,7 +166,7 @@ def test_lexical_leg_finds_what_the_dense_leg_misses(small_index) -> None:  # ty
     dense = Retriever(small_index, FakeEmbedder(), lexical_weight=0.0).search(question, 1)
     hybrid = Retriever(small_index, FakeEmbedder(), lexical_weight=0.6).search(question, 1)
     assert dense[0].chunk.article_id == "b"
-    assert hybrid[0].chunk.article_id in {"a", "c"} and hybrid[0].lexical == 1.0
+    assert hybrid[0].chunk.article_id in {"a", "c"} and hybrid[0].lexical == pytest.approx(1.0, abs=1e-5)
 
 
 def test_near_duplicates_collapse_and_article_cap(small_index) -> None:  # type: ignore[no-untyped-def]

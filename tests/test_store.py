@@ -130,3 +130,15 @@ def test_manifest_edited_to_other_counts_is_detected(data_copy: Path, tmp_path: 
     path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="rag index build"):
         load_index(tmp_path / "index", FAKE_SPEC)
+
+
+def test_an_index_of_an_older_format_asks_for_a_rebuild_not_corrupt(data_copy: Path, tmp_path: Path) -> None:
+    build_fake(data_copy, tmp_path / "index")
+    manifest = live_path(tmp_path / "index") / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["format"] = 3  # format 3 had no lexical_terms and no saved BM25 postings
+    del data["lexical_terms"]
+    manifest.write_text(json.dumps(data))
+    for load in (lambda: read_manifest(tmp_path / "index"), lambda: load_index(tmp_path / "index", FAKE_SPEC)):
+        with pytest.raises(IndexMismatchError, match="has an old format: run `rag index build --index "):
+            load()

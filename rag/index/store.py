@@ -18,11 +18,13 @@ import numpy as np
 
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from rag.files import file_sha256
+from rag.index.lexical import BM25, Analyzer
 from rag.types import Article, Chunk, IndexSpec, Sentence
 
-FORMAT = 3  # 2: decimal points no longer end a sentence; 3: one sentence rule (rag/text/sentences.py)
+FORMAT = 4  # 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/)
 CURRENT = "current"  # symlink to the live version folder
 FILES = ("index.faiss", "sentences.faiss", "chunks.jsonl", "sentences.jsonl", "articles.jsonl")
+LEXICAL = "lexical"  # the BM25 postings' folder in a version
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class Manifest:
     dim: int
     chunk_tokens: int
     chunk_overlap: int
+    lexical_terms: str
     articles: dict[str, str]  # article id -> sha256 of its file
     chunks: int
     sentences: int
@@ -45,7 +48,7 @@ class Manifest:
     @property
     def spec(self) -> IndexSpec:
         """What the index was built with."""
-        return IndexSpec(self.model, self.chunk_tokens, self.chunk_overlap)
+        return IndexSpec(self.model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms)
 
 
 class VectorIndex:
@@ -60,6 +63,7 @@ class VectorIndex:
         chunk_index: faiss.Index,
         sentence_index: faiss.Index,
         path: Path,
+        lexical: BM25,
     ) -> None:
         self.manifest = manifest
         self.chunks = chunks
@@ -68,6 +72,7 @@ class VectorIndex:
         self.chunk_index = chunk_index
         self.sentence_index = sentence_index
         self.path = path
+        self.lexical = lexical  # BM25 over the chunks, loaded (memory-mapped) with the version
         self._chunk_vecs = chunk_index.reconstruct_n(0, chunk_index.ntotal)
         self._sentence_vecs = sentence_index.reconstruct_n(0, sentence_index.ntotal)
         by_chunk: list[list[int]] = [[] for _ in chunks]
@@ -268,22 +273,26 @@ def save_index(
             with (tmp / name).open("w", encoding="utf-8") as f:
                 for row in rows:
                     f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+        (tmp / LEXICAL).mkdir()
+        lexical = BM25.build([c.text for c in chunks], Analyzer(spec.lexical_terms)).save(tmp / LEXICAL)
+        written = [*FILES, *(f"{LEXICAL}/{name}" for name in lexical)]
         manifest = Manifest(
             format=FORMAT,
             model=spec.model,
             dim=int(vectors.shape[1]),
             chunk_tokens=spec.chunk_tokens,
             chunk_overlap=spec.chunk_overlap,
+            lexical_terms=spec.lexical_terms,
             articles={a.id: a.sha256 for a in articles},
             chunks=len(chunks),
             sentences=len(sentences),
             built_at=stamp.isoformat(timespec="seconds"),
             build_seconds=round(build_seconds, 2),
             skipped=skipped,
-            files={name: file_sha256(tmp / name) for name in FILES},
+            files={name: file_sha256(tmp / name) for name in written},
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
-        for name in (*FILES, "manifest.json"):
+        for name in (*written, "manifest.json"):
             with (tmp / name).open("rb") as f:
                 os.fsync(f.fileno())
         tmp.rename(version)
@@ -326,11 +335,11 @@ def read_manifest(index_dir: Path) -> Manifest:
 def _parse_manifest(path: Path, index_dir: Path) -> Manifest:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("format") != FORMAT:  # before its fields: they change with it
+            raise IndexMismatchError(f"The index in {index_dir} has an old format: {build_hint(index_dir)}.")
         manifest = Manifest(**data)
     except (ValueError, TypeError) as exc:
         raise IndexMismatchError(f"The index manifest {path} is corrupt: {build_hint(index_dir)}.") from exc
-    if manifest.format != FORMAT:
-        raise IndexMismatchError(f"The index in {index_dir} has an old format: {build_hint(index_dir)}.")
     return manifest
 
 
@@ -386,17 +395,19 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec) -> VectorIndex:
         chunks = [Chunk(**row) for row in _read_jsonl(path / "chunks.jsonl")]
         sentences = [Sentence(**row) for row in _read_jsonl(path / "sentences.jsonl")]
         articles = {a.id: a for a in (Article(**row) for row in _read_jsonl(path / "articles.jsonl"))}
+        lexical = BM25.load(path / LEXICAL, Analyzer(manifest.lexical_terms))
     except (RuntimeError, ValueError, TypeError) as exc:
         raise IndexMismatchError(f"The index in {path} cannot be read ({exc}): {hint}.") from exc
     consistent = (
         chunk_index.ntotal == len(chunks) == manifest.chunks
         and sentence_index.ntotal == len(sentences)
         and chunk_index.d == sentence_index.d == manifest.dim
+        and lexical.n == len(chunks)
         and all(0 <= s.chunk < len(chunks) for s in sentences)
     )
     if not consistent:
         raise IndexMismatchError(f"The index in {path} does not match its chunks: {hint}.")
-    return VectorIndex(manifest, chunks, sentences, articles, chunk_index, sentence_index, path)
+    return VectorIndex(manifest, chunks, sentences, articles, chunk_index, sentence_index, path, lexical)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

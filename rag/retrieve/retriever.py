@@ -11,7 +11,6 @@ import numpy as np
 from rag.config import Settings
 from rag.embed.embedder import Embedder
 from rag.errors import RagError
-from rag.index.lexical import BM25, Analyzer
 from rag.index.store import VectorIndex, load_index
 from rag.retrieve.translate import QueryTranslator, make_translator
 from rag.text.arabic import detect_language, for_embedding
@@ -36,7 +35,6 @@ class Retriever:
         sentence_weight: float = 0.5,
         *,
         lexical_weight: float = 0.0,
-        lexical_terms: str = "ngram",
         translator: QueryTranslator | None = None,
         translation_weight: float = 0.2,
         translation_min_similarity: float = 0.0,
@@ -52,8 +50,8 @@ class Retriever:
         self.translation_min_similarity = translation_min_similarity
         self.per_article = per_article
         self.duplicate_overlap = duplicate_overlap
-        self.analyzer = Analyzer(lexical_terms)
-        self.bm25 = BM25([c.text for c in index.chunks], self.analyzer) if lexical_weight > 0 else None
+        self.analyzer = index.lexical.analyzer
+        self.bm25 = index.lexical if lexical_weight > 0 else None
         # Per question: (kept until, rendering, query vectors); search, read and the quotes share them.
         self._queries_of: OrderedDict[str, tuple[float, str | None, tuple[tuple[np.ndarray, float], ...]]] = (
             OrderedDict()
@@ -218,7 +216,6 @@ def retriever_for(
         embedder,
         settings.sentence_weight,
         lexical_weight=settings.lexical_weight,
-        lexical_terms=settings.lexical_terms,
         translator=translator,
         translation_weight=settings.translation_weight,
         translation_min_similarity=settings.translation_min_similarity,
