@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,9 +59,7 @@ def test_missing_index_is_a_clean_error(tmp_path: Path) -> None:
 def test_corrupt_index_file_is_a_clean_error(real_index: Path, tmp_path: Path) -> None:
     broken = tmp_path / "index"
     version = live_path(real_index)
-    (broken / version.name).mkdir(parents=True)
-    for f in version.iterdir():
-        (broken / version.name / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(version, broken / version.name)  # every file of the version, the BM25 postings' folder too
     (broken / "current").symlink_to(version.name)
     faiss_file = broken / version.name / "index.faiss"
     faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
