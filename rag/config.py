@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     lexical_terms: Literal["ngram", "stem"] = Field(
         "ngram", description="BM25 terms: in-word character 4-grams of folded Arabic, or light stems."
     )
+    ann_min_chunks: int = Field(
+        100_000,
+        ge=0,
+        description="From this many chunks on, a build adds an approximate (IVF) index that proposes candidates; "
+        "below it every search is exact (make bench-scale measures both).",
+    )
     translate_queries: bool = Field(
         True,
         description="Render English questions in Arabic with the answer model (cached) for a second dense "

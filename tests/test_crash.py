@@ -35,11 +35,11 @@ class Slow(FakeEmbedder):
         time.sleep(0.3)
         return super().embed_documents(texts, progress)
 
-write = rag.index.store.faiss.write_index
-def slow_write(index, path):
-    time.sleep(0.15)
-    write(index, path)
-rag.index.store.faiss.write_index = slow_write
+write = rag.index.store.write_vectors
+def slow_write(*args):
+    time.sleep(0.3)
+    return write(*args)
+rag.index.store.write_vectors = slow_write
 print("started", flush=True)
 build_index(Path(sys.argv[1]), Path(sys.argv[2]), Slow(), IndexSpec(Slow.name, 40, 0))
 print("done", flush=True)

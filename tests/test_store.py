@@ -45,7 +45,7 @@ def test_missing_index(tmp_path: Path) -> None:
         load_index(tmp_path / "none", FAKE_SPEC)
 
 
-@pytest.mark.parametrize("name", ["index.faiss", "chunks.jsonl", "articles.jsonl"])
+@pytest.mark.parametrize("name", ["chunk_vectors.npy", "sentence_vectors.npy", "chunks.jsonl", "articles.jsonl"])
 def test_corrupt_files_are_detected(data_copy: Path, tmp_path: Path, name: str) -> None:
     build_fake(data_copy, tmp_path / "index")
     path = live_path(tmp_path / "index") / name
@@ -117,6 +117,7 @@ def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_
     chunks.write_text("".join(chunks.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
     manifest = json.loads((version / "manifest.json").read_text())
     manifest["files"]["chunks.jsonl"] = hashlib.sha256(chunks.read_bytes()).hexdigest()
+    manifest["sizes"]["chunks.jsonl"] = chunks.stat().st_size
     (version / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="does not match its chunks.*rag index build"):
         load_index(tmp_path / "index", FAKE_SPEC)

@@ -73,9 +73,10 @@ def test_update_adds_changes_removes_and_reuses_the_rest(tmp_path: Path) -> None
     updated, rebuilt = _load(tmp_path / "index"), _load(tmp_path / "rebuilt")
     assert updated.chunks == rebuilt.chunks and updated.sentences == rebuilt.sentences
     assert updated.articles == rebuilt.articles
-    assert np.allclose(updated._chunk_vecs, rebuilt._chunk_vecs) and np.allclose(
-        updated._sentence_vecs, rebuilt._sentence_vecs
+    assert np.allclose(updated.vectors.chunks, rebuilt.vectors.chunks) and np.allclose(
+        updated.vectors.sentences, rebuilt.vectors.sentences
     )
+    assert np.array_equal(updated.vectors.offsets, rebuilt.vectors.offsets)
     assert updated.manifest.articles == rebuilt.manifest.articles
 
 

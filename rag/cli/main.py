@@ -90,6 +90,7 @@ def _write_options(s: Settings, wait: bool) -> dict[str, Any]:
     return {
         "progress": True,
         "wait": wait,
+        "ann_min_chunks": s.ann_min_chunks,
         "on_wait": lambda msg: typer.echo(msg, err=True),
     }
 

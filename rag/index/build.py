@@ -13,6 +13,7 @@ from rag.embed.embedder import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.files import file_sha256
 from rag.index.store import load_index, read_manifest, save_index, writer_lock
+from rag.index.vectors import ANN_MIN_CHUNKS
 from rag.ingest.articles import read_articles
 from rag.ingest.chunking import chunk_articles, make_splitter
 from rag.text.arabic import for_embedding
@@ -82,6 +83,7 @@ def build_index(
     progress: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    ann_min_chunks: int = ANN_MIN_CHUNKS,
 ) -> BuildReport:
     """Full rebuild of `index_dir` from the articles in `data_dir`; the old index stays live until the swap.
     One writer at a time: another build or update makes this one wait (`wait`) or fail with IndexBusyError."""
@@ -96,6 +98,7 @@ def build_index(
             progress=progress,
             skipped=skipped,
             t0=t0,
+            ann_min_chunks=ann_min_chunks,
         )
 
 
@@ -108,13 +111,14 @@ def index_articles(
     progress: bool = False,
     skipped: list[Skipped] | None = None,
     t0: float | None = None,
+    ann_min_chunks: int = ANN_MIN_CHUNKS,
 ) -> BuildReport:
     """Chunk, embed and store already-read articles (a full rebuild of `index_dir`)."""
     t0 = time.perf_counter() if t0 is None else t0
     skipped = skipped or []
     _check_embedder(embedder, spec)
     parts = _embed(articles, embedder, spec, progress)
-    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0)
+    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0, ann_min_chunks)
     seconds = time.perf_counter() - t0
     return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
 
@@ -128,6 +132,7 @@ def update_index(
     progress: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    ann_min_chunks: int = ANN_MIN_CHUNKS,
 ) -> UpdateReport:
     """Bring the index in line with `data_dir` by content hash: embed new and changed articles, drop removed
     ones, keep the vectors of unchanged ones. The result equals a full rebuild; the old version stays live
@@ -135,7 +140,7 @@ def update_index(
     t0 = time.perf_counter()
     articles, skipped = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        return _update(articles, skipped, index_dir, embedder, spec, progress, t0)
+        return _update(articles, skipped, index_dir, embedder, spec, progress, t0, ann_min_chunks)
 
 
 def _update(
@@ -146,6 +151,7 @@ def _update(
     spec: IndexSpec,
     progress: bool,
     t0: float,
+    ann_min_chunks: int,
 ) -> UpdateReport:
     _check_embedder(embedder, spec)
     try:
@@ -164,7 +170,7 @@ def _update(
     embedded = sum(len(p.chunks) + len(p.sentences) for p in parts.values())
     if old is not None:
         parts |= {aid: _Parts(*old.article_parts(aid)) for aid in kept}
-    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0)
+    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0, ann_min_chunks)
     return UpdateReport(
         added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
     )
@@ -220,6 +226,7 @@ def _save(
     spec: IndexSpec,
     skipped: list[Skipped],
     t0: float,
+    ann_min_chunks: int,
 ) -> tuple[Path, int]:
     """Concatenate the articles' parts in article order (as a full build orders them) and write a version."""
     chunks: list[Chunk] = []
@@ -238,6 +245,7 @@ def _save(
         spec=spec,
         skipped=_skip_list(skipped),
         build_seconds=time.perf_counter() - t0,
+        ann_min_chunks=ann_min_chunks,
     )
     return path, len(chunks)
 

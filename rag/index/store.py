@@ -13,17 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from rag.files import file_sha256
 from rag.index.lexical import BM25, Analyzer
+from rag.index.vectors import ANN_MIN_CHUNKS, AnnParams, Vectors, ann_params_for, write_vectors
 from rag.types import Article, Chunk, IndexSpec, Sentence
 
-FORMAT = 4  # 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/)
+# 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/);
+# 5: vectors as memory-mapped .npy (held once), an IVF index above ann_min_chunks, file sizes in the manifest
+FORMAT = 5
 CURRENT = "current"  # symlink to the live version folder
-FILES = ("index.faiss", "sentences.faiss", "chunks.jsonl", "sentences.jsonl", "articles.jsonl")
+RECORDS = ("chunks.jsonl", "sentences.jsonl", "articles.jsonl")
+HASH_LIMIT = 64 * 2**20  # files above this are checked by size when loading (hashing gigabytes would take seconds)
 LEXICAL = "lexical"  # the BM25 postings' folder in a version
 
 
@@ -44,6 +47,8 @@ class Manifest:
     build_seconds: float
     skipped: list[dict[str, str]]
     files: dict[str, str]  # file name -> sha256, to detect corruption
+    sizes: dict[str, int]  # file name -> bytes
+    ann: dict[str, int | str]  # how candidates are proposed (AnnParams): flat, or IVF with its cells
 
     @property
     def spec(self) -> IndexSpec:
@@ -52,7 +57,8 @@ class Manifest:
 
 
 class VectorIndex:
-    """A loaded index: exact inner product on normalized vectors (= cosine), at chunk and sentence level."""
+    """A loaded index: its records (chunks, sentences, articles), its vectors (memory-mapped, held once) and its
+    BM25 postings. Cosine = inner product on normalized vectors."""
 
     def __init__(
         self,
@@ -60,8 +66,7 @@ class VectorIndex:
         chunks: list[Chunk],
         sentences: list[Sentence],
         articles: dict[str, Article],
-        chunk_index: faiss.Index,
-        sentence_index: faiss.Index,
+        vectors: Vectors,
         path: Path,
         lexical: BM25,
     ) -> None:
@@ -69,30 +74,22 @@ class VectorIndex:
         self.chunks = chunks
         self.sentences = sentences
         self.articles = articles
-        self.chunk_index = chunk_index
-        self.sentence_index = sentence_index
+        self.vectors = vectors
         self.path = path
         self.lexical = lexical  # BM25 over the chunks, loaded (memory-mapped) with the version
-        self._chunk_vecs = chunk_index.reconstruct_n(0, chunk_index.ntotal)
-        self._sentence_vecs = sentence_index.reconstruct_n(0, sentence_index.ntotal)
-        by_chunk: list[list[int]] = [[] for _ in chunks]
-        for i, sentence in enumerate(sentences):
-            by_chunk[sentence.chunk].append(i)
-        self._by_chunk = [np.array(ids, dtype=np.int64) for ids in by_chunk]
         self._position = {c.id: i for i, c in enumerate(chunks)}
-        self._unit_vecs: np.ndarray | None = None
         self._by_article: dict[str, list[int]] = {}
 
     def sentences_of(self, chunk: Chunk) -> list[Sentence]:
         """The indexed sentences of a chunk (none for a one-sentence chunk)."""
-        return [self.sentences[i] for i in self._by_chunk[self._position[chunk.id]]]
+        return [self.sentences[i] for i in self.vectors.members(self._position[chunk.id])]
 
     def focus_spans(self, chunk: Chunk, query: np.ndarray, n: int) -> tuple[tuple[int, int], ...]:
         """Article offsets of the n sentences of `chunk` closest to the query, in text order (n=0: none)."""
-        members = self._by_chunk[self._position[chunk.id]]
+        members = np.array(self.vectors.members(self._position[chunk.id]), dtype=np.int64)
         if n <= 0 or len(members) == 0:
             return ()
-        best = members[np.argsort(-(self._sentence_vecs[members] @ query))[:n]]
+        best = members[np.argsort(-(self.vectors.sentences[members] @ query))[:n]]
         return tuple((self.sentences[i].start, self.sentences[i].end) for i in sorted(best))
 
     def article_parts(self, article_id: str) -> tuple[list[Chunk], np.ndarray, list[Sentence], np.ndarray]:
@@ -102,7 +99,7 @@ class VectorIndex:
                 self._by_article.setdefault(c.article_id, []).append(i)
         positions = self._by_article.get(article_id, [])
         chunks = [self.chunks[i] for i in positions]
-        members = [m for i in positions for m in self._by_chunk[i]]
+        members = [m for i in positions for m in self.vectors.members(i)]
         local = {pos: n for n, pos in enumerate(positions)}
         sentences = [
             Sentence(chunk=local[self.sentences[m].chunk], start=self.sentences[m].start, end=self.sentences[m].end)
@@ -111,44 +108,29 @@ class VectorIndex:
         dim = self.manifest.dim
         return (
             chunks,
-            self._chunk_vecs[positions].reshape(-1, dim),
+            np.asarray(self.vectors.chunks[positions]).reshape(-1, dim),
             sentences,
-            self._sentence_vecs[members].reshape(-1, dim),
+            np.asarray(self.vectors.sentences[members]).reshape(-1, dim),
         )
 
     def units_of(self, chunk: Chunk) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
         """A chunk's sentences as article spans, with their vectors; a one-sentence chunk is its own unit."""
         pos = self._position[chunk.id]
-        members = self._by_chunk[pos]
-        if not len(members):
-            return ((chunk.start, chunk.end),), self._chunk_vecs[pos : pos + 1]
-        spans = tuple((self.sentences[i].start, self.sentences[i].end) for i in members)
-        return spans, self._sentence_vecs[members]
+        members = self.vectors.members(pos)
+        spans = tuple((self.sentences[i].start, self.sentences[i].end) for i in members) or ((chunk.start, chunk.end),)
+        return spans, self.vectors.units(pos)
 
     def best_unit_score(self, query: np.ndarray) -> float:
-        """The best cosine of the query with any sentence (or one-sentence chunk) of the index."""
-        if self._unit_vecs is None:
-            singles = [i for i, m in enumerate(self._by_chunk) if not len(m)]
-            dim = self.manifest.dim
-            self._unit_vecs = np.vstack(
-                [self._sentence_vecs.reshape(-1, dim), self._chunk_vecs[singles].reshape(-1, dim)]
-            )
-        if not len(self._unit_vecs):
-            return 0.0
-        return float((self._unit_vecs @ np.asarray(query, dtype=np.float32).reshape(-1)).max())
+        """The best cosine of the query with any sentence (or one-sentence chunk) of the index (among the
+        nearest chunks' for an IVF index)."""
+        return self.vectors.best_unit_score(query)
 
-    def candidates(self, query: np.ndarray, pool: int, sentence_weight: float) -> set[int]:
-        """Positions of the `pool` nearest chunks, and of the chunks of the `pool` nearest sentences."""
-        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        pool = min(pool, len(self.chunks))
-        if pool <= 0:
-            return set()
-        _, chunk_ids = self.chunk_index.search(q, pool)
-        found = {int(i) for i in chunk_ids[0] if i >= 0}
-        if self.sentence_index.ntotal and sentence_weight > 0:
-            _, sent_ids = self.sentence_index.search(q, min(self.sentence_index.ntotal, pool))
-            found |= {self.sentences[int(i)].chunk for i in sent_ids[0] if i >= 0}
-        return found
+    def candidates(self, query: np.ndarray, pool: int) -> set[int]:
+        """Positions of the `pool` chunks nearest to the query (approximately so above ann_min_chunks).
+
+        Sentences do not propose candidates of their own: measured on XQuAD, a sentence-level search adds no
+        passage that the chunk search and BM25 do not already find (recall identical, README)."""
+        return {int(i) for i in self.vectors.nearest(query, pool)}
 
     def dense_scores(self, query: np.ndarray, ids: np.ndarray, sentence_weight: float) -> np.ndarray:
         """Exact scores of the chunks at positions `ids` for a normalized query vector.
@@ -156,16 +138,8 @@ class VectorIndex:
         A chunk scores (1 - w) * its own cosine + w * the cosine of its best sentence (w = sentence_weight):
         a long chunk whose one sentence answers the question is not drowned by the rest of it.
         """
-        q = np.asarray(query, dtype=np.float32).reshape(-1)
-        chunk_scores = self._chunk_vecs[ids] @ q
-        best = np.array(
-            [
-                float((self._sentence_vecs[m] @ q).max()) if len(m := self._by_chunk[cid]) else float(cs)
-                for cid, cs in zip(ids, chunk_scores, strict=True)
-            ],
-            dtype=np.float32,
-        )
-        return (1 - sentence_weight) * chunk_scores + sentence_weight * best
+        own, best, _ = self.vectors.scores(query, ids)
+        return (1 - sentence_weight) * own + sentence_weight * best
 
 
 def writer_lock_path(index_dir: Path) -> Path:
@@ -256,6 +230,7 @@ def save_index(
     spec: IndexSpec,
     skipped: list[dict[str, str]],
     build_seconds: float,
+    ann_min_chunks: int = ANN_MIN_CHUNKS,
 ) -> Path:
     """Write a new version folder, then point `current` at it in one atomic rename."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -265,17 +240,17 @@ def save_index(
     tmp = version.with_name(version.name + ".tmp")
     tmp.mkdir()
     try:
-        for name, matrix in (("index.faiss", vectors), ("sentences.faiss", sentence_vectors)):
-            index = faiss.IndexFlatIP(vectors.shape[1])
-            index.add(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1, vectors.shape[1]))
-            faiss.write_index(index, str(tmp / name))
-        for name, rows in (("chunks.jsonl", chunks), ("sentences.jsonl", sentences), ("articles.jsonl", articles)):
+        ann = ann_params_for(len(chunks), ann_min_chunks)
+        sentence_chunks = np.array([s.chunk for s in sentences], dtype=np.int64)
+        vector_files = write_vectors(tmp, vectors, sentence_vectors, sentence_chunks, ann)
+        records: tuple[list[Any], ...] = (chunks, sentences, articles)
+        for name, rows in zip(RECORDS, records, strict=True):
             with (tmp / name).open("w", encoding="utf-8") as f:
                 for row in rows:
                     f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
         (tmp / LEXICAL).mkdir()
         lexical = BM25.build([c.text for c in chunks], Analyzer(spec.lexical_terms)).save(tmp / LEXICAL)
-        written = [*FILES, *(f"{LEXICAL}/{name}" for name in lexical)]
+        written = [*vector_files, *RECORDS, *(f"{LEXICAL}/{name}" for name in lexical)]
         manifest = Manifest(
             format=FORMAT,
             model=spec.model,
@@ -290,6 +265,8 @@ def save_index(
             build_seconds=round(build_seconds, 2),
             skipped=skipped,
             files={name: file_sha256(tmp / name) for name in written},
+            sizes={name: (tmp / name).stat().st_size for name in written},
+            ann=asdict(ann),
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*written, "manifest.json"):
@@ -387,11 +364,11 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec) -> VectorIndex:
         file = path / name
         if not file.exists():
             raise IndexMissingError(f"The index file {file} is missing: {hint}.")
-        if file_sha256(file) != digest:
-            raise IndexMismatchError(f"The index file {file} is corrupt (checksum differs): {hint}.")
+        size = file.stat().st_size
+        if size != manifest.sizes.get(name) or (size <= HASH_LIMIT and file_sha256(file) != digest):
+            raise IndexMismatchError(f"The index file {file} is corrupt (its size or checksum differs): {hint}.")
     try:
-        chunk_index = faiss.read_index(str(path / "index.faiss"))
-        sentence_index = faiss.read_index(str(path / "sentences.faiss"))
+        vectors = Vectors.load(path, AnnParams(**manifest.ann))  # type: ignore[arg-type]
         chunks = [Chunk(**row) for row in _read_jsonl(path / "chunks.jsonl")]
         sentences = [Sentence(**row) for row in _read_jsonl(path / "sentences.jsonl")]
         articles = {a.id: a for a in (Article(**row) for row in _read_jsonl(path / "articles.jsonl"))}
@@ -399,15 +376,15 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec) -> VectorIndex:
     except (RuntimeError, ValueError, TypeError) as exc:
         raise IndexMismatchError(f"The index in {path} cannot be read ({exc}): {hint}.") from exc
     consistent = (
-        chunk_index.ntotal == len(chunks) == manifest.chunks
-        and sentence_index.ntotal == len(sentences)
-        and chunk_index.d == sentence_index.d == manifest.dim
+        len(vectors) == len(chunks) == manifest.chunks
+        and len(vectors.sentences) == len(sentences) == int(vectors.offsets[-1])
+        and vectors.dim == vectors.sentences.shape[1] == manifest.dim
         and lexical.n == len(chunks)
-        and all(0 <= s.chunk < len(chunks) for s in sentences)
+        and all(vectors.offsets[s.chunk] <= i < vectors.offsets[s.chunk + 1] for i, s in enumerate(sentences))
     )
     if not consistent:
         raise IndexMismatchError(f"The index in {path} does not match its chunks: {hint}.")
-    return VectorIndex(manifest, chunks, sentences, articles, chunk_index, sentence_index, path, lexical)
+    return VectorIndex(manifest, chunks, sentences, articles, vectors, path, lexical)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -128,7 +128,7 @@ class Retriever:
         queries = self._queries(question)
         found: set[int] = set()
         for vector, _ in queries:
-            found |= self.index.candidates(vector, pool, self.sentence_weight)
+            found |= self.index.candidates(vector, pool)
         lexical, ceiling = None, 0.0
         lexical_query = self.lexical_query(question)
         if self.bm25 is not None and lexical_query:

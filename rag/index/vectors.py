@@ -1,0 +1,173 @@
+"""The vectors of one index version, held once: chunk and sentence vectors as memory-mapped `.npy` files, and for
+large indexes an IVF index (FAISS, 8-bit codes, memory-mapped) that proposes candidates.
+
+Search has two steps. `nearest` proposes chunk ids: exact (one product with every chunk vector) below
+`ann_min_chunks`, approximate (IVF) above. `scores` then gives the candidates their exact chunk and best-sentence
+cosines from the full-precision vectors, so the approximation only decides which chunks are looked at, never
+how they rank. Only the pages of the vectors a question touches are read from disk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+CHUNKS = "chunk_vectors.npy"  # float32, one row per chunk, normalized
+SENTENCES = "sentence_vectors.npy"  # float32, one row per sentence, grouped by chunk in chunk order
+OFFSETS = "sentence_offsets.npy"  # int64, n_chunks + 1: the sentences of chunk i are rows offsets[i]:offsets[i + 1]
+ANN = "ann.faiss"  # only above ann_min_chunks
+ANN_MIN_CHUNKS = 100_000  # below this an exact search costs under ~20 ms on 2 cores (make bench-scale)
+TRAIN_PER_LIST = 64  # k-means training points per inverted list (FAISS warns below 39)
+
+
+@dataclass(frozen=True, slots=True)
+class AnnParams:
+    """How the candidates are proposed: "flat" (exact) or "ivf" (FAISS IVF with 8-bit scalar codes)."""
+
+    kind: str = "flat"
+    nlist: int = 0  # inverted lists (k-means cells)
+    nprobe: int = 0  # cells visited per search
+    trained_on: int = 0  # vectors the cells were trained on
+
+
+def ann_params_for(n_chunks: int, ann_min_chunks: int = ANN_MIN_CHUNKS) -> AnnParams:
+    """Flat below `ann_min_chunks`; above, about 4·√n cells (a power of two) of which 1/16 are visited
+    (make bench-scale measures what that recalls)."""
+    if n_chunks < max(ann_min_chunks, 1):
+        return AnnParams()
+    nlist = 2 ** round(math.log2(4 * math.sqrt(n_chunks)))
+    nlist = max(1, min(nlist, n_chunks // 39))  # k-means wants at least 39 points per cell
+    return AnnParams("ivf", nlist, max(1, nlist // 16), min(n_chunks, TRAIN_PER_LIST * nlist))
+
+
+def write_vectors(
+    folder: Path,
+    chunk_vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
+    sentence_chunks: np.ndarray,
+    ann: AnnParams,
+) -> list[str]:
+    """Write the vectors of a version into `folder` (sentence rows in chunk order); the names of the files."""
+    n, dim = chunk_vectors.shape
+    order = np.asarray(sentence_chunks, dtype=np.int64)
+    if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= n):
+        raise ValueError("sentence rows must be grouped by chunk, in chunk order")
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(order, minlength=n), out=offsets[1:])
+    np.save(folder / CHUNKS, np.ascontiguousarray(chunk_vectors, dtype=np.float32))
+    np.save(folder / SENTENCES, np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, dim))
+    np.save(folder / OFFSETS, offsets)
+    names = [CHUNKS, SENTENCES, OFFSETS]
+    if ann.kind == "ivf":
+        vectors = np.load(folder / CHUNKS, mmap_mode="r")
+        faiss.write_index(train_ivf(vectors, ann), str(folder / ANN))
+        names.append(ANN)
+    return names
+
+
+def train_ivf(vectors: np.ndarray, ann: AnnParams, batch: int = 65_536) -> faiss.Index:
+    """An IVF index over `vectors` (a memory map is fine: it is read in batches), ids = row numbers."""
+    n, dim = vectors.shape
+    index = faiss.index_factory(dim, f"IVF{ann.nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+    sample = np.sort(np.random.default_rng(0).choice(n, size=ann.trained_on, replace=False))
+    index.train(np.ascontiguousarray(vectors[sample], dtype=np.float32))
+    for start in range(0, n, batch):
+        rows = np.ascontiguousarray(vectors[start : start + batch], dtype=np.float32)
+        index.add_with_ids(rows, np.arange(start, start + len(rows), dtype=np.int64))
+    return index
+
+
+class Vectors:
+    """Chunk and sentence vectors of a version (memory-mapped), and the IVF index when there is one."""
+
+    def __init__(
+        self, chunks: np.ndarray, sentences: np.ndarray, offsets: np.ndarray, ann: faiss.Index | None, nprobe: int
+    ) -> None:
+        self.chunks = chunks
+        self.sentences = sentences
+        self.offsets = offsets
+        self.ann = ann
+        if ann is not None:
+            faiss.extract_index_ivf(ann).nprobe = nprobe
+        self._singles: np.ndarray | None = None
+
+    @classmethod
+    def load(cls, folder: Path, ann: AnnParams) -> Vectors:
+        """Map the version's vectors; the IVF lists too (IO_FLAG_MMAP), so loading reads almost nothing."""
+        index = faiss.read_index(str(folder / ANN), faiss.IO_FLAG_MMAP) if ann.kind == "ivf" else None
+        return cls(
+            np.load(folder / CHUNKS, mmap_mode="r"),
+            np.load(folder / SENTENCES, mmap_mode="r"),
+            np.load(folder / OFFSETS),
+            index,
+            ann.nprobe,
+        )
+
+    @property
+    def dim(self) -> int:
+        return int(self.chunks.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.chunks.shape[0])
+
+    def members(self, chunk: int) -> range:
+        """The sentence rows of a chunk (empty for a one-sentence chunk)."""
+        return range(int(self.offsets[chunk]), int(self.offsets[chunk + 1]))
+
+    def nearest(self, query: np.ndarray, k: int) -> np.ndarray:
+        """Ids of (about, above ann_min_chunks) the k chunks closest to a normalized query."""
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        k = min(k, len(self))
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        if self.ann is not None:
+            _, ids = self.ann.search(q, k)
+            return ids[0][ids[0] >= 0]
+        scores = self.chunks @ q[0]
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        return top[np.argsort(-scores[top], kind="stable")].astype(np.int64)
+
+    def scores(self, query: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact scores of chunks `ids`: their cosines, the cosine of each one's best sentence (its own cosine
+        for a one-sentence chunk) and that sentence's row (-1 for a one-sentence chunk)."""
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        ids = np.asarray(ids, dtype=np.int64)
+        own = self.chunks[ids] @ q if len(ids) else np.zeros(0, dtype=np.float32)
+        best, row = own.copy(), np.full(len(ids), -1, dtype=np.int64)
+        lo, hi = self.offsets[ids], self.offsets[ids + 1]
+        counts = hi - lo
+        if counts.sum():
+            rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True) if b > a])
+            cos = self.sentences[rows] @ q
+            at = 0
+            for i, c in enumerate(counts):
+                if c:
+                    j = int(cos[at : at + c].argmax())
+                    best[i], row[i] = cos[at + j], rows[at + j]
+                    at += c
+        return own.astype(np.float32), best.astype(np.float32), row
+
+    def units(self, chunk: int) -> np.ndarray:
+        """A chunk's sentence vectors, or its own vector (one row) for a one-sentence chunk."""
+        a, b = int(self.offsets[chunk]), int(self.offsets[chunk + 1])
+        return np.asarray(self.sentences[a:b] if b > a else self.chunks[chunk : chunk + 1])
+
+    def best_unit_score(self, query: np.ndarray, pool: int = 100) -> float:
+        """The best cosine of the query with any sentence or one-sentence chunk: exact for a flat index, among
+        the sentences of the `pool` nearest chunks for an IVF one (scanning millions of sentences per claim
+        would cost seconds)."""
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if not len(self):
+            return 0.0
+        if self.ann is not None:
+            return float(self.scores(q, self.nearest(q, pool))[1].max())
+        if self._singles is None:
+            self._singles = np.flatnonzero(np.diff(self.offsets) == 0)
+        best = float((self.sentences @ q).max()) if len(self.sentences) else -1.0
+        if len(self._singles):
+            best = max(best, float((self.chunks[self._singles] @ q).max()))
+        return best
