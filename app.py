@@ -55,7 +55,7 @@ def show_article_page(retriever: Retriever) -> None:
     """Article mode (?article=…&chunk=…&hl=…): the whole article, the cited passage highlighted and in view."""
     params = st.query_params
     article = retriever.index.articles.get(params.get("article", ""))
-    chunk = next((c for c in retriever.index.chunks if c.id == params.get("chunk")), None)
+    chunk = retriever.index.chunk(params.get("chunk", ""))
     if article is None or chunk is None or chunk.article_id != article.id:
         st.error("This article or passage is not in the index (it may have been rebuilt). Ask the question again.")
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_missing_index(tmp_path: Path) -> None:
         load_index(tmp_path / "none", FAKE_SPEC)
 
 
-@pytest.mark.parametrize("name", ["chunk_vectors.npy", "sentence_vectors.npy", "chunks.jsonl", "articles.jsonl"])
+@pytest.mark.parametrize("name", ["chunk_vectors.npy", "sentence_vectors.npy", "records.sqlite", "sentence_spans.npy"])
 def test_corrupt_files_are_detected(data_copy: Path, tmp_path: Path, name: str) -> None:
     build_fake(data_copy, tmp_path / "index")
     path = live_path(tmp_path / "index") / name
@@ -113,11 +114,12 @@ def test_chunks_that_do_not_match_the_vectors_are_detected(data_copy: Path, tmp_
     # even when someone rewrote the manifest's checksum to match the edited chunks file
     build_fake(data_copy, tmp_path / "index")
     version = live_path(tmp_path / "index")
-    chunks = version / "chunks.jsonl"
-    chunks.write_text("".join(chunks.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+    records = version / "records.sqlite"
+    with sqlite3.connect(records) as db:
+        db.execute("DELETE FROM chunks WHERE n = (SELECT MAX(n) FROM chunks)")
     manifest = json.loads((version / "manifest.json").read_text())
-    manifest["files"]["chunks.jsonl"] = hashlib.sha256(chunks.read_bytes()).hexdigest()
-    manifest["sizes"]["chunks.jsonl"] = chunks.stat().st_size
+    manifest["files"]["records.sqlite"] = hashlib.sha256(records.read_bytes()).hexdigest()
+    manifest["sizes"]["records.sqlite"] = records.stat().st_size
     (version / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="does not match its chunks.*rag index build"):
         load_index(tmp_path / "index", FAKE_SPEC)

@@ -71,7 +71,7 @@ def test_update_adds_changes_removes_and_reuses_the_rest(tmp_path: Path) -> None
     # the result equals a full rebuild of the same folder
     build_index(data, tmp_path / "rebuilt", FakeEmbedder(), SPEC)
     updated, rebuilt = _load(tmp_path / "index"), _load(tmp_path / "rebuilt")
-    assert updated.chunks == rebuilt.chunks and updated.sentences == rebuilt.sentences
+    assert list(updated.chunks) == list(rebuilt.chunks) and list(updated.sentences) == list(rebuilt.sentences)
     assert updated.articles == rebuilt.articles
     assert np.allclose(updated.vectors.chunks, rebuilt.vectors.chunks) and np.allclose(
         updated.vectors.sentences, rebuilt.vectors.sentences

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -240,11 +241,11 @@ def _answer_json(a: Answer, evidence: Evidence) -> dict[str, Any]:
 UNSUPPORTED_WARNING = "⚠ No cited passage supports this answer: read the sources before trusting it."
 
 
-def _source_line(n: int, chunk: Chunk, titles: dict[str, str]) -> str:
+def _source_line(n: int, chunk: Chunk, titles: Mapping[str, str]) -> str:
     return f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {titles.get(chunk.article_id, '')}"
 
 
-def _print_citations(a: Answer, titles: dict[str, str]) -> None:
+def _print_citations(a: Answer, titles: Mapping[str, str]) -> None:
     """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence; in
     generate mode the key quotes follow, and the closest passage when the model abstained."""
     if a.unsupported:
@@ -279,7 +280,7 @@ def _searched_without(reason: str | None) -> None:
         typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
 
 
-def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
+def _stream_answer(stream: AnswerStream, titles: Mapping[str, str]) -> Answer:
     _searched_without(stream.evidence.translation_skipped)
     for delta in stream:
         typer.echo(delta, nl=False)
@@ -289,7 +290,7 @@ def _stream_answer(stream: AnswerStream, titles: dict[str, str]) -> Answer:
     return a
 
 
-def _pipeline(s: Settings) -> tuple[AnswerPipeline, dict[str, str]]:
+def _pipeline(s: Settings) -> tuple[AnswerPipeline, Mapping[str, str]]:
     """The answer pipeline over the live index (the answer model connects when first needed); article titles."""
     from rag.answer.pipeline import AnswerPipeline
     from rag.embed.embedder import use_query_threads
@@ -298,7 +299,7 @@ def _pipeline(s: Settings) -> tuple[AnswerPipeline, dict[str, str]]:
 
     retriever = load_retriever(s)
     use_query_threads(s.query_threads)
-    titles = {a.id: a.title for a in retriever.index.articles.values()}
+    titles = retriever.index.records.titles
     return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), titles
 
 
@@ -318,7 +319,7 @@ def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_
         raise
 
 
-def _print_retrieved(evidence: Evidence, titles: dict[str, str], as_json: bool) -> None:
+def _print_retrieved(evidence: Evidence, titles: Mapping[str, str], as_json: bool) -> None:
     """When the answer model fails: the passages that were found, so the question is not wasted."""
     if as_json:
         hits = [_hit_json(i, h) for i, h in enumerate(evidence.hits, 1)]
@@ -365,7 +366,7 @@ def chat(
 
             retriever = load_retriever(s, pipeline.retriever.embedder, pipeline.retriever.translator)
             pipeline = pipeline.over(retriever)
-            titles = {a.id: a.title for a in retriever.index.articles.values()}
+            titles = retriever.index.records.titles
             version = live_version(s.index_dir)
             typer.echo(f"(index updated: {len(retriever.index.articles)} articles)", err=as_json)
         if question in ("/quit", "/exit"):
@@ -397,7 +398,7 @@ def chat(
         history.append(Turn(question, last.text))
 
 
-def _print_sources(a: Answer | None, titles: dict[str, str]) -> None:
+def _print_sources(a: Answer | None, titles: Mapping[str, str]) -> None:
     if a is None:
         typer.echo("(no answer yet)")
         return

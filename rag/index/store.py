@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,14 +19,15 @@ import numpy as np
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from rag.files import file_sha256
 from rag.index.lexical import BM25, Analyzer
+from rag.index.records import Records, write_records
 from rag.index.vectors import ANN_MIN_CHUNKS, AnnParams, Vectors, ann_params_for, write_vectors
 from rag.types import Article, Chunk, IndexSpec, Sentence
 
 # 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/);
-# 5: vectors as memory-mapped .npy (held once), an IVF index above ann_min_chunks, file sizes in the manifest
+# 5: vectors as memory-mapped .npy (held once), an IVF index above ann_min_chunks, file sizes in the manifest,
+#    records in SQLite read on demand
 FORMAT = 5
 CURRENT = "current"  # symlink to the live version folder
-RECORDS = ("chunks.jsonl", "sentences.jsonl", "articles.jsonl")
 HASH_LIMIT = 64 * 2**20  # files above this are checked by size when loading (hashing gigabytes would take seconds)
 LEXICAL = "lexical"  # the BM25 postings' folder in a version
 
@@ -60,33 +62,34 @@ class VectorIndex:
     """A loaded index: its records (chunks, sentences, articles), its vectors (memory-mapped, held once) and its
     BM25 postings. Cosine = inner product on normalized vectors."""
 
-    def __init__(
-        self,
-        manifest: Manifest,
-        chunks: list[Chunk],
-        sentences: list[Sentence],
-        articles: dict[str, Article],
-        vectors: Vectors,
-        path: Path,
-        lexical: BM25,
-    ) -> None:
+    def __init__(self, manifest: Manifest, records: Records, vectors: Vectors, path: Path, lexical: BM25) -> None:
         self.manifest = manifest
-        self.chunks = chunks
-        self.sentences = sentences
-        self.articles = articles
+        self.records = records
+        self.chunks = records.chunks  # by position (a sequence read on demand)
+        self.sentences = records.sentences  # by row, grouped by chunk
+        self.articles = records.articles  # by id (a mapping read on demand)
         self.vectors = vectors
         self.path = path
         self.lexical = lexical  # BM25 over the chunks, loaded (memory-mapped) with the version
-        self._position = {c.id: i for i, c in enumerate(chunks)}
-        self._by_article: dict[str, list[int]] = {}
+
+    def _position(self, chunk: Chunk) -> int:
+        pos = self.records.position(chunk.id)
+        if pos is None:
+            raise KeyError(f"{chunk.id} is not a chunk of {self.path}")
+        return pos
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """The chunk with this id (as cited in a link), None when the index has none."""
+        pos = self.records.position(chunk_id)
+        return None if pos is None else self.chunks[pos]
 
     def sentences_of(self, chunk: Chunk) -> list[Sentence]:
         """The indexed sentences of a chunk (none for a one-sentence chunk)."""
-        return [self.sentences[i] for i in self.vectors.members(self._position[chunk.id])]
+        return [self.sentences[i] for i in self.vectors.members(self._position(chunk))]
 
     def focus_spans(self, chunk: Chunk, query: np.ndarray, n: int) -> tuple[tuple[int, int], ...]:
         """Article offsets of the n sentences of `chunk` closest to the query, in text order (n=0: none)."""
-        members = np.array(self.vectors.members(self._position[chunk.id]), dtype=np.int64)
+        members = np.array(self.vectors.members(self._position(chunk)), dtype=np.int64)
         if n <= 0 or len(members) == 0:
             return ()
         best = members[np.argsort(-(self.vectors.sentences[members] @ query))[:n]]
@@ -94,10 +97,7 @@ class VectorIndex:
 
     def article_parts(self, article_id: str) -> tuple[list[Chunk], np.ndarray, list[Sentence], np.ndarray]:
         """An article's chunks and sentences (sentence.chunk counted from its first chunk) with their vectors."""
-        if not self._by_article:
-            for i, c in enumerate(self.chunks):
-                self._by_article.setdefault(c.article_id, []).append(i)
-        positions = self._by_article.get(article_id, [])
+        positions = self.records.positions_of(article_id)
         chunks = [self.chunks[i] for i in positions]
         members = [m for i in positions for m in self.vectors.members(i)]
         local = {pos: n for n, pos in enumerate(positions)}
@@ -115,7 +115,7 @@ class VectorIndex:
 
     def units_of(self, chunk: Chunk) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
         """A chunk's sentences as article spans, with their vectors; a one-sentence chunk is its own unit."""
-        pos = self._position[chunk.id]
+        pos = self._position(chunk)
         members = self.vectors.members(pos)
         spans = tuple((self.sentences[i].start, self.sentences[i].end) for i in members) or ((chunk.start, chunk.end),)
         return spans, self.vectors.units(pos)
@@ -243,14 +243,10 @@ def save_index(
         ann = ann_params_for(len(chunks), ann_min_chunks)
         sentence_chunks = np.array([s.chunk for s in sentences], dtype=np.int64)
         vector_files = write_vectors(tmp, vectors, sentence_vectors, sentence_chunks, ann)
-        records: tuple[list[Any], ...] = (chunks, sentences, articles)
-        for name, rows in zip(RECORDS, records, strict=True):
-            with (tmp / name).open("w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+        record_files = write_records(tmp, articles, chunks, sentences)
         (tmp / LEXICAL).mkdir()
         lexical = BM25.build([c.text for c in chunks], Analyzer(spec.lexical_terms)).save(tmp / LEXICAL)
-        written = [*vector_files, *RECORDS, *(f"{LEXICAL}/{name}" for name in lexical)]
+        written = [*vector_files, *record_files, *(f"{LEXICAL}/{name}" for name in lexical)]
         manifest = Manifest(
             format=FORMAT,
             model=spec.model,
@@ -369,23 +365,19 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec) -> VectorIndex:
             raise IndexMismatchError(f"The index file {file} is corrupt (its size or checksum differs): {hint}.")
     try:
         vectors = Vectors.load(path, AnnParams(**manifest.ann))  # type: ignore[arg-type]
-        chunks = [Chunk(**row) for row in _read_jsonl(path / "chunks.jsonl")]
-        sentences = [Sentence(**row) for row in _read_jsonl(path / "sentences.jsonl")]
-        articles = {a.id: a for a in (Article(**row) for row in _read_jsonl(path / "articles.jsonl"))}
+        records = Records(path)
         lexical = BM25.load(path / LEXICAL, Analyzer(manifest.lexical_terms))
-    except (RuntimeError, ValueError, TypeError) as exc:
+        n = len(records.chunks)
+        consistent = (
+            len(vectors) == n == manifest.chunks
+            and len(vectors.sentences) == len(records.spans) == int(vectors.offsets[-1]) == manifest.sentences
+            and vectors.dim == vectors.sentences.shape[1] == manifest.dim
+            and lexical.n == n
+            and len(records.articles) == len(manifest.articles)
+            and np.array_equal(records.spans[:, 0], np.repeat(np.arange(n), np.diff(vectors.offsets)))
+        )
+    except (RuntimeError, ValueError, TypeError, sqlite3.Error) as exc:
         raise IndexMismatchError(f"The index in {path} cannot be read ({exc}): {hint}.") from exc
-    consistent = (
-        len(vectors) == len(chunks) == manifest.chunks
-        and len(vectors.sentences) == len(sentences) == int(vectors.offsets[-1])
-        and vectors.dim == vectors.sentences.shape[1] == manifest.dim
-        and lexical.n == len(chunks)
-        and all(vectors.offsets[s.chunk] <= i < vectors.offsets[s.chunk + 1] for i, s in enumerate(sentences))
-    )
     if not consistent:
         raise IndexMismatchError(f"The index in {path} does not match its chunks: {hint}.")
-    return VectorIndex(manifest, chunks, sentences, articles, vectors, path, lexical)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return VectorIndex(manifest, records, vectors, path, lexical)

@@ -1,0 +1,180 @@
+"""The text side of an index version: articles and chunks in SQLite, sentence spans in a memory-mapped array.
+
+Nothing is read at load but the file headers: a chunk or article is fetched when a question needs it, so a version
+of a million chunks loads as fast as one of five articles and holds only what was asked for.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from rag.types import Article, Chunk, Sentence
+
+DATABASE = "records.sqlite"  # articles (by id, in build order) and chunks (by position)
+SENTENCES = "sentence_spans.npy"  # int64 rows (chunk position, start, end), grouped by chunk in chunk order
+
+_SCHEMA = """
+CREATE TABLE articles (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, outlet TEXT,
+                       text TEXT NOT NULL, sha256 TEXT NOT NULL);
+CREATE TABLE chunks (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL, text TEXT NOT NULL,
+                     start INTEGER NOT NULL, end INTEGER NOT NULL);
+CREATE INDEX chunks_by_article ON chunks (article_id, n);
+"""
+
+
+def write_records(
+    folder: Path, articles: Sequence[Article], chunks: Sequence[Chunk], sentences: Sequence[Sentence]
+) -> list[str]:
+    """Write a version's records into `folder`; the names of the files."""
+    db = sqlite3.connect(folder / DATABASE)
+    try:
+        db.executescript(_SCHEMA)
+        db.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
+            ((n, a.id, a.title, a.outlet, a.text, a.sha256) for n, a in enumerate(articles)),
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((n, c.id, c.article_id, c.text, c.start, c.end) for n, c in enumerate(chunks)),
+        )
+        db.commit()
+    finally:
+        db.close()
+    spans = np.array([(s.chunk, s.start, s.end) for s in sentences], dtype=np.int64).reshape(-1, 3)
+    np.save(folder / SENTENCES, spans)
+    return [DATABASE, SENTENCES]
+
+
+class Records:
+    """A version's records, read on demand. One read-only connection, shared by the threads that ask (the page
+    serves several sessions from one loaded index), opened at load so that the version's removal by a later
+    build cannot take it away."""
+
+    def __init__(self, folder: Path) -> None:
+        uri = f"file:{folder / DATABASE}?mode=ro&immutable=1"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self.spans = np.load(folder / SENTENCES, mmap_mode="r")
+        self.chunks = _Chunks(self)
+        self.sentences = _Sentences(self.spans)
+        self.articles = _Articles(self)
+        self.titles = _Titles(self)
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def count(self, table: str) -> int:
+        return int(self.query(f"SELECT COUNT(*) FROM {table}")[0][0])  # noqa: S608 (our own table names)
+
+    def position(self, chunk_id: str) -> int | None:
+        """The position of the chunk with this id, None when the index has no such chunk."""
+        rows = self.query("SELECT n FROM chunks WHERE id = ?", (chunk_id,))
+        return int(rows[0][0]) if rows else None
+
+    def positions_of(self, article_id: str) -> list[int]:
+        """The positions of an article's chunks, in text order."""
+        return [int(r[0]) for r in self.query("SELECT n FROM chunks WHERE article_id = ? ORDER BY n", (article_id,))]
+
+
+def _chunk(row: tuple[Any, ...]) -> Chunk:
+    return Chunk(*row)
+
+
+class _Chunks(Sequence[Chunk]):
+    """The chunks by position."""
+
+    def __init__(self, records: Records) -> None:
+        self._records = records
+        self._n = records.count("chunks")
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Chunk]: ...
+    def __getitem__(self, i: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        rows = self._records.query("SELECT id, article_id, text, start, end FROM chunks WHERE n = ?", (i % self._n,))
+        return _chunk(rows[0])
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for start in range(0, self._n, 10_000):
+            rows = self._records.query(
+                "SELECT id, article_id, text, start, end FROM chunks WHERE n >= ? AND n < ? ORDER BY n",
+                (start, start + 10_000),
+            )
+            yield from map(_chunk, rows)
+
+
+class _Sentences(Sequence[Sentence]):
+    """The sentences by row: (chunk position, article start, article end)."""
+
+    def __init__(self, spans: np.ndarray) -> None:
+        self._spans = spans
+
+    def __len__(self) -> int:
+        return int(self._spans.shape[0])
+
+    @overload
+    def __getitem__(self, i: int) -> Sentence: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Sentence]: ...
+    def __getitem__(self, i: int | slice) -> Sentence | list[Sentence]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        chunk, start, end = (int(v) for v in self._spans[i])
+        return Sentence(chunk, start, end)
+
+
+class _Articles(Mapping[str, Article]):
+    """The articles by id, in build order."""
+
+    def __init__(self, records: Records) -> None:
+        self._records = records
+        self._n = records.count("articles")
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, article_id: str) -> Article:
+        rows = self._records.query("SELECT id, title, outlet, text, sha256 FROM articles WHERE id = ?", (article_id,))
+        if not rows:
+            raise KeyError(article_id)
+        return Article(*rows[0])
+
+    def __contains__(self, article_id: object) -> bool:
+        return bool(self._records.query("SELECT 1 FROM articles WHERE id = ?", (article_id,)))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([str(r[0]) for r in self._records.query("SELECT id FROM articles ORDER BY n")])
+
+
+class _Titles(Mapping[str, str]):
+    """Article titles by id (without fetching the articles' text)."""
+
+    def __init__(self, records: Records) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records.articles)
+
+    def __getitem__(self, article_id: str) -> str:
+        rows = self._records.query("SELECT title FROM articles WHERE id = ?", (article_id,))
+        if not rows:
+            raise KeyError(article_id)
+        return str(rows[0][0])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records.articles)
