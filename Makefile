@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast install models index lint browser bench bench-load clean
+.PHONY: run test test-fast install models index lint browser bench bench-load bench-scale clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
 	$(BIN)/rag llm start
@@ -49,6 +49,9 @@ bench: models browser ## measured figures quoted in the README
 
 bench-load: index browser ## several askers at once: CLI and page on the embedded model, CLI on a stub endpoint (README "Many readers at once")
 	$(BIN)/python scripts/bench_load.py
+
+bench-scale: models ## 10k, 100k and 1M chunks: build, load, search latency, ANN recall (README "Large archives"; about an hour)
+	$(BIN)/python scripts/bench_scale.py
 
 clean:
 	rm -rf $(VENV) index

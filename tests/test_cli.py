@@ -61,7 +61,7 @@ def test_corrupt_index_file_is_a_clean_error(real_index: Path, tmp_path: Path) -
     version = live_path(real_index)
     shutil.copytree(version, broken / version.name)  # every file of the version, the BM25 postings' folder too
     (broken / "current").symlink_to(version.name)
-    faiss_file = broken / version.name / "chunk_vectors.npy"
+    faiss_file = broken / version.name / "chunk_vectors.f32"
     faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
     done = rag("search", "Mao Ning", "--index", str(broken))
     _assert_clean_error(done, "corrupt", "rag index build")

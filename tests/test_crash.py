@@ -25,7 +25,7 @@ NEW = {f"new{i}": f"المقال الجديد رقم {i}. وفيه جملة ثا
 SLOW_BUILD = """
 import sys, time
 from pathlib import Path
-import rag.index.store
+import rag.index.writer
 from rag.index.build import build_index
 from rag.types import IndexSpec
 from tests.conftest import FakeEmbedder
@@ -35,11 +35,11 @@ class Slow(FakeEmbedder):
         time.sleep(0.3)
         return super().embed_documents(texts, progress)
 
-write = rag.index.store.write_vectors
-def slow_write(*args):
-    time.sleep(0.3)
-    return write(*args)
-rag.index.store.write_vectors = slow_write
+digest = rag.index.writer.file_sha256
+def slow_digest(path):  # the version's files are hashed one by one while it is written
+    time.sleep(0.04)
+    return digest(path)
+rag.index.writer.file_sha256 = slow_digest
 print("started", flush=True)
 build_index(Path(sys.argv[1]), Path(sys.argv[2]), Slow(), IndexSpec(Slow.name, 40, 0))
 print("done", flush=True)
@@ -62,7 +62,7 @@ def test_killed_build_leaves_the_old_index_usable(tmp_path: Path, seed: int) -> 
         [sys.executable, "-c", SLOW_BUILD, str(new), str(index)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
-    time.sleep(random.Random(seed).uniform(0.0, 0.9))  # embedding ~0.3 s, then ~0.3 s of file writes
+    time.sleep(random.Random(seed).uniform(0.0, 1.6))  # embedding ~0.3 s, then ~0.45 s writing and hashing the files
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     live = load_index(index, SPEC)  # never a half-written version

@@ -12,7 +12,7 @@ import pytest
 
 from rag.errors import IndexMismatchError, LLMError, RagError
 from rag.index.build import index_articles
-from rag.index.lexical import BM25, Analyzer, ngrams, stem
+from rag.index.lexical import BM25, Analyzer, BM25Writer, ngrams, stem
 from rag.index.store import load_index
 from rag.retrieve.retriever import Retriever
 from rag.retrieve.translate import QueryTranslator
@@ -72,6 +72,37 @@ def test_saved_postings_score_as_built(tmp_path: Path, kind: str) -> None:
     assert loaded.scores("").max() == 0.0 and loaded.n == 4
 
 
+@pytest.mark.parametrize("kind", ["ngram", "stem"])
+def test_postings_written_batch_by_batch_equal_bm25s_own(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    words = (
+        "الصين روسيا أوكرانيا ماو نينغ الاستخدام المزدوج الأسلحة الميزانية التعليم الصحة قالت أعلنت حذر 2023".split()
+    )
+    rng = random.Random(kind)
+    docs = [" ".join(rng.choices(words, k=rng.randint(0, 40))) for _ in range(300)]
+    built = BM25.build(docs, Analyzer(kind))
+    monkeypatch.setattr(BM25Writer, "SLICE", 97)  # several sorting steps, cut mid-document
+    writer = BM25Writer(tmp_path, Analyzer(kind))
+    for a in range(0, len(docs), 64):
+        writer.add(docs[a : a + 64])
+    assert set(writer.close()) >= {"data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"}
+    assert not list(tmp_path.glob("*.tmp"))
+    written = BM25.load(tmp_path, Analyzer(kind))
+    assert written.n == built.n == 300
+    for term, i in written.model.vocab_dict.items():  # the same postings, bit for bit
+        j = built.model.vocab_dict[term]
+        a, b = written.model.scores["indptr"][i : i + 2]
+        c, d = built.model.scores["indptr"][j : j + 2]
+        assert np.array_equal(written.model.scores["indices"][a:b], built.model.scores["indices"][c:d]), term
+        assert np.array_equal(written.model.scores["data"][a:b], built.model.scores["data"][c:d]), term
+    for query in ("ماو نينغ والاستخدام المزدوج", "الأسلحة لأوكرانيا 2023", "التعليم"):
+        assert np.allclose(written.scores(query), built.scores(query), rtol=1e-5)
+        assert written.ceiling(query) == pytest.approx(built.ceiling(query))
+
+
 def test_the_index_loads_its_postings_instead_of_rebuilding_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,6 +114,7 @@ def test_the_index_loads_its_postings_instead_of_rebuilding_them(
         raise AssertionError("BM25 rebuilt at load")
 
     monkeypatch.setattr(BM25, "build", no_rebuild)
+    monkeypatch.setattr(BM25Writer, "add", no_rebuild)
     index = load_index(tmp_path, FAKE_SPEC)
     retriever = Retriever(index, FakeEmbedder(), lexical_weight=0.5)
     assert retriever.bm25 is index.lexical and index.lexical.scores("ماو نينغ").max() > 0

@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError
@@ -46,7 +47,7 @@ def test_missing_index(tmp_path: Path) -> None:
         load_index(tmp_path / "none", FAKE_SPEC)
 
 
-@pytest.mark.parametrize("name", ["chunk_vectors.npy", "sentence_vectors.npy", "records.sqlite", "sentence_spans.npy"])
+@pytest.mark.parametrize("name", ["chunk_vectors.f32", "sentence_vectors.f32", "records.sqlite", "sentence_spans.i64"])
 def test_corrupt_files_are_detected(data_copy: Path, tmp_path: Path, name: str) -> None:
     build_fake(data_copy, tmp_path / "index")
     path = live_path(tmp_path / "index") / name
@@ -145,3 +146,28 @@ def test_an_index_of_an_older_format_asks_for_a_rebuild_not_corrupt(data_copy: P
     for load in (lambda: read_manifest(tmp_path / "index"), lambda: load_index(tmp_path / "index", FAKE_SPEC)):
         with pytest.raises(IndexMismatchError, match="has an old format: run `rag index build --index "):
             load()
+
+
+def test_a_build_in_batches_holds_one_batch_and_equals_a_build_in_one(
+    data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.index.build
+
+    calls: list[int] = []
+
+    class Counting(FakeEmbedder):
+        def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
+            calls.append(len(texts))
+            return super().embed_documents(texts, progress)
+
+    build_fake(data_copy, tmp_path / "one", Counting())
+    assert len(calls) == 1
+    monkeypatch.setattr(rag.index.build, "BATCH_ARTICLES", 2)
+    calls.clear()
+    build_fake(data_copy, tmp_path / "batched", Counting())
+    assert len(calls) == 3 and max(calls) < sum(calls)  # 5 articles: 2 + 2 + 1, one batch embedded at a time
+    one, batched = load_index(tmp_path / "one", FAKE_SPEC), load_index(tmp_path / "batched", FAKE_SPEC)
+    assert list(batched.chunks) == list(one.chunks) and list(batched.sentences) == list(one.sentences)
+    assert np.allclose(batched.vectors.chunks, one.vectors.chunks, atol=1e-6)
+    assert np.allclose(batched.vectors.sentences, one.vectors.sentences, atol=1e-6)
+    assert np.array_equal(batched.vectors.offsets, one.vectors.offsets) and batched.articles == one.articles

@@ -37,7 +37,7 @@ def _written(tmp_path: Path, n: int, ann: AnnParams) -> tuple[Vectors, np.ndarra
     chunks, sentences, owner = _corpus(n)
     names = write_vectors(tmp_path, chunks, sentences, owner, ann)
     assert all((tmp_path / name).exists() for name in names) and ("ann.faiss" in names) == (ann.kind == "ivf")
-    return Vectors.load(tmp_path, ann), chunks, sentences, owner
+    return Vectors.load(tmp_path, ann, DIM), chunks, sentences, owner
 
 
 def test_scores_are_the_exact_chunk_and_best_sentence_cosines(tmp_path: Path) -> None:

@@ -12,13 +12,16 @@ import numpy as np
 from rag.embed.embedder import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.files import file_sha256
-from rag.index.store import load_index, read_manifest, save_index, writer_lock
+from rag.index.store import load_index, read_manifest, writer_lock
 from rag.index.vectors import ANN_MIN_CHUNKS
+from rag.index.writer import VersionWriter
 from rag.ingest.articles import read_articles
 from rag.ingest.chunking import chunk_articles, make_splitter
 from rag.text.arabic import for_embedding
 from rag.text.sentences import sentence_spans
 from rag.types import Article, Chunk, IndexSpec, Sentence, Skipped
+
+BATCH_ARTICLES = 64  # articles chunked and embedded together (a few hundred to a few thousand passages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +120,7 @@ def index_articles(
     t0 = time.perf_counter() if t0 is None else t0
     skipped = skipped or []
     _check_embedder(embedder, spec)
-    parts = _embed(articles, embedder, spec, progress)
-    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0, ann_min_chunks)
+    path, n_chunks, _ = _write(index_dir, articles, embedder, spec, skipped, t0, ann_min_chunks, progress)
     seconds = time.perf_counter() - t0
     return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
 
@@ -166,11 +168,11 @@ def _update(
     removed = tuple(sorted(set(before) - {a.id for a in articles}))
     if old is not None and not fresh and not removed and _skip_list(skipped) == old.manifest.skipped:
         return UpdateReport((), (), (), len(kept), len(old.chunks), 0, tuple(skipped), time.perf_counter() - t0, None)
-    parts = _embed(fresh, embedder, spec, progress)
-    embedded = sum(len(p.chunks) + len(p.sentences) for p in parts.values())
-    if old is not None:
-        parts |= {aid: _Parts(*old.article_parts(aid)) for aid in kept}
-    path, n_chunks = _save(index_dir, articles, parts, spec, skipped, t0, ann_min_chunks)
+
+    def reuse(article_id: str) -> _Parts | None:
+        return _Parts(*old.article_parts(article_id)) if old is not None and article_id in kept else None
+
+    path, n_chunks, embedded = _write(index_dir, articles, embedder, spec, skipped, t0, ann_min_chunks, progress, reuse)
     return UpdateReport(
         added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
     )
@@ -184,15 +186,17 @@ def _check_embedder(embedder: Embedder, spec: IndexSpec) -> None:
         )
 
 
-def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec, progress: bool) -> dict[str, _Parts]:
-    """Chunk the articles and embed their chunks and sentences in one pass; grouped per article."""
+def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec) -> dict[str, _Parts]:
+    """Chunk the articles and embed their chunks and sentences in one call (sentence-transformers sorts the texts
+    by length into its batches, so mixing long chunks and short sentences costs no padding); grouped per
+    article."""
     splitter = make_splitter(embedder.count_tokens, spec.chunk_tokens, spec.chunk_overlap)
     chunks = chunk_articles(articles, splitter)
     sentences = split_sentences(chunks)
     texts = [c.text for c in chunks] + [
         chunks[s.chunk].text[s.start - chunks[s.chunk].start : s.end - chunks[s.chunk].start] for s in sentences
     ]
-    vectors = embedder.embed_documents([for_embedding(t) for t in texts], progress=progress) if texts else None
+    vectors = embedder.embed_documents([for_embedding(t) for t in texts]) if texts else None
     dim = embedder.dim
     chunk_vecs = vectors[: len(chunks)] if vectors is not None else np.zeros((0, dim), np.float32)
     sentence_vecs = vectors[len(chunks) :] if vectors is not None else np.zeros((0, dim), np.float32)
@@ -215,39 +219,52 @@ def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec, progres
     return parts
 
 
-def _skip_list(skipped: list[Skipped]) -> list[dict[str, str]]:
-    return [{"path": s.path, "reason": s.reason} for s in skipped]
-
-
-def _save(
+def _write(
     index_dir: Path,
     articles: list[Article],
-    parts: dict[str, _Parts],
+    embedder: Embedder,
     spec: IndexSpec,
     skipped: list[Skipped],
     t0: float,
     ann_min_chunks: int,
-) -> tuple[Path, int]:
-    """Concatenate the articles' parts in article order (as a full build orders them) and write a version."""
-    chunks: list[Chunk] = []
-    sentences: list[Sentence] = []
-    for a in articles:
-        p = parts[a.id]
-        sentences += [Sentence(s.chunk + len(chunks), s.start, s.end) for s in p.sentences]
-        chunks += p.chunks
-    path = save_index(
-        index_dir,
-        articles,
-        chunks,
-        np.vstack([parts[a.id].chunk_vectors for a in articles]),
-        sentences,
-        np.vstack([parts[a.id].sentence_vectors for a in articles]),
-        spec=spec,
-        skipped=_skip_list(skipped),
-        build_seconds=time.perf_counter() - t0,
-        ann_min_chunks=ann_min_chunks,
-    )
-    return path, len(chunks)
+    progress: bool,
+    reuse: Callable[[str], _Parts | None] = lambda _: None,
+) -> tuple[Path, int, int]:
+    """Write a version batch by batch, in article order: an article's parts are reused when `reuse` has them,
+    else embedded. Memory holds one batch of vectors at a time. The version, its chunks, passages embedded."""
+    from tqdm import tqdm
+
+    embedded = 0
+    with (
+        VersionWriter(index_dir, spec, embedder.dim) as writer,
+        tqdm(total=len(articles), unit="article", disable=not progress, smoothing=0.1) as bar,
+    ):
+        for start in range(0, len(articles), BATCH_ARTICLES):
+            batch = articles[start : start + BATCH_ARTICLES]
+            parts = {a.id: p for a in batch if (p := reuse(a.id)) is not None}
+            fresh = _embed([a for a in batch if a.id not in parts], embedder, spec)
+            embedded += sum(len(p.chunks) + len(p.sentences) for p in fresh.values())
+            parts |= fresh
+            chunks: list[Chunk] = []
+            sentences: list[Sentence] = []
+            for a in batch:
+                sentences += [Sentence(s.chunk + len(chunks), s.start, s.end) for s in parts[a.id].sentences]
+                chunks += parts[a.id].chunks
+            writer.add(
+                batch,
+                chunks,
+                np.vstack([parts[a.id].chunk_vectors for a in batch]),
+                sentences,
+                np.vstack([parts[a.id].sentence_vectors for a in batch]),
+            )
+            bar.update(len(batch))
+            bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
+        path = writer.commit(_skip_list(skipped), time.perf_counter() - t0, ann_min_chunks)
+    return path, writer.chunks, embedded
+
+
+def _skip_list(skipped: list[Skipped]) -> list[dict[str, str]]:
+    return [{"path": s.path, "reason": s.reason} for s in skipped]
 
 
 def split_sentences(chunks: list[Chunk]) -> list[Sentence]:

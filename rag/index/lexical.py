@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -162,3 +163,98 @@ class BM25:
         if not ids or self.n == 0:
             return np.zeros(self.n, dtype=np.float32)
         return np.asarray(self.model.get_scores_from_ids(ids), dtype=np.float32)
+
+
+class BM25Writer:
+    """Builds the postings `BM25.build` would, document batch by document batch, in bounded memory: the term
+    counts go to scratch files in `folder`, and `close` lays them out as bm25s's CSC arrays (a counting sort,
+    one slice at a time) with bm25s's own Lucene formulas, so `BM25.load` reads the result. bm25s itself
+    needs every document's terms as Python lists at once (about 10 GB for a million chunks)."""
+
+    SLICE = 1 << 22  # postings sorted into place per step
+
+    def __init__(self, folder: Path, analyzer: Analyzer, k1: float = 1.2, b: float = 0.75) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.analyzer = analyzer
+        self.k1, self.b = k1, b
+        self.vocab: dict[str, int] = {}
+        self._terms = (folder / "terms.tmp").open("wb")  # int32 term id per posting
+        self._counts = (folder / "counts.tmp").open("wb")  # int32 term frequency per posting
+        self._lengths: list[np.ndarray] = []  # terms per document
+        self._per_doc: list[np.ndarray] = []  # postings per document
+        self.n = 0
+
+    def add(self, documents: Sequence[str]) -> None:
+        """The next documents, in order."""
+        lengths: list[int] = []
+        per_doc: list[int] = []
+        terms: list[int] = []
+        counts: list[int] = []
+        for text in documents:
+            found = self.analyzer.terms(text) or [""]
+            tally: dict[int, int] = {}
+            for t in found:
+                i = self.vocab.setdefault(t, len(self.vocab))
+                tally[i] = tally.get(i, 0) + 1
+            lengths.append(len(found))
+            per_doc.append(len(tally))
+            terms += tally.keys()
+            counts += tally.values()
+        self._terms.write(np.asarray(terms, dtype=np.int32).tobytes())
+        self._counts.write(np.asarray(counts, dtype=np.int32).tobytes())
+        self._lengths.append(np.asarray(lengths, dtype=np.int64))
+        self._per_doc.append(np.asarray(per_doc, dtype=np.int64))
+        self.n += len(documents)
+
+    def close(self) -> list[str]:
+        """Write the postings (bm25s's file names); the names of the files written."""
+        import bm25s
+        from bm25s.scoring import _score_idf_lucene, _score_tfc_lucene
+
+        self._terms.close()
+        self._counts.close()
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
+        per_doc = np.concatenate(self._per_doc) if self._per_doc else np.zeros(0, np.int64)
+        terms = _scratch(self.folder / "terms.tmp")
+        counts = _scratch(self.folder / "counts.tmp")
+        ends = np.cumsum(per_doc)  # a document's postings end where the next one's start
+        df = np.zeros(len(self.vocab), dtype=np.int64)
+        for a in range(0, len(terms), self.SLICE):
+            df += np.bincount(terms[a : a + self.SLICE], minlength=len(self.vocab))
+        idf = np.array([_score_idf_lucene(int(d), N=self.n) for d in df], dtype=np.float32)
+        avg = float(lengths.mean()) if self.n else 1.0
+        indptr = np.zeros(len(self.vocab) + 1, dtype=np.int64)
+        np.cumsum(df, out=indptr[1:])
+        data = np.lib.format.open_memmap(self.folder / "data.csc.index.npy", "w+", np.float32, (len(terms),))
+        indices = np.lib.format.open_memmap(self.folder / "indices.csc.index.npy", "w+", np.int32, (len(terms),))
+        free = indptr[:-1].copy()  # next free slot of each term's postings
+        for a in range(0, len(terms), self.SLICE):
+            t = np.asarray(terms[a : a + self.SLICE])
+            d = np.searchsorted(ends, np.arange(a, a + len(t)), side="right").astype(np.int32)
+            tf = np.asarray(counts[a : a + self.SLICE]).astype(np.float32)
+            score = idf[t] * _score_tfc_lucene(tf, lengths[d], avg, self.k1, self.b)
+            order = np.argsort(t, kind="stable")  # documents stay in order within a term
+            ts = t[order]
+            starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
+            runs = np.diff(np.r_[starts, len(ts)])
+            slot = free[ts] + (np.arange(len(ts)) - np.repeat(starts, runs))
+            indices[slot] = d[order]
+            data[slot] = score[order]
+            free[ts[starts]] += runs
+        data.flush()
+        indices.flush()
+        del data, indices, terms, counts
+        (self.folder / "terms.tmp").unlink()
+        (self.folder / "counts.tmp").unlink()
+        np.save(self.folder / "indptr.csc.index.npy", indptr)
+        (self.folder / "vocab.index.json").write_text(json.dumps(self.vocab, ensure_ascii=False))
+        params = {"k1": self.k1, "b": self.b, "delta": 0.5, "method": "lucene", "idf_method": "lucene"}
+        params |= {"dtype": "float32", "int_dtype": "int32", "num_docs": self.n, "version": bm25s.__version__}
+        (self.folder / "params.index.json").write_text(json.dumps(params | {"backend": "numpy"}, indent=4))
+        return [name for name in BM25.FILES if (self.folder / name).exists()]
+
+
+def _scratch(path: Path) -> np.ndarray:
+    rows = path.stat().st_size // 4
+    return np.memmap(path, dtype=np.int32, mode="r", shape=(rows,)) if rows else np.zeros(0, np.int32)

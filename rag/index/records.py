@@ -17,7 +17,7 @@ import numpy as np
 from rag.types import Article, Chunk, Sentence
 
 DATABASE = "records.sqlite"  # articles (by id, in build order) and chunks (by position)
-SENTENCES = "sentence_spans.npy"  # int64 rows (chunk position, start, end), grouped by chunk in chunk order
+SENTENCES = "sentence_spans.i64"  # raw int64 rows (chunk position, start, end), grouped by chunk in chunk order
 
 _SCHEMA = """
 CREATE TABLE articles (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, outlet TEXT,
@@ -28,27 +28,53 @@ CREATE INDEX chunks_by_article ON chunks (article_id, n);
 """
 
 
+class RecordWriter:
+    """Appends a version's records batch by batch; chunk positions and sentence rows continue across batches."""
+
+    def __init__(self, folder: Path) -> None:
+        self._db = sqlite3.connect(folder / DATABASE)
+        self._db.executescript(_SCHEMA)
+        self._spans = (folder / SENTENCES).open("wb")
+        self.articles = 0
+        self.chunks = 0
+        self.sentences = 0
+
+    def add(self, articles: Sequence[Article], chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> None:
+        """A batch: its articles, their chunks, and the chunks' sentences (`chunk` counted within the batch)."""
+        self._db.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
+            ((self.articles + n, a.id, a.title, a.outlet, a.text, a.sha256) for n, a in enumerate(articles)),
+        )
+        self._db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+            ((self.chunks + n, c.id, c.article_id, c.text, c.start, c.end) for n, c in enumerate(chunks)),
+        )
+        spans = np.array([(self.chunks + s.chunk, s.start, s.end) for s in sentences], dtype=np.int64)
+        self._spans.write(spans.reshape(-1, 3).tobytes())
+        self.articles += len(articles)
+        self.chunks += len(chunks)
+        self.sentences += len(sentences)
+
+    def close(self) -> list[str]:
+        """Commit; the names of the files written."""
+        self._db.commit()
+        self._db.close()
+        self._spans.close()
+        return [DATABASE, SENTENCES]
+
+
 def write_records(
     folder: Path, articles: Sequence[Article], chunks: Sequence[Chunk], sentences: Sequence[Sentence]
 ) -> list[str]:
-    """Write a version's records into `folder`; the names of the files."""
-    db = sqlite3.connect(folder / DATABASE)
-    try:
-        db.executescript(_SCHEMA)
-        db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
-            ((n, a.id, a.title, a.outlet, a.text, a.sha256) for n, a in enumerate(articles)),
-        )
-        db.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-            ((n, c.id, c.article_id, c.text, c.start, c.end) for n, c in enumerate(chunks)),
-        )
-        db.commit()
-    finally:
-        db.close()
-    spans = np.array([(s.chunk, s.start, s.end) for s in sentences], dtype=np.int64).reshape(-1, 3)
-    np.save(folder / SENTENCES, spans)
-    return [DATABASE, SENTENCES]
+    """Write a version's records in one batch; the names of the files."""
+    writer = RecordWriter(folder)
+    writer.add(articles, chunks, sentences)
+    return writer.close()
+
+
+def _spans(path: Path) -> np.ndarray:
+    rows = path.stat().st_size // 24
+    return np.memmap(path, dtype=np.int64, mode="r", shape=(rows, 3)) if rows else np.zeros((0, 3), dtype=np.int64)
 
 
 class Records:
@@ -60,7 +86,7 @@ class Records:
         uri = f"file:{folder / DATABASE}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
-        self.spans = np.load(folder / SENTENCES, mmap_mode="r")
+        self.spans = _spans(folder / SENTENCES)
         self.chunks = _Chunks(self)
         self.sentences = _Sentences(self.spans)
         self.articles = _Articles(self)

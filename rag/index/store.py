@@ -6,11 +6,9 @@ import json
 import os
 import shutil
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,9 @@ import numpy as np
 from rag.errors import IndexBusyError, IndexMismatchError, IndexMissingError
 from rag.files import file_sha256
 from rag.index.lexical import BM25, Analyzer
-from rag.index.records import Records, write_records
-from rag.index.vectors import ANN_MIN_CHUNKS, AnnParams, Vectors, ann_params_for, write_vectors
-from rag.types import Article, Chunk, IndexSpec, Sentence
+from rag.index.records import Records
+from rag.index.vectors import AnnParams, Vectors
+from rag.types import Chunk, IndexSpec, Sentence
 
 # 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/);
 # 5: vectors as memory-mapped .npy (held once), an IVF index above ann_min_chunks, file sizes in the manifest,
@@ -219,69 +217,7 @@ def live_path(index_dir: Path) -> Path:
     return (index_dir / CURRENT).resolve()
 
 
-def save_index(
-    index_dir: Path,
-    articles: list[Article],
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    sentences: list[Sentence],
-    sentence_vectors: np.ndarray,
-    *,
-    spec: IndexSpec,
-    skipped: list[dict[str, str]],
-    build_seconds: float,
-    ann_min_chunks: int = ANN_MIN_CHUNKS,
-) -> Path:
-    """Write a new version folder, then point `current` at it in one atomic rename."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    previous = live_version(index_dir) or ""
-    stamp = datetime.now(UTC)
-    version = index_dir / f"v-{stamp:%Y%m%dT%H%M%S}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-    tmp = version.with_name(version.name + ".tmp")
-    tmp.mkdir()
-    try:
-        ann = ann_params_for(len(chunks), ann_min_chunks)
-        sentence_chunks = np.array([s.chunk for s in sentences], dtype=np.int64)
-        vector_files = write_vectors(tmp, vectors, sentence_vectors, sentence_chunks, ann)
-        record_files = write_records(tmp, articles, chunks, sentences)
-        (tmp / LEXICAL).mkdir()
-        lexical = BM25.build([c.text for c in chunks], Analyzer(spec.lexical_terms)).save(tmp / LEXICAL)
-        written = [*vector_files, *record_files, *(f"{LEXICAL}/{name}" for name in lexical)]
-        manifest = Manifest(
-            format=FORMAT,
-            model=spec.model,
-            dim=int(vectors.shape[1]),
-            chunk_tokens=spec.chunk_tokens,
-            chunk_overlap=spec.chunk_overlap,
-            lexical_terms=spec.lexical_terms,
-            articles={a.id: a.sha256 for a in articles},
-            chunks=len(chunks),
-            sentences=len(sentences),
-            built_at=stamp.isoformat(timespec="seconds"),
-            build_seconds=round(build_seconds, 2),
-            skipped=skipped,
-            files={name: file_sha256(tmp / name) for name in written},
-            sizes={name: (tmp / name).stat().st_size for name in written},
-            ann=asdict(ann),
-        )
-        (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
-        for name in (*written, "manifest.json"):
-            with (tmp / name).open("rb") as f:
-                os.fsync(f.fileno())
-        tmp.rename(version)
-        link = index_dir / f".{CURRENT}.{os.getpid()}"
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(version.name)
-        os.replace(link, index_dir / CURRENT)  # the atomic switch
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _remove_old_versions(index_dir, keep={version.name, previous})
-    return version
-
-
-def _remove_old_versions(index_dir: Path, keep: set[str]) -> None:
+def remove_old_versions(index_dir: Path, keep: set[str]) -> None:
     """Delete versions older than the live one and the one before it: a reader that resolved the previous
     version a moment before the switch can still finish loading it."""
     for p in index_dir.iterdir():
@@ -364,7 +300,7 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec) -> VectorIndex:
         if size != manifest.sizes.get(name) or (size <= HASH_LIMIT and file_sha256(file) != digest):
             raise IndexMismatchError(f"The index file {file} is corrupt (its size or checksum differs): {hint}.")
     try:
-        vectors = Vectors.load(path, AnnParams(**manifest.ann))  # type: ignore[arg-type]
+        vectors = Vectors.load(path, AnnParams(**manifest.ann), manifest.dim)  # type: ignore[arg-type]
         records = Records(path)
         lexical = BM25.load(path / LEXICAL, Analyzer(manifest.lexical_terms))
         n = len(records.chunks)

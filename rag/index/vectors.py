@@ -1,4 +1,4 @@
-"""The vectors of one index version, held once: chunk and sentence vectors as memory-mapped `.npy` files, and for
+"""The vectors of one index version, held once: chunk and sentence vectors as memory-mapped float32 files, and for
 large indexes an IVF index (FAISS, 8-bit codes, memory-mapped) that proposes candidates.
 
 Search has two steps. `nearest` proposes chunk ids: exact (one product with every chunk vector) below
@@ -16,8 +16,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-CHUNKS = "chunk_vectors.npy"  # float32, one row per chunk, normalized
-SENTENCES = "sentence_vectors.npy"  # float32, one row per sentence, grouped by chunk in chunk order
+CHUNKS = "chunk_vectors.f32"  # raw float32, one row per chunk, normalized (appended batch by batch)
+SENTENCES = "sentence_vectors.f32"  # raw float32, one row per sentence, grouped by chunk in chunk order
 OFFSETS = "sentence_offsets.npy"  # int64, n_chunks + 1: the sentences of chunk i are rows offsets[i]:offsets[i + 1]
 ANN = "ann.faiss"  # only above ann_min_chunks
 ANN_MIN_CHUNKS = 100_000  # below this an exact search costs under ~20 ms on 2 cores (make bench-scale)
@@ -44,6 +44,45 @@ def ann_params_for(n_chunks: int, ann_min_chunks: int = ANN_MIN_CHUNKS) -> AnnPa
     return AnnParams("ivf", nlist, max(1, nlist // 16), min(n_chunks, TRAIN_PER_LIST * nlist))
 
 
+class VectorWriter:
+    """Appends a version's vectors batch by batch (bounded memory: nothing is kept but the per-chunk sentence
+    counts), then writes the offsets and, above ann_min_chunks, the IVF index."""
+
+    def __init__(self, folder: Path, dim: int) -> None:
+        self.folder = folder
+        self.dim = dim
+        self._chunks = (folder / CHUNKS).open("wb")
+        self._sentences = (folder / SENTENCES).open("wb")
+        self._counts: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_chunks: np.ndarray) -> None:
+        """A batch of chunks and their sentences; `sentence_chunks` = each sentence's chunk within the batch,
+        in chunk order."""
+        chunk_vectors = np.ascontiguousarray(chunk_vectors, dtype=np.float32).reshape(-1, self.dim)
+        order = np.asarray(sentence_chunks, dtype=np.int64)
+        if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= len(chunk_vectors)):
+            raise ValueError("sentence rows must be grouped by chunk, in chunk order")
+        self._chunks.write(chunk_vectors.tobytes())
+        self._sentences.write(np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, self.dim).tobytes())
+        self._counts.append(np.bincount(order, minlength=len(chunk_vectors)))
+        self.n += len(chunk_vectors)
+
+    def close(self, ann: AnnParams) -> list[str]:
+        """Finish the files; the names of the files written."""
+        self._chunks.close()
+        self._sentences.close()
+        counts = np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.int64)
+        offsets = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        np.save(self.folder / OFFSETS, offsets)
+        names = [CHUNKS, SENTENCES, OFFSETS]
+        if ann.kind == "ivf":
+            faiss.write_index(train_ivf(_map(self.folder / CHUNKS, self.dim), ann), str(self.folder / ANN))
+            names.append(ANN)
+        return names
+
+
 def write_vectors(
     folder: Path,
     chunk_vectors: np.ndarray,
@@ -51,22 +90,21 @@ def write_vectors(
     sentence_chunks: np.ndarray,
     ann: AnnParams,
 ) -> list[str]:
-    """Write the vectors of a version into `folder` (sentence rows in chunk order); the names of the files."""
-    n, dim = chunk_vectors.shape
-    order = np.asarray(sentence_chunks, dtype=np.int64)
-    if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= n):
-        raise ValueError("sentence rows must be grouped by chunk, in chunk order")
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(order, minlength=n), out=offsets[1:])
-    np.save(folder / CHUNKS, np.ascontiguousarray(chunk_vectors, dtype=np.float32))
-    np.save(folder / SENTENCES, np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, dim))
-    np.save(folder / OFFSETS, offsets)
-    names = [CHUNKS, SENTENCES, OFFSETS]
-    if ann.kind == "ivf":
-        vectors = np.load(folder / CHUNKS, mmap_mode="r")
-        faiss.write_index(train_ivf(vectors, ann), str(folder / ANN))
-        names.append(ANN)
+    """Write the vectors of a version in one batch (sentence rows in chunk order); the names of the files."""
+    writer = VectorWriter(folder, int(chunk_vectors.shape[1]))
+    try:
+        writer.add(chunk_vectors, sentence_vectors, sentence_chunks)
+    finally:
+        names = writer.close(ann)
     return names
+
+
+def _map(path: Path, dim: int) -> np.ndarray:
+    """A raw float32 file as a read-only (rows, dim) memory map (an empty array for an empty file)."""
+    rows = path.stat().st_size // (4 * dim)
+    if rows == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
 
 
 def train_ivf(vectors: np.ndarray, ann: AnnParams, batch: int = 65_536) -> faiss.Index:
@@ -96,15 +134,11 @@ class Vectors:
         self._singles: np.ndarray | None = None
 
     @classmethod
-    def load(cls, folder: Path, ann: AnnParams) -> Vectors:
+    def load(cls, folder: Path, ann: AnnParams, dim: int) -> Vectors:
         """Map the version's vectors; the IVF lists too (IO_FLAG_MMAP), so loading reads almost nothing."""
         index = faiss.read_index(str(folder / ANN), faiss.IO_FLAG_MMAP) if ann.kind == "ivf" else None
         return cls(
-            np.load(folder / CHUNKS, mmap_mode="r"),
-            np.load(folder / SENTENCES, mmap_mode="r"),
-            np.load(folder / OFFSETS),
-            index,
-            ann.nprobe,
+            _map(folder / CHUNKS, dim), _map(folder / SENTENCES, dim), np.load(folder / OFFSETS), index, ann.nprobe
         )
 
     @property

@@ -133,7 +133,7 @@ class Retriever:
         lexical_query = self.lexical_query(question)
         if self.bm25 is not None and lexical_query:
             lexical, ceiling = self.bm25.scores(lexical_query), self.bm25.ceiling(lexical_query)
-            top = np.argsort(-lexical)[:pool]
+            top = np.argpartition(-lexical, pool - 1)[:pool] if pool < len(lexical) else np.arange(len(lexical))
             found |= {int(i) for i in top if lexical[i] > 0}
         ids = np.array(sorted(found), dtype=np.int64)
         if not len(ids):
