@@ -153,7 +153,15 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
 
     s = _settings(index_dir=index)
     m = read_manifest(s.index_dir)
-    info = {"articles": len(m.articles), "chunks": m.chunks, "model": m.model, "dim": m.dim, "built_at": m.built_at}
+    info: dict[str, Any] = {
+        "articles": len(m.articles),
+        "chunks": m.chunks,
+        "sentences": m.sentences,
+        "model": m.model,
+        "dim": m.dim,
+        "built_at": m.built_at,
+        "search": "exact" if m.ann["kind"] == "flat" else f"IVF{m.ann['nlist']},SQ8 (nprobe {m.ann['nprobe']})",
+    }
     if as_json:
         _emit(info)
     else:

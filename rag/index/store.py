@@ -22,8 +22,8 @@ from rag.index.vectors import AnnParams, Vectors
 from rag.types import Chunk, IndexSpec, Sentence
 
 # 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/);
-# 5: vectors as memory-mapped .npy (held once), an IVF index above ann_min_chunks, file sizes in the manifest,
-#    records in SQLite read on demand
+# 5: vectors in memory-mapped float32 files (held once), an IVF index above ann_min_chunks, file sizes in the
+#    manifest, records in SQLite read on demand, versions written batch by batch (rag/index/writer.py)
 FORMAT = 5
 CURRENT = "current"  # symlink to the live version folder
 HASH_LIMIT = 64 * 2**20  # files above this are checked by size when loading (hashing gigabytes would take seconds)
