@@ -1,9 +1,12 @@
-"""Content hashes of files: the index's manifest, its staleness check and the model download all use this one."""
+"""File helpers: the one content hash (index manifest, staleness check, model download) and the one reader of
+raw arrays written row by row (index vectors, sentence spans, BM25 scratch counts)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
+import numpy as np
 
 
 def file_sha256(path: Path) -> str:
@@ -13,3 +16,13 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def mapped_rows(path: Path, dtype: type[np.generic], width: int = 0) -> np.ndarray:
+    """A raw file of `dtype` values appended row by row, as a read-only memory map of shape (rows, width), or
+    (rows,) for width 0; an empty array for an empty file (a memory map of nothing cannot be made)."""
+    itemsize = np.dtype(dtype).itemsize * max(width, 1)
+    shape = (path.stat().st_size // itemsize, width) if width else (path.stat().st_size // itemsize,)
+    if shape[0] == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape)

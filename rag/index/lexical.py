@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
+from rag.files import mapped_rows
 from rag.text.arabic import fold
 
 _WORD = re.compile(r"\w+")
@@ -216,8 +217,8 @@ class BM25Writer:
         self._counts.close()
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         per_doc = np.concatenate(self._per_doc) if self._per_doc else np.zeros(0, np.int64)
-        terms = _scratch(self.folder / "terms.tmp")
-        counts = _scratch(self.folder / "counts.tmp")
+        terms = mapped_rows(self.folder / "terms.tmp", np.int32)
+        counts = mapped_rows(self.folder / "counts.tmp", np.int32)
         ends = np.cumsum(per_doc)  # a document's postings end where the next one's start
         df = np.zeros(len(self.vocab), dtype=np.int64)
         for a in range(0, len(terms), self.SLICE):
@@ -253,8 +254,3 @@ class BM25Writer:
         params |= {"dtype": "float32", "int_dtype": "int32", "num_docs": self.n, "version": bm25s.__version__}
         (self.folder / "params.index.json").write_text(json.dumps(params | {"backend": "numpy"}, indent=4))
         return [name for name in BM25.FILES if (self.folder / name).exists()]
-
-
-def _scratch(path: Path) -> np.ndarray:
-    rows = path.stat().st_size // 4
-    return np.memmap(path, dtype=np.int32, mode="r", shape=(rows,)) if rows else np.zeros(0, np.int32)

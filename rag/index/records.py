@@ -14,6 +14,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from rag.files import mapped_rows
 from rag.types import Article, Chunk, Sentence
 
 DATABASE = "records.sqlite"  # articles (by id, in build order) and chunks (by position)
@@ -72,11 +73,6 @@ def write_records(
     return writer.close()
 
 
-def _spans(path: Path) -> np.ndarray:
-    rows = path.stat().st_size // 24
-    return np.memmap(path, dtype=np.int64, mode="r", shape=(rows, 3)) if rows else np.zeros((0, 3), dtype=np.int64)
-
-
 class Records:
     """A version's records, read on demand. One read-only connection, shared by the threads that ask (the page
     serves several sessions from one loaded index), opened at load so that the version's removal by a later
@@ -86,7 +82,7 @@ class Records:
         uri = f"file:{folder / DATABASE}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
-        self.spans = _spans(folder / SENTENCES)
+        self.spans = mapped_rows(folder / SENTENCES, np.int64, 3)
         self.chunks = _Chunks(self)
         self.sentences = _Sentences(self.spans)
         self.articles = _Articles(self)

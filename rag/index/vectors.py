@@ -16,6 +16,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag.files import mapped_rows
+
 CHUNKS = "chunk_vectors.f32"  # raw float32, one row per chunk, normalized (appended batch by batch)
 SENTENCES = "sentence_vectors.f32"  # raw float32, one row per sentence, grouped by chunk in chunk order
 OFFSETS = "sentence_offsets.npy"  # int64, n_chunks + 1: the sentences of chunk i are rows offsets[i]:offsets[i + 1]
@@ -81,7 +83,9 @@ class VectorWriter:
         np.save(self.folder / OFFSETS, offsets)
         names = [CHUNKS, SENTENCES, OFFSETS]
         if ann.kind == "ivf":
-            faiss.write_index(train_ivf(_map(self.folder / CHUNKS, self.dim), ann), str(self.folder / ANN))
+            faiss.write_index(
+                train_ivf(mapped_rows(self.folder / CHUNKS, np.float32, self.dim), ann), str(self.folder / ANN)
+            )
             names.append(ANN)
         return names
 
@@ -100,14 +104,6 @@ def write_vectors(
     finally:
         names = writer.close(ann)
     return names
-
-
-def _map(path: Path, dim: int) -> np.ndarray:
-    """A raw float32 file as a read-only (rows, dim) memory map (an empty array for an empty file)."""
-    rows = path.stat().st_size // (4 * dim)
-    if rows == 0:
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
 
 
 def train_ivf(vectors: np.ndarray, ann: AnnParams, batch: int = 65_536) -> faiss.Index:
@@ -140,9 +136,9 @@ class Vectors:
     def load(cls, folder: Path, ann: AnnParams, dim: int) -> Vectors:
         """Map the version's vectors; the IVF lists too (IO_FLAG_MMAP), so loading reads almost nothing."""
         index = faiss.read_index(str(folder / ANN), faiss.IO_FLAG_MMAP) if ann.kind == "ivf" else None
-        return cls(
-            _map(folder / CHUNKS, dim), _map(folder / SENTENCES, dim), np.load(folder / OFFSETS), index, ann.nprobe
-        )
+        chunks = mapped_rows(folder / CHUNKS, np.float32, dim)
+        sentences = mapped_rows(folder / SENTENCES, np.float32, dim)
+        return cls(chunks, sentences, np.load(folder / OFFSETS), index, ann.nprobe)
 
     @property
     def dim(self) -> int:

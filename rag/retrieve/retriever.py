@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -148,7 +149,7 @@ class Retriever:
             lex = np.minimum(lexical[ids] / ceiling, 1.0)
             fused = (1 - self.lexical_weight) * fused + self.lexical_weight * lex
         order = np.argsort(-fused, kind="stable")
-        hits = [
+        hits = (  # best first; each chunk is read from the records only when _tidy gets to it
             Hit(
                 chunk=self.index.chunks[int(ids[i])],
                 score=float(fused[i]),
@@ -156,10 +157,10 @@ class Retriever:
                 lexical=float(lex[i]),
             )
             for i in order
-        ]
+        )
         return self._tidy(hits, k)
 
-    def _tidy(self, hits: list[Hit], k: int) -> list[Hit]:
+    def _tidy(self, hits: Iterable[Hit], k: int) -> list[Hit]:
         """Best-first hits without near-duplicates and with at most `per_article` chunks per article."""
         kept: list[Hit] = []
         seen: list[frozenset[str]] = []
