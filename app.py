@@ -14,7 +14,8 @@ from rag.answer.render import STYLE, article_html, escape_markdown, quote_html, 
 from rag.config import Settings, get_settings
 from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
-from rag.index.store import live_version, read_manifest
+from rag.index.manifest import read_manifest
+from rag.index.versions import live_version
 from rag.llm import client
 from rag.retrieve.followup import Turn
 from rag.retrieve.retriever import Retriever, load_retriever

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.types import IndexSpec
+from rag.types import IndexSpec, StoreOptions
 
 DEFAULT_EMBEDDING_MODEL = "intfloat/multilingual-e5-small"
 EMBEDDED_LLM_NAME = "qwen2.5-coder-1.5b-instruct"
@@ -66,6 +66,19 @@ class Settings(BaseSettings):
         ge=0,
         description="From this many chunks on, a build adds an approximate (IVF) index that proposes candidates; "
         "below it every search is exact (make bench-scale measures both).",
+    )
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="Where the vectors live: faiss (files in the index folder, embedded) or milvus (a Milvus server "
+        "or cluster, or Milvus Lite; RAG_MILVUS_URI). Saved with the index: changing it asks for `rag index build`.",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="The Milvus to use with RAG_VECTOR_STORE=milvus: http://host:19530 (a server or cluster) or a "
+        "Milvus Lite file (one process at a time); unset = <index>/milvus.db (Milvus Lite).",
+    )
+    milvus_prefix: str = Field(
+        "rag", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Start of this index's Milvus collection names."
     )
     translate_queries: bool = Field(
         True,
@@ -188,7 +201,14 @@ class Settings(BaseSettings):
     @property
     def index_spec(self) -> IndexSpec:
         """What the index must be built with: the embedding model, chunk size and overlap, BM25 terms."""
-        return IndexSpec(self.embedding_model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms)
+        return IndexSpec(
+            self.embedding_model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms, self.vector_store
+        )
+
+    @property
+    def store_options(self) -> StoreOptions:
+        """How builds lay out the vector store and where Milvus is."""
+        return StoreOptions(self.ann_min_chunks, self.milvus_uri or "", self.milvus_prefix)
 
     @property
     def uses_embedded_llm(self) -> bool:

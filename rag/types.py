@@ -24,6 +24,17 @@ class IndexSpec:
     chunk_tokens: int  # chunk size, in the embedding model's tokens
     chunk_overlap: int  # overlap between neighbouring chunks, in tokens
     lexical_terms: str = "ngram"  # what the BM25 leg indexes: "ngram" (character 4-grams) or "stem"
+    store: str = "faiss"  # where the vectors live: "faiss" (files in the index folder) or "milvus"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """How a build lays out its vector store, and where a Milvus store is (settings that do not make an index
+    stale: the server may move, the approximate index is chosen by size)."""
+
+    ann_min_chunks: int = 100_000  # FAISS: from this many chunks on, an IVF index proposes the candidates
+    milvus_uri: str = ""  # Milvus: a server (http://host:19530) or a Milvus Lite file; "" = <index>/milvus.db
+    milvus_prefix: str = "rag"  # Milvus: collection names start with it (several indexes on one server)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.index.store import live_path
+from rag.index.versions import live_path
 from rag.ingest.articles import parse_article
 
 from .conftest import DATA

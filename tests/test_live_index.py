@@ -29,7 +29,8 @@ import json, sys, time
 from pathlib import Path
 from rag.config import get_settings
 from rag.retrieve.retriever import retriever_for
-from rag.index.store import live_version, load_index
+from rag.index.store import load_index
+from rag.index.versions import live_version
 from rag.types import IndexSpec
 from tests.conftest import FakeEmbedder
 

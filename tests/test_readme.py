@@ -10,6 +10,7 @@ import pytest
 from pydantic_core import PydanticUndefined
 
 from rag.config import Settings
+from rag.index.milvus import lite_path
 
 from .conftest import ROOT
 
@@ -71,4 +72,7 @@ def test_every_documented_default_is_the_code_default(monkeypatch: pytest.Monkey
     assert cell == f"`{embedded.answer_concurrency}` embedded, `{endpoint.answer_concurrency}` endpoint"
     cell = computed.pop("RAG_LLM_MODEL")[0]
     assert cell == f"`{endpoint.answer_model}` with a key, `{embedded.answer_model}` embedded"
+    cell = computed.pop("RAG_MILVUS_URI")[0]
+    lite = lite_path(Settings().store_options.milvus_uri, models)
+    assert cell == "`$RAG_INDEX_DIR/milvus.db` (Milvus Lite)" and lite == str(models / "milvus.db")
     assert not computed, f"settings whose computed default this test does not check yet: {sorted(computed)}"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from rag.index.build import build_index
 from rag.index.records import Records, write_records
-from rag.index.store import live_path, load_index
+from rag.index.store import load_index
+from rag.index.versions import live_path
 from rag.types import Article, Chunk, Sentence
 
 from .conftest import FakeEmbedder

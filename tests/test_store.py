@@ -13,7 +13,9 @@ import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.index.build import index_is_current
-from rag.index.store import live_path, load_index, read_manifest
+from rag.index.manifest import read_manifest
+from rag.index.store import load_index
+from rag.index.versions import live_path
 from rag.retrieve.retriever import Retriever
 
 from .conftest import FakeEmbedder

@@ -16,7 +16,8 @@ import pytest
 
 from rag.errors import IndexBusyError
 from rag.index.build import build_index, update_index
-from rag.index.store import CURRENT, load_index, writer_lock
+from rag.index.store import load_index
+from rag.index.versions import CURRENT, writer_lock
 from rag.types import IndexSpec
 
 from .conftest import FakeEmbedder
@@ -123,7 +124,7 @@ def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -
         [
             sys.executable,
             "-c",
-            f"from rag.index.store import writer_lock\nimport pathlib, time\n"
+            f"from rag.index.versions import writer_lock\nimport pathlib, time\n"
             f"with writer_lock(pathlib.Path({str(index)!r})):\n    print('locked', flush=True)\n    time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -77,7 +77,7 @@ WaitOpt = Annotated[
 def _writer_embedder(s: Settings, wait: bool) -> Embedder:
     """Checks shared by build and update (data folder, another writer) before the model loads; the embedder."""
     from rag.embed.embedder import embedder_for
-    from rag.index.store import check_not_busy
+    from rag.index.versions import check_not_busy
 
     if not s.data_dir.is_dir():
         raise RagError(f"Data folder {s.data_dir} does not exist: create it or pass --data DIR.")
@@ -91,7 +91,7 @@ def _write_options(s: Settings, wait: bool) -> dict[str, Any]:
     return {
         "progress": True,
         "wait": wait,
-        "ann_min_chunks": s.ann_min_chunks,
+        "options": s.store_options,
         "on_wait": lambda msg: typer.echo(msg, err=True),
     }
 
@@ -149,7 +149,7 @@ def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = F
 @index_app.command("info")
 def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the index holds."""
-    from rag.index.store import read_manifest
+    from rag.index.manifest import read_manifest
 
     s = _settings(index_dir=index)
     m = read_manifest(s.index_dir)
@@ -160,13 +160,25 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
         "model": m.model,
         "dim": m.dim,
         "built_at": m.built_at,
-        "search": "exact" if m.ann["kind"] == "flat" else f"IVF{m.ann['nlist']},SQ8 (nprobe {m.ann['nprobe']})",
+        "store": m.store,
+        "search": _search_kind(m.ann),
     }
+    if m.store == "milvus":
+        info["milvus"] = {"uri": m.milvus.get("uri") or str(s.index_dir / "milvus.db"), "chunks": m.milvus["chunks"]}
     if as_json:
         _emit(info)
     else:
         for key, value in info.items():
             typer.echo(f"{key:>9}: {value}")
+
+
+def _search_kind(ann: dict[str, Any]) -> str:
+    """How candidates are found: exact, FAISS IVF with its cells visited, or Milvus HNSW."""
+    if ann["kind"] == "flat":
+        return "exact"
+    if ann["kind"] == "hnsw":
+        return f"HNSW (M {ann['M']})"
+    return f"IVF{ann['nlist']},SQ8 (nprobe {ann['nprobe']})"
 
 
 def _chunk_json(c: Chunk) -> dict[str, Any]:
@@ -355,7 +367,7 @@ def chat(
     ] = False,
 ) -> None:
     """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread."""
-    from rag.index.store import live_version
+    from rag.index.versions import live_version
     from rag.retrieve.followup import Turn
 
     s = _settings(index_dir=index, answer_k=k)

@@ -12,14 +12,16 @@ import numpy as np
 from rag.embed.embedder import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.files import file_sha256
-from rag.index.store import load_index, read_manifest, writer_lock
-from rag.index.vectors import ANN_MIN_CHUNKS
+from rag.index.backend import Kept
+from rag.index.manifest import Manifest, read_manifest
+from rag.index.store import load_index
+from rag.index.versions import writer_lock
 from rag.index.writer import VersionWriter
 from rag.ingest.articles import read_articles
 from rag.ingest.chunking import chunk_articles, make_splitter
 from rag.text.arabic import for_embedding
 from rag.text.sentences import sentence_spans
-from rag.types import Article, Chunk, IndexSpec, Sentence, Skipped
+from rag.types import Article, Chunk, IndexSpec, Sentence, Skipped, StoreOptions
 
 BATCH_ARTICLES = 64  # articles chunked and embedded together (a few hundred to a few thousand passages)
 
@@ -52,12 +54,12 @@ class UpdateReport:
 
 @dataclass(frozen=True, slots=True)
 class _Parts:
-    """One article's chunks and sentences (sentence.chunk counted from the article's first chunk) and vectors."""
+    """One article's chunks and sentences (sentence.chunk counted from the article's first chunk), and either
+    their new vectors (chunk vectors, sentence vectors) or what the live version's store keeps of them."""
 
     chunks: list[Chunk]
-    chunk_vectors: np.ndarray
     sentences: list[Sentence]
-    sentence_vectors: np.ndarray
+    vectors: tuple[np.ndarray, np.ndarray] | Kept
 
 
 def _readable(data_dir: Path) -> tuple[list[Article], list[Skipped]]:
@@ -86,7 +88,7 @@ def build_index(
     progress: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
-    ann_min_chunks: int = ANN_MIN_CHUNKS,
+    options: StoreOptions | None = None,
 ) -> BuildReport:
     """Full rebuild of `index_dir` from the articles in `data_dir`; the old index stays live until the swap.
     One writer at a time: another build or update makes this one wait (`wait`) or fail with IndexBusyError."""
@@ -101,7 +103,7 @@ def build_index(
             progress=progress,
             skipped=skipped,
             t0=t0,
-            ann_min_chunks=ann_min_chunks,
+            options=options,
         )
 
 
@@ -114,13 +116,13 @@ def index_articles(
     progress: bool = False,
     skipped: list[Skipped] | None = None,
     t0: float | None = None,
-    ann_min_chunks: int = ANN_MIN_CHUNKS,
+    options: StoreOptions | None = None,
 ) -> BuildReport:
     """Chunk, embed and store already-read articles (a full rebuild of `index_dir`)."""
     t0 = time.perf_counter() if t0 is None else t0
     skipped = skipped or []
     _check_embedder(embedder, spec)
-    path, n_chunks, _ = _write(index_dir, articles, embedder, spec, skipped, t0, ann_min_chunks, progress)
+    path, n_chunks, _ = _write(index_dir, articles, embedder, spec, skipped, t0, options, progress)
     seconds = time.perf_counter() - t0
     return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
 
@@ -134,7 +136,7 @@ def update_index(
     progress: bool = False,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
-    ann_min_chunks: int = ANN_MIN_CHUNKS,
+    options: StoreOptions | None = None,
 ) -> UpdateReport:
     """Bring the index in line with `data_dir` by content hash: embed new and changed articles, drop removed
     ones, keep the vectors of unchanged ones. The result equals a full rebuild; the old version stays live
@@ -142,7 +144,7 @@ def update_index(
     t0 = time.perf_counter()
     articles, skipped = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        return _update(articles, skipped, index_dir, embedder, spec, progress, t0, ann_min_chunks)
+        return _update(articles, skipped, index_dir, embedder, spec, progress, t0, options)
 
 
 def _update(
@@ -153,11 +155,11 @@ def _update(
     spec: IndexSpec,
     progress: bool,
     t0: float,
-    ann_min_chunks: int,
+    options: StoreOptions | None,
 ) -> UpdateReport:
     _check_embedder(embedder, spec)
     try:
-        old = load_index(index_dir, spec)
+        old = load_index(index_dir, spec, options)
     except IndexMissingError:
         old = None
     before = old.articles if old else {}
@@ -172,7 +174,8 @@ def _update(
     def reuse(article_id: str) -> _Parts | None:
         return _Parts(*old.article_parts(article_id)) if old is not None and article_id in kept else None
 
-    path, n_chunks, embedded = _write(index_dir, articles, embedder, spec, skipped, t0, ann_min_chunks, progress, reuse)
+    live = old.manifest if old is not None else None
+    path, n_chunks, embedded = _write(index_dir, articles, embedder, spec, skipped, t0, options, progress, reuse, live)
     return UpdateReport(
         added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
     )
@@ -212,9 +215,8 @@ def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec) -> dict
         members = [(n, j) for n, pos in enumerate(positions) for j in of_chunk.get(pos, [])]
         parts[a.id] = _Parts(
             [chunks[i] for i in positions],
-            chunk_vecs[positions].reshape(-1, dim),
             [Sentence(n, sentences[j].start, sentences[j].end) for n, j in members],
-            sentence_vecs[[j for _, j in members]].reshape(-1, dim),
+            (chunk_vecs[positions].reshape(-1, dim), sentence_vecs[[j for _, j in members]].reshape(-1, dim)),
         )
     return parts
 
@@ -226,9 +228,10 @@ def _write(
     spec: IndexSpec,
     skipped: list[Skipped],
     t0: float,
-    ann_min_chunks: int,
+    options: StoreOptions | None,
     progress: bool,
     reuse: Callable[[str], _Parts | None] = lambda _: None,
+    live: Manifest | None = None,
 ) -> tuple[Path, int, int]:
     """Write a version batch by batch, in article order: an article's parts are reused when `reuse` has them,
     else embedded. Memory holds one batch of vectors at a time. The version, its chunks, passages embedded."""
@@ -236,7 +239,7 @@ def _write(
 
     embedded = 0
     with (
-        VersionWriter(index_dir, spec, embedder.dim) as writer,
+        VersionWriter(index_dir, spec, embedder.dim, options, live) as writer,
         tqdm(total=len(articles), unit="article", disable=not progress, smoothing=0.1) as bar,
     ):
         for start in range(0, len(articles), BATCH_ARTICLES):
@@ -245,21 +248,10 @@ def _write(
             fresh = _embed([a for a in batch if a.id not in parts], embedder, spec)
             embedded += sum(len(p.chunks) + len(p.sentences) for p in fresh.values())
             parts |= fresh
-            chunks: list[Chunk] = []
-            sentences: list[Sentence] = []
-            for a in batch:
-                sentences += [Sentence(s.chunk + len(chunks), s.start, s.end) for s in parts[a.id].sentences]
-                chunks += parts[a.id].chunks
-            writer.add(
-                batch,
-                chunks,
-                np.vstack([parts[a.id].chunk_vectors for a in batch]),
-                sentences,
-                np.vstack([parts[a.id].sentence_vectors for a in batch]),
-            )
+            writer.add_parts(batch, [(parts[a.id].chunks, parts[a.id].sentences, parts[a.id].vectors) for a in batch])
             bar.update(len(batch))
             bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
-        path = writer.commit(_skip_list(skipped), time.perf_counter() - t0, ann_min_chunks)
+        path = writer.commit(_skip_list(skipped), time.perf_counter() - t0)
     return path, writer.chunks, embedded
 
 

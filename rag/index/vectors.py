@@ -10,19 +10,22 @@ how they rank. Only the pages of the vectors a question touches are read from di
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from rag.files import mapped_rows
+from rag.index.backend import Fetched, Kept, Where, unit_floor
 
 CHUNKS = "chunk_vectors.f32"  # raw float32, one row per chunk, normalized (appended batch by batch)
 SENTENCES = "sentence_vectors.f32"  # raw float32, one row per sentence, grouped by chunk in chunk order
 OFFSETS = "sentence_offsets.npy"  # int64, n_chunks + 1: the sentences of chunk i are rows offsets[i]:offsets[i + 1]
 ANN = "ann.faiss"  # only above ann_min_chunks
 ANN_MIN_CHUNKS = 100_000  # below this an exact search costs under ~20 ms on 2 cores (make bench-scale)
+EXACT_SUBSET = 200_000  # a filter's chunks up to this many are searched exactly (about 10 ms on 2 cores)
 TRAIN_PER_LIST = 64  # k-means training points per inverted list (FAISS warns below 39)
 
 
@@ -51,43 +54,75 @@ def ann_params_for(n_chunks: int, ann_min_chunks: int = ANN_MIN_CHUNKS) -> AnnPa
 
 class VectorWriter:
     """Appends a version's vectors batch by batch (bounded memory: nothing is kept but the per-chunk sentence
-    counts), then writes the offsets and, above ann_min_chunks, the IVF index."""
+    counts), then writes the offsets and, above ann_min_chunks, the IVF index (`VectorStoreWriter`)."""
 
-    def __init__(self, folder: Path, dim: int) -> None:
+    def __init__(self, folder: Path, dim: int, ann_min_chunks: int = ANN_MIN_CHUNKS, ann: AnnParams | None = None):
         self.folder = folder
         self.dim = dim
+        self.ann_min_chunks = ann_min_chunks
+        self.ann = ann  # None: chosen by size when closing
         self._chunks = (folder / CHUNKS).open("wb")
         self._sentences = (folder / SENTENCES).open("wb")
         self._counts: list[np.ndarray] = []
         self.n = 0
 
-    def add(self, chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_chunks: np.ndarray) -> None:
+    def add(
+        self,
+        chunk_vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+        sentence_chunks: np.ndarray,
+        chunk_articles: list[str] | None = None,
+    ) -> None:
         """A batch of chunks and their sentences; `sentence_chunks` = each sentence's chunk within the batch,
-        in chunk order."""
+        in chunk order (the chunks' articles are known to the records)."""
         chunk_vectors = np.ascontiguousarray(chunk_vectors, dtype=np.float32).reshape(-1, self.dim)
-        order = np.asarray(sentence_chunks, dtype=np.int64)
-        if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= len(chunk_vectors)):
-            raise ValueError("sentence rows must be grouped by chunk, in chunk order")
-        self._chunks.write(chunk_vectors.tobytes())
-        self._sentences.write(np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, self.dim).tobytes())
-        self._counts.append(np.bincount(order, minlength=len(chunk_vectors)))
-        self.n += len(chunk_vectors)
+        self._write(chunk_vectors, sentence_vectors, sentence_counts(sentence_chunks, len(chunk_vectors)))
 
-    def close(self, ann: AnnParams) -> list[str]:
-        """Finish the files; the names of the files written."""
+    def add_kept(self, kept: Kept) -> None:
+        """Chunks of an older version: their vectors are copied."""
+        assert kept.chunk_vectors is not None and kept.sentence_vectors is not None
+        self._write(kept.chunk_vectors, kept.sentence_vectors, kept.counts)
+
+    def _write(self, chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, counts: np.ndarray) -> None:
+        self._chunks.write(np.ascontiguousarray(chunk_vectors, dtype=np.float32).reshape(-1, self.dim).tobytes())
+        self._sentences.write(np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, self.dim).tobytes())
+        self._counts.append(np.asarray(counts, dtype=np.int64))
+        self.n += len(counts)
+
+    def close(self) -> tuple[list[str], dict[str, Any]]:
+        """Finish the files; the names of the files written and the manifest's `ann`."""
         self._chunks.close()
         self._sentences.close()
-        counts = np.concatenate(self._counts) if self._counts else np.zeros(0, dtype=np.int64)
-        offsets = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        np.save(self.folder / OFFSETS, offsets)
-        names = [CHUNKS, SENTENCES, OFFSETS]
+        names = [CHUNKS, SENTENCES, write_offsets(self.folder, self._counts)]
+        ann = self.ann or ann_params_for(self.n, self.ann_min_chunks)
         if ann.kind == "ivf":
             faiss.write_index(
                 train_ivf(mapped_rows(self.folder / CHUNKS, np.float32, self.dim), ann), str(self.folder / ANN)
             )
             names.append(ANN)
-        return names
+        return names, {"ann": asdict(ann)}
+
+    def discard(self) -> None:
+        """Nothing lives outside the version folder."""
+        self._chunks.close()
+        self._sentences.close()
+
+
+def sentence_counts(sentence_chunks: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Sentences per chunk of a batch, from each sentence's chunk (which must be grouped, in chunk order)."""
+    order = np.asarray(sentence_chunks, dtype=np.int64)
+    if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= n_chunks):
+        raise ValueError("sentence rows must be grouped by chunk, in chunk order")
+    return np.bincount(order, minlength=n_chunks).astype(np.int64)
+
+
+def write_offsets(folder: Path, counts: list[np.ndarray]) -> str:
+    """Write where each chunk's sentences start (from the batches' per-chunk counts); the file's name."""
+    flat = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(flat) + 1, dtype=np.int64)
+    np.cumsum(flat, out=offsets[1:])
+    np.save(folder / OFFSETS, offsets)
+    return OFFSETS
 
 
 def write_vectors(
@@ -98,11 +133,11 @@ def write_vectors(
     ann: AnnParams,
 ) -> list[str]:
     """Write the vectors of a version in one batch (sentence rows in chunk order); the names of the files."""
-    writer = VectorWriter(folder, int(chunk_vectors.shape[1]))
+    writer = VectorWriter(folder, int(chunk_vectors.shape[1]), ann=ann)
     try:
         writer.add(chunk_vectors, sentence_vectors, sentence_chunks)
     finally:
-        names = writer.close(ann)
+        names, _ = writer.close()
     return names
 
 
@@ -119,7 +154,8 @@ def train_ivf(vectors: np.ndarray, ann: AnnParams, batch: int = 65_536) -> faiss
 
 
 class Vectors:
-    """Chunk and sentence vectors of a version (memory-mapped), and the IVF index when there is one."""
+    """The FAISS store (`VectorStore`): chunk and sentence vectors of a version (memory-mapped), and the IVF index
+    when there is one."""
 
     def __init__(
         self, chunks: np.ndarray, sentences: np.ndarray, offsets: np.ndarray, ann: faiss.Index | None, nprobe: int
@@ -128,6 +164,7 @@ class Vectors:
         self.sentences = sentences
         self.offsets = offsets
         self.ann = ann
+        self.nprobe = nprobe
         if ann is not None:
             faiss.extract_index_ivf(ann).nprobe = nprobe
         self._singles: np.ndarray | None = None
@@ -151,38 +188,61 @@ class Vectors:
         """The sentence rows of a chunk (empty for a one-sentence chunk)."""
         return range(int(self.offsets[chunk]), int(self.offsets[chunk + 1]))
 
-    def nearest(self, query: np.ndarray, k: int) -> np.ndarray:
-        """Ids of (about, above ann_min_chunks) the k chunks closest to a normalized query."""
+    def nearest(self, query: np.ndarray, k: int, where: Where | None = None) -> np.ndarray:
+        """Ids of (about, above ann_min_chunks) the k chunks closest to a normalized query; only `where`'s chunks
+        if given (exact among them up to EXACT_SUBSET chunks, else the IVF index with an id selector)."""
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        k = min(k, len(self))
+        among = where.positions if where is not None else None
+        k = min(k, len(self) if among is None else len(among))
         if k <= 0:
             return np.zeros(0, dtype=np.int64)
-        if self.ann is not None:
-            _, ids = self.ann.search(q, k)
+        if self.ann is not None and (among is None or len(among) > EXACT_SUBSET):
+            params = faiss.SearchParametersIVF()
+            params.nprobe = self.nprobe
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64)) if among is not None else None
+            if selector is not None:
+                params.sel = selector  # kept alive by `selector` until the search returns
+            _, ids = self.ann.search(q, k, params=params)
             return ids[0][ids[0] >= 0]
-        scores = self.chunks @ q[0]
+        rows = self.chunks if among is None else self.chunks[among]
+        scores = rows @ q[0]
         top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        return top[np.argsort(-scores[top], kind="stable")].astype(np.int64)
+        top = top[np.argsort(-scores[top], kind="stable")].astype(np.int64)
+        return top if among is None else np.asarray(among, dtype=np.int64)[top]
+
+    def search(self, queries: np.ndarray, k: int, where: Where | None = None) -> list[np.ndarray]:
+        """`nearest` for each query vector."""
+        return [self.nearest(q, k, where) for q in np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)]
+
+    def fetch(self, ids: np.ndarray) -> Fetched:
+        """The vectors of chunks `ids` (pages of the memory maps)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        lo, hi = self.offsets[ids], self.offsets[ids + 1]
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(ids) else lo
+        return Fetched(
+            np.asarray(self.chunks[ids]).reshape(-1, self.dim),
+            np.asarray(self.sentences[rows]).reshape(-1, self.dim),
+            (hi - lo).astype(np.int64),
+            np.ones(len(ids), dtype=bool),
+        )
 
     def scores(self, query: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact scores of chunks `ids`: their cosines, the cosine of each one's best sentence (its own cosine
         for a one-sentence chunk) and that sentence's row (-1 for a one-sentence chunk)."""
-        q = np.asarray(query, dtype=np.float32).reshape(-1)
         ids = np.asarray(ids, dtype=np.int64)
-        own = self.chunks[ids] @ q if len(ids) else np.zeros(0, dtype=np.float32)
-        best, row = own.copy(), np.full(len(ids), -1, dtype=np.int64)
-        lo, hi = self.offsets[ids], self.offsets[ids + 1]
-        counts = hi - lo
-        if counts.sum():
-            rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True) if b > a])
-            cos = self.sentences[rows] @ q
-            at = 0
-            for i, c in enumerate(counts):
-                if c:
-                    j = int(cos[at : at + c].argmax())
-                    best[i], row[i] = cos[at + j], rows[at + j]
-                    at += c
-        return own.astype(np.float32), best.astype(np.float32), row
+        own, best, which = self.fetch(ids).scores(query)
+        return own, best, np.where(which >= 0, self.offsets[ids] + which, -1)
+
+    def keep(self, ids: np.ndarray) -> Kept:
+        """The vectors of chunks `ids`, for a new version that reuses them."""
+        fetched = self.fetch(ids)
+        return Kept(fetched.counts, fetched.chunk_vectors, fetched.sentence_vectors)
+
+    def describe(self) -> dict[str, Any]:
+        if self.ann is None:
+            return {"store": "faiss", "search": "exact"}
+        ivf = faiss.extract_index_ivf(self.ann)
+        return {"store": "faiss", "search": f"IVF{ivf.nlist},SQ8", "nprobe": self.nprobe}
 
     def units(self, chunk: int) -> np.ndarray:
         """A chunk's sentence vectors, or its own vector (one row) for a one-sentence chunk."""
@@ -197,7 +257,7 @@ class Vectors:
         if not len(self):
             return 0.0
         if self.ann is not None:
-            return float(self.scores(q, self.nearest(q, pool))[1].max())
+            return unit_floor(self.fetch(self.nearest(q, pool)), q)
         if self._singles is None:
             self._singles = np.flatnonzero(np.diff(self.offsets) == 0)
         best = float((self.sentences @ q).max()) if len(self.sentences) else -1.0

@@ -15,11 +15,14 @@ from types import TracebackType
 import numpy as np
 
 from rag.files import file_sha256
+from rag.index.backend import Kept, VectorStoreWriter
 from rag.index.lexical import Analyzer, BM25Writer
+from rag.index.manifest import FORMAT, Manifest
 from rag.index.records import RecordWriter
-from rag.index.store import CURRENT, FORMAT, LEXICAL, Manifest, live_version, remove_old_versions
-from rag.index.vectors import ANN_MIN_CHUNKS, VectorWriter, ann_params_for
-from rag.types import Article, Chunk, IndexSpec, Sentence
+from rag.index.store import LEXICAL, retire_versions
+from rag.index.vectors import VectorWriter
+from rag.index.versions import CURRENT, live_version
+from rag.types import Article, Chunk, IndexSpec, Sentence, StoreOptions
 
 
 class VersionWriter:
@@ -27,28 +30,59 @@ class VersionWriter:
     the BM25 postings and the manifest, then points `current` at it atomically. Leaving the `with` block by
     an exception (or a kill: the next writer removes `.tmp` folders) leaves the live version untouched.
 
-    Only the article hashes, the BM25 vocabulary and per-chunk counts are kept across batches."""
+    Only the article hashes, the BM25 vocabulary and per-chunk counts are kept across batches. The vectors go to
+    the spec's store: FAISS files in the folder, or Milvus (`live`, the live manifest when updating, tells an
+    update which collections it writes into and where its keys start)."""
 
-    def __init__(self, index_dir: Path, spec: IndexSpec, dim: int) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        spec: IndexSpec,
+        dim: int,
+        options: StoreOptions | None = None,
+        live: Manifest | None = None,
+    ) -> None:
         index_dir.mkdir(parents=True, exist_ok=True)
         self.index_dir = index_dir
         self.spec = spec
         self.dim = dim
+        self.options = options or StoreOptions()
         self._previous = live_version(index_dir) or ""
         self._stamp = datetime.now(UTC)
         self.version = index_dir / f"v-{self._stamp:%Y%m%dT%H%M%S}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         self.tmp = self.version.with_name(self.version.name + ".tmp")
         self.tmp.mkdir()
-        self._vectors = VectorWriter(self.tmp, dim)
+        self._vectors: VectorStoreWriter = self._vector_writer(live)
         self._records = RecordWriter(self.tmp)
         self._lexical = BM25Writer(self.tmp / LEXICAL, Analyzer(spec.lexical_terms))
         self._articles: dict[str, str] = {}
+
+    def _vector_writer(self, live: Manifest | None) -> VectorStoreWriter:
+        if self.spec.store != "milvus":
+            return VectorWriter(self.tmp, self.dim, self.options.ann_min_chunks)
+        from rag.index.milvus import MilvusWriter, connect, lite_path
+
+        client = connect(lite_path(self.options.milvus_uri, self.index_dir))
+        same = live is not None and live.store == "milvus" and live.milvus.get("prefix") == self.options.milvus_prefix
+        if live is None or not same:  # a build: a new pair of collections
+            return MilvusWriter(self.tmp, self.dim, client, self.options.milvus_uri, self.options.milvus_prefix)
+        collections = (str(live.milvus["chunks"]), str(live.milvus["sentences"]))
+        return MilvusWriter(
+            self.tmp,
+            self.dim,
+            client,
+            self.options.milvus_uri,
+            self.options.milvus_prefix,
+            collections,
+            int(live.milvus["next_key"]),
+        )
 
     def __enter__(self) -> VersionWriter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is not None:
+            self._vectors.discard()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def add(
@@ -61,9 +95,27 @@ class VersionWriter:
     ) -> None:
         """A batch of articles with their chunks (in article order) and the chunks' sentences (`chunk` counted
         within the batch, in chunk order), and the vectors of both."""
-        self._vectors.add(chunk_vectors, sentence_vectors, np.array([s.chunk for s in sentences], dtype=np.int64))
-        self._records.add(articles, chunks, sentences)
-        self._lexical.add([c.text for c in chunks])
+        self.add_parts(articles, [(chunks, sentences, (chunk_vectors, sentence_vectors))])
+
+    def add_parts(
+        self,
+        articles: Sequence[Article],
+        parts: Sequence[tuple[Sequence[Chunk], Sequence[Sentence], tuple[np.ndarray, np.ndarray] | Kept]],
+    ) -> None:
+        """A batch of articles and, in the same order, runs of their chunks and sentences (`chunk` counted within
+        the run) with either new vectors (chunk vectors, sentence vectors) or vectors kept from the live version."""
+        all_chunks: list[Chunk] = []
+        all_sentences: list[Sentence] = []
+        for chunks, sentences, vectors in parts:
+            if isinstance(vectors, Kept):
+                self._vectors.add_kept(vectors)
+            else:
+                owners = np.array([s.chunk for s in sentences], dtype=np.int64)
+                self._vectors.add(vectors[0], vectors[1], owners, [c.article_id for c in chunks])
+            all_sentences += [Sentence(s.chunk + len(all_chunks), s.start, s.end) for s in sentences]
+            all_chunks += chunks
+        self._records.add(articles, all_chunks, all_sentences)
+        self._lexical.add([c.text for c in all_chunks])
         self._articles |= {a.id: a.sha256 for a in articles}
 
     @property
@@ -71,11 +123,10 @@ class VersionWriter:
         """Chunks added so far."""
         return self._vectors.n
 
-    def commit(self, skipped: list[dict[str, str]], build_seconds: float, ann_min_chunks: int = ANN_MIN_CHUNKS) -> Path:
+    def commit(self, skipped: list[dict[str, str]], build_seconds: float) -> Path:
         """Finish the version and make it the live one; the version's folder."""
         tmp = self.tmp
-        ann = ann_params_for(self._vectors.n, ann_min_chunks)
-        vector_files = self._vectors.close(ann)
+        vector_files, store = self._vectors.close()
         record_files = self._records.close()
         lexical = self._lexical.close()
         written = [*vector_files, *record_files, *(f"{LEXICAL}/{name}" for name in lexical)]
@@ -94,7 +145,9 @@ class VersionWriter:
             skipped=skipped,
             files={name: file_sha256(tmp / name) for name in written},
             sizes={name: (tmp / name).stat().st_size for name in written},
-            ann=asdict(ann),
+            ann=store["ann"],
+            store=self.spec.store,
+            milvus=store.get("milvus", {}),
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*written, "manifest.json"):
@@ -106,5 +159,10 @@ class VersionWriter:
             link.unlink()
         link.symlink_to(self.version.name)
         os.replace(link, self.index_dir / CURRENT)  # the atomic switch
-        remove_old_versions(self.index_dir, keep={self.version.name, self._previous})
+        if manifest.store == "milvus":
+            from rag.index.milvus import connect, lite_path, point_aliases
+
+            client = connect(lite_path(self.options.milvus_uri, self.index_dir))
+            point_aliases(client, self.options.milvus_prefix, manifest.milvus["chunks"], manifest.milvus["sentences"])
+        retire_versions(self.index_dir, {self.version.name, self._previous}, self.options)
         return self.version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -119,29 +119,34 @@ class Retriever:
         pay for the embedding model's first call."""
         self.search("ما الخبر؟", 1)
 
-    def search(self, question: str, k: int = 5) -> list[Hit]:
-        """The k best passages for the question, best first."""
+    def search(self, question: str, k: int = 5, articles: Sequence[str] | None = None) -> list[Hit]:
+        """The k best passages for the question, best first; only from `articles` when given (the filter is
+        applied inside both legs, before the top k is cut, so k passages come back when k exist)."""
         if not question.strip():
             raise RagError("The question is empty: type a question.")
         if k < 1:
             raise RagError(f"-k must be at least 1, got {k}.")
         pool = max(10 * k, 50)
         queries = self._queries(question)
-        found: set[int] = set()
-        for vector, _ in queries:
-            found |= self.index.candidates(vector, pool)
+        where = self.index.where(articles)
+        found = self.index.candidates(np.stack([v for v, _ in queries]), pool, where)
         lexical, ceiling = None, 0.0
         lexical_query = self.lexical_query(question)
         if self.bm25 is not None and lexical_query:
             lexical, ceiling = self.bm25.scores(lexical_query), self.bm25.ceiling(lexical_query)
+            if where is not None:
+                allowed = np.zeros(len(lexical), dtype=bool)
+                allowed[where.positions] = True
+                lexical = np.where(allowed, lexical, 0.0).astype(np.float32)
             top = np.argpartition(-lexical, pool - 1)[:pool] if pool < len(lexical) else np.arange(len(lexical))
             found |= {int(i) for i in top if lexical[i] > 0}
         ids = np.array(sorted(found), dtype=np.int64)
         if not len(ids):
             return []
-        dense = np.zeros(len(ids), dtype=np.float32)
-        for vector, weight in queries:
-            dense += weight * self.index.dense_scores(vector, ids, self.sentence_weight)
+        dense, present = self.index.dense_scores(queries, ids, self.sentence_weight)
+        ids, dense = ids[present], dense[present]
+        if not len(ids):
+            return []
         span = float(dense.max() - dense.min())
         fused = (dense - dense.min()) / span if span > 0 else np.ones_like(dense)
         lex = np.zeros_like(dense)
@@ -202,7 +207,7 @@ def load_retriever(
     """The embedding model and the live index named by the settings."""
     from rag.embed.embedder import embedder_for
 
-    index = load_index(settings.index_dir, settings.index_spec)
+    index = load_index(settings.index_dir, settings.index_spec, settings.store_options)
     if embedder is None:
         embedder = embedder_for(settings)
     return retriever_for(index, embedder, settings, translator or make_translator(settings))

@@ -1,0 +1,363 @@
+"""The Milvus store (`RAG_VECTOR_STORE=milvus`): chunk and sentence vectors in two Milvus collections, for archives
+that outgrow one machine. `RAG_MILVUS_URI` names a Milvus server or cluster (`http://host:19530`) or a Milvus Lite
+file (embedded, one process at a time; unset = `<index>/milvus.db`).
+
+What lives where: the version folder keeps what it keeps for FAISS (manifest, records, BM25 postings, sentence
+offsets) plus `chunk_keys.i64`, the Milvus key of each chunk position. Milvus holds the vectors:
+
+- `<prefix>_<build>_chunks`: key (INT64, primary), article (VARCHAR, for filters), vector (HNSW, inner product);
+- `<prefix>_<build>_sentences`: key = chunk key × 1024 + the sentence's place in its chunk, chunk (the chunk's key),
+  vector (HNSW).
+
+Keys are stable: `rag index build` makes a new pair of collections, `rag index update` writes into the live pair,
+inserting only new and changed articles' chunks under fresh keys (the manifest's `next_key` on). Rows no version
+reads any more are deleted when their last version folder is removed (the previous version is kept one switch
+longer, as for FAISS), and a collection pair is dropped with the last version that reads it. So the switch stays
+the one rename of `current`: a reader of version V searches Milvus and keeps only the keys its own
+`chunk_keys.i64` knows, never a mix of two versions. An alias `<prefix>_current_chunks` (and `_sentences`)
+follows the live collections for other tools.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.files import mapped_rows
+from rag.index.backend import Fetched, Kept, Where, unit_floor
+from rag.index.vectors import sentence_counts, write_offsets
+
+CHUNK_KEYS = "chunk_keys.i64"  # raw int64, one per chunk position: its key in the Milvus collections
+SLOTS = 1024  # sentences per chunk at most (a 200-token chunk has a few dozen at the very most)
+HNSW = {"M": 16, "efConstruction": 128}
+EF_MIN = 64  # HNSW candidates visited per search at least (more when more are asked for)
+INSERT_ROWS = 2000  # rows sent per insert call
+QUERY_KEYS = 4000  # keys per get/delete call (Milvus caps a request's size)
+LITE_DB = "milvus.db"
+
+
+def lite_path(uri: str, index_dir: Path) -> str:
+    """The URI to connect to: the given one, or the Milvus Lite file inside the index folder."""
+    return uri or str(index_dir / LITE_DB)
+
+
+def connect(uri: str) -> Any:
+    """A client for a Milvus server or a Milvus Lite file, with errors that say what to do."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:  # pragma: no cover (installed by make install)
+        raise RagError("RAG_VECTOR_STORE=milvus needs pymilvus and milvus-lite: pip install -e '.[milvus]'.") from exc
+    lite = not re.match(r"^[a-z]+://", uri)
+    if lite:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(uri)
+    except Exception as exc:  # noqa: BLE001 (pymilvus raises several kinds; all mean the same to a user)
+        if lite:
+            raise RagError(
+                f"Cannot open the Milvus Lite file {uri} ({_first_line(exc)}). Milvus Lite serves one process at a "
+                "time: stop the other rag command or chat page using it, or run a Milvus server and set "
+                "RAG_MILVUS_URI=http://host:19530."
+            ) from exc
+        raise RagError(
+            f"Cannot reach the Milvus server at {uri} ({_first_line(exc)}): check that it runs and RAG_MILVUS_URI."
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def collection_names(prefix: str, version: str) -> tuple[str, str]:
+    """The chunk and sentence collections of a build (Milvus names: letters, digits, underscores)."""
+    base = re.sub(r"[^0-9A-Za-z_]", "_", f"{prefix}_{version}")
+    base = base if re.match(r"[A-Za-z_]", base) else f"_{base}"
+    return f"{base}_chunks", f"{base}_sentences"
+
+
+def _schema(client: Any, dim: int, sentences: bool) -> tuple[Any, Any]:
+    from pymilvus import DataType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.INT64, is_primary=True)
+    if sentences:
+        schema.add_field("chunk", DataType.INT64)
+    else:
+        schema.add_field("article", DataType.VARCHAR, max_length=2048)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    index = client.prepare_index_params()
+    index.add_index(field_name="vector", index_type="HNSW", metric_type="IP", params=HNSW)
+    return schema, index
+
+
+def _keys_expr(field: str, keys: np.ndarray) -> str:
+    return f"{field} in [{','.join(str(int(k)) for k in keys)}]"
+
+
+def _batches(keys: np.ndarray, size: int = QUERY_KEYS) -> Iterator[np.ndarray]:
+    for a in range(0, len(keys), size):
+        yield keys[a : a + size]
+
+
+class MilvusWriter:
+    """Fills a version's Milvus store (`VectorStoreWriter`): a new pair of collections for a build, the live pair
+    for an update (`collections` and `next_key` from the live manifest)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        dim: int,
+        client: Any,
+        uri: str,
+        prefix: str,
+        collections: tuple[str, str] | None = None,
+        next_key: int = 0,
+    ) -> None:
+        self.folder = folder
+        self.dim = dim
+        self.client = client
+        self.uri = uri
+        self.prefix = prefix
+        self.created = collections is None
+        self.chunks_name, self.sentences_name = collections or collection_names(
+            prefix, folder.name.removesuffix(".tmp")
+        )
+        self.first_key = self.next_key = next_key
+        if self.created:
+            for name, sentences in ((self.chunks_name, False), (self.sentences_name, True)):
+                if client.has_collection(name):
+                    client.drop_collection(name)
+                schema, index = _schema(client, dim, sentences)
+                client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+        else:  # rows a killed writer inserted after the live version's keys: nobody reads them
+            client.delete(self.chunks_name, filter=f"key >= {next_key}")
+            client.delete(self.sentences_name, filter=f"key >= {next_key * SLOTS}")
+        self._keys = (folder / CHUNK_KEYS).open("wb")
+        self._counts: list[np.ndarray] = []
+        self._chunk_rows: list[dict[str, Any]] = []
+        self._sentence_rows: list[dict[str, Any]] = []
+        self.n = 0
+
+    def add(
+        self,
+        chunk_vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+        sentence_chunks: np.ndarray,
+        chunk_articles: list[str] | None = None,
+    ) -> None:
+        """New chunks: fresh keys, inserted (in batches of INSERT_ROWS rows)."""
+        chunk_vectors = np.asarray(chunk_vectors, dtype=np.float32).reshape(-1, self.dim)
+        counts = sentence_counts(sentence_chunks, len(chunk_vectors))
+        if chunk_articles is None or len(chunk_articles) != len(chunk_vectors):
+            raise ValueError("the Milvus store needs each new chunk's article")
+        keys = np.arange(self.next_key, self.next_key + len(chunk_vectors), dtype=np.int64)
+        self.next_key += len(chunk_vectors)
+        self._chunk_rows += [
+            {"key": int(k), "article": a, "vector": v}
+            for k, a, v in zip(keys, chunk_articles, chunk_vectors, strict=True)
+        ]
+        places = np.arange(len(sentence_chunks)) - np.repeat(np.cumsum(counts) - counts, counts)
+        owners = keys[np.asarray(sentence_chunks, dtype=np.int64)]
+        vectors = np.asarray(sentence_vectors, dtype=np.float32).reshape(-1, self.dim)
+        self._sentence_rows += [
+            {"key": int(o * SLOTS + p), "chunk": int(o), "vector": v}
+            for o, p, v in zip(owners, places, vectors, strict=True)
+        ]
+        if int(counts.max(initial=0)) > SLOTS:
+            raise ValueError(f"a chunk has more than {SLOTS} sentences")
+        self._append(keys, counts)
+        self._insert(final=False)
+
+    def add_kept(self, kept: Kept) -> None:
+        """Chunks of the live version: their rows stay, only their keys are written."""
+        assert kept.keys is not None
+        self._append(kept.keys, kept.counts)
+
+    def _append(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        self._keys.write(np.asarray(keys, dtype=np.int64).tobytes())
+        self._counts.append(np.asarray(counts, dtype=np.int64))
+        self.n += len(keys)
+
+    def _insert(self, final: bool) -> None:
+        for name, rows in ((self.chunks_name, self._chunk_rows), (self.sentences_name, self._sentence_rows)):
+            while len(rows) >= INSERT_ROWS or (final and rows):
+                self.client.insert(name, rows[:INSERT_ROWS])
+                del rows[:INSERT_ROWS]
+
+    def close(self) -> tuple[list[str], dict[str, Any]]:
+        """Send what is left and flush; the files written and the manifest's `ann` and `milvus`."""
+        self._insert(final=True)
+        self.client.flush(self.chunks_name)
+        self.client.flush(self.sentences_name)
+        self._keys.close()
+        names = [CHUNK_KEYS, write_offsets(self.folder, self._counts)]
+        milvus = {
+            "uri": self.uri,
+            "prefix": self.prefix,
+            "chunks": self.chunks_name,
+            "sentences": self.sentences_name,
+            "next_key": self.next_key,
+        }
+        return names, {"ann": {"kind": "hnsw", **HNSW}, "milvus": milvus}
+
+    def discard(self) -> None:
+        """An abandoned version: its new collections dropped, or its new rows deleted from the live ones."""
+        self._keys.close()
+        try:
+            if self.created:
+                for name in (self.chunks_name, self.sentences_name):
+                    self.client.drop_collection(name)
+            else:
+                self.client.delete(self.chunks_name, filter=f"key >= {self.first_key}")
+                self.client.delete(self.sentences_name, filter=f"key >= {self.first_key * SLOTS}")
+        except Exception:  # noqa: BLE001, S110 (the next writer removes them: its keys start at the live next_key)
+            pass
+
+
+def point_aliases(client: Any, prefix: str, chunks: str, sentences: str) -> None:
+    """`<prefix>_current_chunks` / `_sentences` name the live collections (for other tools; we read by name)."""
+    existing = set(client.list_aliases().get("aliases", []))
+    for alias, name in ((f"{prefix}_current_chunks", chunks), (f"{prefix}_current_sentences", sentences)):
+        if alias in existing:
+            client.alter_alias(name, alias)
+        else:
+            client.create_alias(name, alias)
+
+
+def release(
+    client: Any, retired: list[tuple[dict[str, Any], np.ndarray]], kept: list[tuple[dict[str, Any], np.ndarray]]
+) -> None:
+    """Delete what only retired versions read: their rows absent from every kept version of the same collections,
+    and collections no kept version reads (each version given as its manifest's `milvus` and its chunk keys)."""
+    live: dict[str, list[np.ndarray]] = {}
+    for info, keys in kept:
+        live.setdefault(info["chunks"], []).append(keys)
+    for info, keys in retired:
+        if info["chunks"] not in live:
+            for name in (info["chunks"], info["sentences"]):
+                if client.has_collection(name):
+                    client.drop_collection(name)
+            continue
+        gone = np.setdiff1d(keys, np.concatenate(live[info["chunks"]]))
+        for part in _batches(gone):
+            client.delete(info["chunks"], filter=_keys_expr("key", part))
+            client.delete(info["sentences"], filter=_keys_expr("chunk", part))
+
+
+class MilvusVectors:
+    """A version's Milvus store (`VectorStore`): searches and fetches by key, keeping only this version's keys."""
+
+    def __init__(self, client: Any, info: dict[str, Any], folder: Path, offsets: np.ndarray, dim: int) -> None:
+        self.client = client
+        self.info = info
+        self.chunks_name = str(info["chunks"])
+        self.sentences_name = str(info["sentences"])
+        self.keys = mapped_rows(folder / CHUNK_KEYS, np.int64)
+        self.offsets = offsets
+        self._dim = dim
+        self._order = np.argsort(self.keys, kind="stable")
+        self._sorted = np.asarray(self.keys)[self._order]
+        for name in (self.chunks_name, self.sentences_name):
+            if not client.has_collection(name):
+                raise RagError(f"The Milvus collection {name} of this index is missing at {info['uri'] or 'the index'}")
+            client.load_collection(name)
+        # Rows of later versions have keys from next_key on (filtered out); rows of earlier versions that this one
+        # dropped linger until their last version is retired: searches ask for that many more (never more later).
+        self.next_key = int(info["next_key"])
+        held = client.query(self.chunks_name, filter=f"key < {self.next_key}", output_fields=["count(*)"])
+        self.stale = max(0, int(held[0]["count(*)"]) - len(self.keys))
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def __len__(self) -> int:
+        return int(len(self.keys))
+
+    def positions(self, keys: np.ndarray) -> np.ndarray:
+        """Positions of the keys this version holds (others dropped), in the order given."""
+        keys = np.asarray(keys, dtype=np.int64)
+        at = np.clip(np.searchsorted(self._sorted, keys), 0, max(len(self._sorted) - 1, 0))
+        known = (self._sorted[at] == keys) if len(self._sorted) else np.zeros(len(keys), dtype=bool)
+        return self._order[at[known]].astype(np.int64)
+
+    def search(self, queries: np.ndarray, k: int, where: Where | None = None) -> list[np.ndarray]:
+        """One Milvus search for all query vectors (a filter becomes `article in [...]`)."""
+        q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
+        k = min(k, len(self) if where is None else len(where.positions))
+        if k <= 0 or not len(q):
+            return [np.zeros(0, dtype=np.int64) for _ in q]
+        expr = f"key < {self.next_key}"
+        if where is not None:
+            expr += f" and article in {json.dumps(list(where.articles), ensure_ascii=False)}"
+        limit = min(k + self.stale, 16_384)
+        found = self.client.search(
+            self.chunks_name,
+            data=q.tolist(),
+            limit=limit,
+            filter=expr,
+            output_fields=[],
+            search_params={"metric_type": "IP", "params": {"ef": max(EF_MIN, limit)}},
+        )
+        return [self.positions(np.array([h["key"] for h in hits], dtype=np.int64))[:k] for hits in found]
+
+    def nearest(self, query: np.ndarray, k: int, where: Where | None = None) -> np.ndarray:
+        return self.search(np.asarray(query)[None], k, where)[0]
+
+    def fetch(self, ids: np.ndarray) -> Fetched:
+        """Chunk vectors by key (one get), sentence vectors by their chunk's key (one query)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        keys = np.asarray(self.keys[ids], dtype=np.int64) if len(ids) else np.zeros(0, np.int64)
+        counts = (self.offsets[ids + 1] - self.offsets[ids]).astype(np.int64)
+        chunk_vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
+        present = np.zeros(len(ids), dtype=bool)
+        where = {int(k): i for i, k in enumerate(keys)}
+        for part in _batches(keys):
+            for row in self.client.get(self.chunks_name, ids=part.tolist(), output_fields=["vector"]):
+                i = where[int(row["key"])]
+                chunk_vectors[i], present[i] = row["vector"], True
+        by_key: dict[int, np.ndarray] = {}
+        with_sentences = keys[counts > 0]
+        for part in _batches(with_sentences):
+            rows = self.client.query(
+                self.sentences_name, filter=_keys_expr("chunk", part), output_fields=["key", "vector"]
+            )
+            by_key.update((int(r["key"]), np.asarray(r["vector"], dtype=np.float32)) for r in rows)
+        sentence_vectors = np.zeros((int(counts.sum()), self.dim), dtype=np.float32)
+        row = 0
+        for i, (key, count) in enumerate(zip(keys, counts, strict=True)):
+            for place in range(count):
+                vector = by_key.get(int(key) * SLOTS + place)
+                if vector is None:
+                    present[i] = False
+                else:
+                    sentence_vectors[row] = vector
+                row += 1
+        return Fetched(chunk_vectors, sentence_vectors, counts, present)
+
+    def units(self, chunk: int) -> np.ndarray:
+        fetched = self.fetch(np.array([chunk], dtype=np.int64))
+        return fetched.sentence_vectors if fetched.counts[0] else fetched.chunk_vectors
+
+    def best_unit_score(self, query: np.ndarray, pool: int = 100) -> float:
+        """Among the sentences of the `pool` nearest chunks (as for an IVF index)."""
+        if not len(self):
+            return 0.0
+        return unit_floor(self.fetch(self.nearest(query, pool)), query)
+
+    def keep(self, ids: np.ndarray) -> Kept:
+        ids = np.asarray(ids, dtype=np.int64)
+        return Kept((self.offsets[ids + 1] - self.offsets[ids]).astype(np.int64), keys=np.asarray(self.keys[ids]))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "store": "milvus",
+            "search": f"HNSW (M {HNSW['M']}, ef ≥ {EF_MIN})",
+            "collections": [self.chunks_name, self.sentences_name],
+        }
