@@ -50,7 +50,8 @@ bench: models browser ## measured figures quoted in the README
 bench-load: index browser ## several askers at once: CLI and page on the embedded model, CLI on a stub endpoint (README "Many readers at once")
 	$(BIN)/python scripts/bench_load.py
 
-bench-scale: models ## 10k, 100k and 1M chunks: build, load, search latency, ANN recall (README "Large archives"; about an hour)
+bench-scale: models ## 10k, 100k and 1M chunks on FAISS, Milvus Lite and the LangChain peer (README "Large archives"; about an hour)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python scripts/bench_scale.py
 
 clean:

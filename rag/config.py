@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         description="How far a cited sentence may score below the best sentence in the index and still support.",
     )
     embed_batch_size: int = Field(16, ge=1, le=256, description="Passages embedded per batch.")
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="Where the embedding model runs: auto (a CUDA GPU when torch sees one, else the CPU), cpu, "
+        "cuda or cuda:N.",
+    )
     query_threads: int = Field(
         1,
         ge=0,

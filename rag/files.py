@@ -4,6 +4,7 @@ raw arrays written row by row (index vectors, sentence spans, BM25 scratch count
 from __future__ import annotations
 
 import hashlib
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,17 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def mapped_rows(path: Path, dtype: type[np.generic], width: int = 0) -> np.ndarray:
+def mapped_rows(path: Path, dtype: type[np.generic], width: int = 0, random: bool = False) -> np.ndarray:
     """A raw file of `dtype` values appended row by row, as a read-only memory map of shape (rows, width), or
-    (rows,) for width 0; an empty array for an empty file (a memory map of nothing cannot be made)."""
+    (rows,) for width 0; an empty array for an empty file (a memory map of nothing cannot be made).
+
+    `random`: rows are read here and there (a search's candidates), so the kernel reads no pages ahead of the one
+    touched (its default read-ahead loads up to 128 KB per 1.5 KB vector, and the resident size grows with it)."""
     itemsize = np.dtype(dtype).itemsize * max(width, 1)
     shape = (path.stat().st_size // itemsize, width) if width else (path.stat().st_size // itemsize,)
     if shape[0] == 0:
         return np.zeros(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    rows = np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    if random and hasattr(mmap, "MADV_RANDOM"):
+        rows._mmap.madvise(mmap.MADV_RANDOM)  # type: ignore[attr-defined]
+    return rows

@@ -82,24 +82,15 @@ def questions() -> list[str]:
     return [q for lang in ("ar", "en") for _, q in rng.sample(x.questions[lang], QUESTIONS)]
 
 
-# ---- phases (each in its own process) ----
-
-
-def phase_real(size: int, work: Path) -> dict[str, Any]:
-    """Build the real corpus of about `size` chunks with the product, then time the raw encoder on the same texts."""
+def real_articles(size: int, count_tokens: Any) -> list[Any]:
+    """The real corpus of about `size` chunks (the product's chunker counts them), the same on every call."""
     from rag.config import get_settings
-    from rag.embed.embedder import embedder_for
-    from rag.index.build import index_articles
-    from rag.index.store import load_index
     from rag.ingest.chunking import chunk_articles, make_splitter
-    from rag.text.arabic import for_embedding
     from rag.types import Article
 
-    settings = get_settings()
-    embedder = embedder_for(settings)
-    spec = settings.index_spec
+    spec = get_settings().index_spec
     pool, rng = paragraphs(), random.Random(size)
-    splitter = make_splitter(embedder.count_tokens, spec.chunk_tokens, spec.chunk_overlap)
+    splitter = make_splitter(count_tokens, spec.chunk_tokens, spec.chunk_overlap)
     articles: list[Article] = []
     chunks = 0
     while chunks < size:
@@ -109,6 +100,24 @@ def phase_real(size: int, work: Path) -> dict[str, Any]:
         ]
         chunks += len(chunk_articles(batch, splitter))
         articles += batch
+    return articles
+
+
+# ---- phases (each in its own process) ----
+
+
+def phase_real(size: int, work: Path) -> dict[str, Any]:
+    """Build the real corpus of about `size` chunks with the product, then time the raw encoder on the same texts."""
+    from rag.config import get_settings
+    from rag.embed.embedder import embedder_for
+    from rag.index.build import index_articles
+    from rag.index.store import load_index
+    from rag.text.arabic import for_embedding
+
+    settings = get_settings()
+    embedder = embedder_for(settings)
+    spec = settings.index_spec
+    articles = real_articles(size, embedder.count_tokens)
     index_dir = work / f"faiss-{size}"
     shutil.rmtree(index_dir, ignore_errors=True)
     t0 = time.perf_counter()
@@ -129,6 +138,7 @@ def phase_real(size: int, work: Path) -> dict[str, Any]:
         "chunks": report.chunks,
         "articles": report.articles,
         "passages": len(chunk_texts) + len(sentence_texts),
+        "tokens": sum(embedder.count_tokens(t) for t in chunk_texts + sentence_texts),
         "build_s": build,
         "raw_encoder_s": raw_all,
         "raw_encoder_chunks_only_s": raw_chunks,
@@ -158,7 +168,7 @@ def phase_derived(size: int, work: Path, base: Path) -> dict[str, Any]:
     def unit(x: np.ndarray) -> np.ndarray:
         return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
-    with VersionWriter(index_dir, spec, vecs.shape[1]) as writer:
+    with VersionWriter(index_dir, spec, vecs.shape[1], settings.store_options) as writer:
         made = 0
         while made < size:
             n = min(batch_articles * per_article, size - made)
@@ -185,7 +195,7 @@ def phase_derived(size: int, work: Path, base: Path) -> dict[str, Any]:
                     articles.append(Article(aid, aid, None, text, f"{made + i:064d}"))
             writer.add(articles, chunks, cvec, sentences, np.vstack(sv))
             made += n
-        writer.commit([], time.perf_counter() - t0, settings.ann_min_chunks)
+        writer.commit([], time.perf_counter() - t0)
     return {
         "chunks": size,
         "build_s": time.perf_counter() - t0,
@@ -194,8 +204,90 @@ def phase_derived(size: int, work: Path, base: Path) -> dict[str, Any]:
     }
 
 
-def phase_search(size: int, work: Path) -> dict[str, Any]:
-    """Load the index, time searches, measure the approximate index's recall against exact search."""
+def phase_milvus(size: int, work: Path) -> dict[str, Any]:
+    """Write the FAISS index of `size` chunks again into Milvus Lite (the same records and vectors, 64 articles at a
+    time): the build time is Milvus's, the embedding having been measured in the FAISS row."""
+    from dataclasses import replace
+
+    from rag.config import get_settings
+    from rag.index.store import load_index
+    from rag.index.writer import VersionWriter
+
+    settings = get_settings()
+    source = load_index(work / f"faiss-{size}", settings.index_spec)
+    index_dir = work / f"milvus-{size}"
+    shutil.rmtree(index_dir, ignore_errors=True)
+    spec = replace(settings.index_spec, store="milvus")
+    t0 = time.perf_counter()
+    ids = list(source.articles)
+    with VersionWriter(index_dir, spec, source.manifest.dim, settings.store_options) as writer:
+        for start in range(0, len(ids), 64):
+            batch = [source.articles[a] for a in ids[start : start + 64]]
+            parts = []
+            for article in batch:
+                chunks, sentences, kept = source.article_parts(article.id)
+                parts.append((chunks, sentences, (kept.chunk_vectors, kept.sentence_vectors)))
+            writer.add_parts(batch, parts)
+        writer.commit([], time.perf_counter() - t0)
+    return {
+        "chunks": size,
+        "build_s": time.perf_counter() - t0,
+        "build_rss_mb": _rss_mb(),
+        "disk_mb": _disk_mb(index_dir),
+    }
+
+
+def phase_langchain(size: int, work: Path) -> dict[str, Any]:
+    """The peer a user would otherwise pick: LangChain's splitter (the same tokenizer, chunk size and overlap),
+    `HuggingFaceEmbeddings` with the same model folder and `FAISS.from_documents`, on the same 10k corpus; then
+    `similarity_search(question, k=10)` on the same questions."""
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from rag.config import get_settings
+    from rag.embed.embedder import SentenceTransformerEmbedder, embedder_for
+
+    settings = get_settings()
+    ours = embedder_for(settings)
+    assert isinstance(ours, SentenceTransformerEmbedder)
+    articles = real_articles(size, ours.count_tokens)
+    path = str(ours.path)
+    spec = settings.index_spec
+    t0 = time.perf_counter()
+    splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
+        ours.model.tokenizer, chunk_size=spec.chunk_tokens, chunk_overlap=spec.chunk_overlap
+    )
+    docs = splitter.split_documents([Document(a.text, metadata={"id": a.id}) for a in articles])
+    embeddings = HuggingFaceEmbeddings(model_name=path, encode_kwargs={"normalize_embeddings": True})
+    store = FAISS.from_documents(docs, embeddings)
+    build = time.perf_counter() - t0
+    store.save_local(str(work / f"langchain-{size}"))
+    qs = questions()
+    store.similarity_search(qs[0], k=10)
+    times = []
+    for q in qs:
+        t = time.perf_counter()
+        store.similarity_search(q, k=10)
+        times.append((time.perf_counter() - t) * 1000)
+    return {
+        "chunks": len(docs),
+        "passages": len(docs),
+        "tokens": sum(ours.count_tokens(d.page_content) for d in docs),
+        "build_s": build,
+        "build_rss_mb": _rss_mb(),
+        "disk_mb": _disk_mb(work / f"langchain-{size}"),
+        "search_p50_ms": statistics.median(times),
+        "search_p95_ms": float(np.percentile(times, 95)),
+    }
+
+
+def phase_search(size: int, work: Path, backend: str = "faiss") -> dict[str, Any]:
+    """Load the index, time searches, measure the approximate index's recall against exact search (over the FAISS
+    twin's vectors for Milvus: the same records in the same order)."""
+    from dataclasses import replace
+
     from rag.config import get_settings
     from rag.embed.embedder import embedder_for, use_query_threads
     from rag.index.store import load_index
@@ -204,11 +296,12 @@ def phase_search(size: int, work: Path) -> dict[str, Any]:
 
     settings = get_settings()
     embedder = embedder_for(settings)
-    index_dir = work / f"faiss-{size}"
+    index_dir = work / f"{backend}-{size}"
+    spec = replace(settings.index_spec, store=backend)
     loads = []
     for _ in range(3):
         t0 = time.perf_counter()
-        index = load_index(index_dir, settings.index_spec)
+        index = load_index(index_dir, spec)
         loads.append(time.perf_counter() - t0)
     use_query_threads(settings.query_threads)
     retriever = retriever_for(index, embedder, settings, translator=None)
@@ -220,13 +313,15 @@ def phase_search(size: int, work: Path) -> dict[str, Any]:
         retriever.search(q, 10)
         times.append((time.perf_counter() - t0) * 1000)
     search_rss = _rss_mb()  # before the exact searches below read every chunk vector
-    v = index.vectors
+    twin = index if backend == "faiss" else load_index(work / f"faiss-{size}", settings.index_spec)
+    v = twin.vectors
+    assert isinstance(v, Vectors)
     exact = Vectors(v.chunks, v.sentences, v.offsets, None, 0)
     recall = []
-    if v.ann is not None:
+    if index.manifest.ann["kind"] != "flat":
         for vector in embedder.embed_queries(qs):
             truth = set(exact.nearest(vector, 10).tolist())
-            pool = v.nearest(vector, 100)  # the retriever proposes max(10·k, 50) candidates per leg
+            pool = index.vectors.search(vector[None], 100)[0]  # the retriever proposes max(10·k, 50) per leg
             top = pool[np.argsort(-(np.asarray(v.chunks[pool]) @ vector))[:10]]
             recall.append(len(truth & set(top.tolist())) / 10)
     return {
@@ -239,11 +334,18 @@ def phase_search(size: int, work: Path) -> dict[str, Any]:
     }
 
 
-PHASES = {"real": phase_real, "derived": phase_derived, "search": phase_search}
+PHASES = {
+    "real": phase_real,
+    "derived": phase_derived,
+    "search": phase_search,
+    "milvus": phase_milvus,
+    "langchain": phase_langchain,
+}
 
 
-def _run(phase: str, size: int, work: Path, base: Path | None = None) -> dict[str, Any]:
+def _run(phase: str, size: int, work: Path, base: Path | None = None, backend: str = "faiss") -> dict[str, Any]:
     args = [sys.executable, __file__, "--phase", phase, "--size", str(size), "--work", str(work)]
+    args += ["--backend", backend]
     if base is not None:
         args += ["--base", str(base)]
     done = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=True)
@@ -253,14 +355,17 @@ def _run(phase: str, size: int, work: Path, base: Path | None = None) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--milvus-sizes", default="10000,100000", help="sizes also measured on Milvus Lite")
+    parser.add_argument("--no-langchain", action="store_true", help="skip the LangChain peer at the first size")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-scale")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--size", type=int)
     parser.add_argument("--base", type=Path)
+    parser.add_argument("--backend", default="faiss")
     args = parser.parse_args()
     if args.phase:
-        extra = (args.base,) if args.phase == "derived" else ()
+        extra = (args.base,) if args.phase == "derived" else (args.backend,) if args.phase == "search" else ()
         print(json.dumps(PHASES[args.phase](args.size, args.work, *extra)))  # type: ignore[operator]
         return
     args.work.mkdir(parents=True, exist_ok=True)
@@ -278,35 +383,70 @@ def main() -> None:
         row |= _run("search", size, args.work) | {"size": size, "backend": "faiss"}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+        if size == sizes[0] and not args.no_langchain:
+            print(f"== {size} chunks: the LangChain peer", file=sys.stderr, flush=True)
+            peer = _run("langchain", size, args.work) | {"size": size, "backend": "langchain"}
+            rows.append(peer)
+            print(json.dumps(peer), file=sys.stderr, flush=True)
+        if str(size) in args.milvus_sizes.split(","):
+            print(f"== {size} chunks: Milvus Lite", file=sys.stderr, flush=True)
+            mrow = _run("milvus", size, args.work)
+            mrow |= _run("search", size, args.work, backend="milvus") | {"size": size, "backend": "milvus"}
+            rows.append(mrow)
+            print(json.dumps(mrow), file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     print(
-        "| chunks | backend | build s | vs raw encoder (same texts / chunks only) | build peak RSS | disk | load | "
+        "| chunks | backend (search) | build | vs raw encoder (same texts / chunks only) | build peak RSS | disk "
+        "| load | "
         "search p50 / p95 | recall@10 vs exact | search peak RSS |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        print("| " + " | ".join(_cells(r)) + " |")
+    ours = next((r for r in rows if r["backend"] == "faiss" and "raw_encoder_s" in r), None)
+    peer = next((r for r in rows if r["backend"] == "langchain"), None)
+    if ours and peer and "tokens" in ours and "tokens" in peer:
+        print(
+            f"\nAt {ours['size']:,} chunks: tokens embedded per second ours {ours['tokens'] / ours['build_s']:.0f}, "
+            f"the LangChain peer {peer['tokens'] / peer['build_s']:.0f}; ours {ours['passages'] / ours['build_s']:.0f} "
+            "passages/s "
+            f"({ours['chunks'] / ours['build_s']:.1f} chunks/s, chunks and sentences embedded), the LangChain peer "
+            f"{peer['passages'] / peer['build_s']:.0f} passages/s ({peer['chunks'] / peer['build_s']:.1f} chunks/s, "
+            f"chunks only); build time ours / peer {ours['build_s'] / peer['build_s']:.2f}; search p50 ours / peer "
+            f"{ours['search_p50_ms'] / peer['search_p50_ms']:.2f} (ours hybrid: two dense legs and BM25, exact "
+            "best-sentence rescoring; the peer one dense search)"
+        )
+
+
+def _cells(r: dict[str, Any]) -> list[str]:
+    if r["backend"] == "langchain":
+        kind, ratio = "FAISS.from_documents, flat", "chunks only"
+    else:
+        ann = r["ann"]
+        kind = {"flat": "exact", "hnsw": f"HNSW M {ann.get('M')}"}.get(
+            str(ann["kind"]), f"IVF{ann.get('nlist')},SQ8 nprobe {ann.get('nprobe')}"
+        )
         ratio = (
             f"{r['raw_encoder_s'] / r['build_s']:.2f}× / {r['raw_encoder_chunks_only_s'] / r['build_s']:.2f}×"
             if "raw_encoder_s" in r
+            else "vectors copied from the FAISS row"
+            if r["backend"] == "milvus"
             else "derived vectors"
         )
-        ann = r["ann"]
-        kind = "exact" if ann["kind"] == "flat" else f"IVF{ann['nlist']},SQ8 nprobe {ann['nprobe']}"
-        cells = [
-            f"{r['size']:,}",
-            f"{r['backend']} ({kind})",
-            f"{r['build_s']:.0f} s",
-            ratio,
-            f"{r['build_rss_mb'] / 1024:.1f} GB",
-            f"{r['disk_mb'] / 1024:.2f} GB",
-            f"{r['load_s']:.2f} s",
-            f"{r['search_p50_ms']:.0f} / {r['search_p95_ms']:.0f} ms",
-            f"{r['recall_at_10']:.3f}",
-            f"{r['search_rss_mb'] / 1024:.1f} GB",
-        ]
-        print("| " + " | ".join(cells) + " |")
+    return [
+        f"{r['size']:,}",
+        f"{r['backend']} ({kind})",
+        f"{r['build_s']:.0f} s",
+        ratio,
+        f"{r['build_rss_mb'] / 1024:.1f} GB",
+        f"{r['disk_mb'] / 1024:.2f} GB",
+        f"{r['load_s']:.2f} s" if "load_s" in r else "",
+        f"{r['search_p50_ms']:.0f} / {r['search_p95_ms']:.0f} ms",
+        f"{r['recall_at_10']:.3f}" if "recall_at_10" in r else "exact",
+        f"{r['search_rss_mb'] / 1024:.1f} GB" if "search_rss_mb" in r else "",
+    ]
 
 
 if __name__ == "__main__":

@@ -98,3 +98,13 @@ def test_converted_model_loads_as_float32(real_embedder, real_settings) -> None:
     assert next(real_embedder.model.parameters()).dtype == torch.float32
     assert Path(real_embedder.path) == e5_dir(real_settings.models_dir)  # the converted copy, not a hub download
     assert real_embedder.dim == 384
+
+
+def test_the_device_is_the_gpu_when_one_is_seen_and_a_missing_gpu_is_a_clear_error() -> None:
+    from rag.embed.embedder import pick_device
+    from rag.errors import RagError
+
+    assert pick_device("auto", cuda=True) == "cuda" and pick_device("auto", cuda=False) == "cpu"
+    assert pick_device("cpu", cuda=True) == "cpu" and pick_device("cuda:1", cuda=True) == "cuda:1"
+    with pytest.raises(RagError, match="RAG_DEVICE=cuda but torch sees no CUDA GPU.*RAG_DEVICE=auto or cpu"):
+        pick_device("cuda", cuda=False)

@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.config import DEFAULT_EMBEDDING_MODEL, Settings
-from rag.errors import ModelNotInstalledError
+from rag.errors import ModelNotInstalledError, RagError
 from rag.provision.paths import e5_dir, e5_installed
 
 
@@ -61,13 +61,14 @@ def resolve_model_path(name: str, models_dir: Path) -> str:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model with e5's `query: ` / `passage: ` prompts."""
 
-    def __init__(self, name: str, models_dir: Path, batch_size: int = 16) -> None:
+    def __init__(self, name: str, models_dir: Path, batch_size: int = 16, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
         self.path = resolve_model_path(name, models_dir)
         self.batch_size = batch_size
-        self.model = SentenceTransformer(self.path, device="cpu")
+        self.device = pick_device(device)
+        self.model = SentenceTransformer(self.path, device=self.device)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
         self._has_prompts = "query" in self.model.prompts
@@ -101,8 +102,28 @@ class SentenceTransformerEmbedder:
 
 
 def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
-    """The embedding model the settings name (RAG_EMBEDDING_MODEL, RAG_MODELS_DIR, RAG_EMBED_BATCH_SIZE)."""
-    return SentenceTransformerEmbedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
+    """The embedding model the settings name (RAG_EMBEDDING_MODEL, RAG_MODELS_DIR, RAG_EMBED_BATCH_SIZE,
+    RAG_DEVICE)."""
+    return SentenceTransformerEmbedder(
+        settings.embedding_model, settings.models_dir, settings.embed_batch_size, settings.device
+    )
+
+
+def pick_device(device: str, cuda: bool | None = None) -> str:
+    """The torch device to embed on: `auto` = the GPU when torch sees one (CUDA), else the CPU; `cuda` without a
+    visible GPU is an error that says so (`cuda` given: whether one is visible, for tests)."""
+    if cuda is None:
+        import torch
+
+        cuda = bool(torch.cuda.is_available())
+    if device == "auto":
+        return "cuda" if cuda else "cpu"
+    if device.startswith("cuda") and not cuda:
+        raise RagError(
+            f"RAG_DEVICE={device} but torch sees no CUDA GPU here (the CPU build of torch, or no driver): "
+            "set RAG_DEVICE=auto or cpu."
+        )
+    return device
 
 
 def use_query_threads(threads: int) -> None:

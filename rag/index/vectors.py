@@ -173,8 +173,9 @@ class Vectors:
     def load(cls, folder: Path, ann: AnnParams, dim: int) -> Vectors:
         """Map the version's vectors; the IVF lists too (IO_FLAG_MMAP), so loading reads almost nothing."""
         index = faiss.read_index(str(folder / ANN), faiss.IO_FLAG_MMAP) if ann.kind == "ivf" else None
-        chunks = mapped_rows(folder / CHUNKS, np.float32, dim)
-        sentences = mapped_rows(folder / SENTENCES, np.float32, dim)
+        # an exact search reads every chunk vector in order; an IVF search and the scoring read rows here and there
+        chunks = mapped_rows(folder / CHUNKS, np.float32, dim, random=index is not None)
+        sentences = mapped_rows(folder / SENTENCES, np.float32, dim, random=True)
         return cls(chunks, sentences, np.load(folder / OFFSETS), index, ann.nprobe)
 
     @property
