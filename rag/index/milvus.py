@@ -311,35 +311,37 @@ class MilvusVectors:
         return self.search(np.asarray(query)[None], k, where)[0]
 
     def fetch(self, ids: np.ndarray) -> Fetched:
-        """Chunk vectors by key (one get), sentence vectors by their chunk's key (one query)."""
+        """Chunk vectors and sentence vectors, both by primary key (a sentence's key follows from its chunk's key and
+        its place, the counts from the version's offsets): two gets, no scalar filter."""
         ids = np.asarray(ids, dtype=np.int64)
         keys = np.asarray(self.keys[ids], dtype=np.int64) if len(ids) else np.zeros(0, np.int64)
         counts = (self.offsets[ids + 1] - self.offsets[ids]).astype(np.int64)
-        chunk_vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
-        present = np.zeros(len(ids), dtype=bool)
-        where = {int(k): i for i, k in enumerate(keys)}
-        for part in _batches(keys):
-            for row in self.client.get(self.chunks_name, ids=part.tolist(), output_fields=["vector"]):
-                i = where[int(row["key"])]
-                chunk_vectors[i], present[i] = row["vector"], True
-        by_key: dict[int, np.ndarray] = {}
-        with_sentences = keys[counts > 0]
-        for part in _batches(with_sentences):
-            rows = self.client.query(
-                self.sentences_name, filter=_keys_expr("chunk", part), output_fields=["key", "vector"]
-            )
-            by_key.update((int(r["key"]), np.asarray(r["vector"], dtype=np.float32)) for r in rows)
-        sentence_vectors = np.zeros((int(counts.sum()), self.dim), dtype=np.float32)
-        row = 0
-        for i, (key, count) in enumerate(zip(keys, counts, strict=True)):
-            for place in range(count):
-                vector = by_key.get(int(key) * SLOTS + place)
-                if vector is None:
-                    present[i] = False
-                else:
-                    sentence_vectors[row] = vector
-                row += 1
+        sentence_keys = np.repeat(keys * SLOTS, counts) + (
+            np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        chunk_vectors, chunk_found = self._get(self.chunks_name, keys)
+        sentence_vectors, sentence_found = self._get(self.sentences_name, sentence_keys)
+        present = chunk_found.copy()
+        if len(sentence_found) and not sentence_found.all():
+            owner = np.repeat(np.arange(len(ids)), counts)
+            present[owner[~sentence_found]] = False
         return Fetched(chunk_vectors, sentence_vectors, counts, present)
+
+    def _get(self, collection: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of rows by key, in the keys' order, and which were found."""
+        vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
+        found = np.zeros(len(keys), dtype=bool)
+        for start in range(0, len(keys), QUERY_KEYS):
+            part = keys[start : start + QUERY_KEYS]
+            rows = self.client.get(collection, ids=part.tolist(), output_fields=["vector"])
+            if not rows:
+                continue
+            got = np.fromiter((int(r["key"]) for r in rows), dtype=np.int64, count=len(rows))
+            order = np.argsort(part, kind="stable")
+            at = start + order[np.searchsorted(part[order], got)]
+            vectors[at] = np.asarray([r["vector"] for r in rows], dtype=np.float32)
+            found[at] = True
+        return vectors, found
 
     def units(self, chunk: int) -> np.ndarray:
         fetched = self.fetch(np.array([chunk], dtype=np.int64))
