@@ -17,7 +17,7 @@ import pytest
 from rag.errors import IndexMismatchError, RagError
 from rag.index.build import build_index, update_index
 from rag.index.manifest import read_manifest
-from rag.index.milvus import SLOTS, connect, lite_path
+from rag.index.milvus import SLOTS, MilvusWriter, connect, lite_path
 from rag.index.store import load_index
 from rag.index.versions import live_version
 from rag.retrieve.retriever import Retriever
@@ -46,6 +46,14 @@ def _rows(index_dir: Path) -> dict[str, int]:
         found = client.query(m.milvus[kind], filter="", output_fields=["count(*)"])
         count[kind] = int(found[0]["count(*)"])
     return count
+
+
+def _seeds_in_milvus(tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the seed articles and its index in Milvus Lite."""
+    data, index_dir = tmp_path / "data", tmp_path / "index"
+    shutil.copytree(DATA, data)
+    build_index(data, index_dir, FakeEmbedder(), MILVUS)
+    return data, index_dir
 
 
 def _seen(
@@ -91,10 +99,7 @@ def test_a_filter_is_applied_inside_both_legs_on_both_backends(data_copy: Path, 
 
 
 def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DATA, data)
-    index_dir = tmp_path / "index"
-    build_index(data, index_dir, FakeEmbedder(), MILVUS)
+    data, index_dir = _seeds_in_milvus(tmp_path)
     first = read_manifest(index_dir)
     before = load_index(index_dir, MILVUS)
     keys_before = {before.chunks[i].id: int(before.vectors.keys[i]) for i in range(len(before.chunks))}  # type: ignore[attr-defined]
@@ -156,11 +161,22 @@ def test_a_rebuild_makes_new_collections_and_drops_the_old_ones_with_their_versi
     assert client.describe_alias("rag_current_chunks")["collection_name"] == names[2]
 
 
+def test_the_collections_of_a_build_killed_before_its_switch_are_dropped_by_the_next(tmp_path: Path) -> None:
+    data, index_dir = _seeds_in_milvus(tmp_path)
+    killed = index_dir / "v-20260101T000000-1-1.tmp"
+    killed.mkdir()
+    MilvusWriter(killed, 64, connect(lite_path("", index_dir)), "", "rag")  # created its collections, then died
+    client = connect(lite_path("", index_dir))
+    leftover = {"rag_v_20260101T000000_1_1_chunks", "rag_v_20260101T000000_1_1_sentences"}
+    assert leftover <= set(client.list_collections())
+    (data / "new.txt").write_text("خبر جديد.", encoding="utf-8")
+    update_index(data, index_dir, FakeEmbedder(), MILVUS)
+    assert not leftover & set(client.list_collections()) and not killed.exists()
+    assert read_manifest(index_dir).milvus["chunks"] in client.list_collections()
+
+
 def test_a_failed_update_leaves_no_rows_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DATA, data)
-    index_dir = tmp_path / "index"
-    build_index(data, index_dir, FakeEmbedder(), MILVUS)
+    data, index_dir = _seeds_in_milvus(tmp_path)
     before = _rows(index_dir)
     (data / "new.txt").write_text("خبر جديد عن الصين وروسيا. والجملة الثانية.", encoding="utf-8")
     (data / "more.txt").write_text("خبر آخر عن الاجتماع. وجملة أخرى.", encoding="utf-8")
@@ -194,10 +210,7 @@ def test_a_failed_update_leaves_no_rows_behind(tmp_path: Path, monkeypatch: pyte
 
 
 def test_rows_a_killed_writer_inserted_are_removed_by_the_next_one(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(DATA, data)
-    index_dir = tmp_path / "index"
-    build_index(data, index_dir, FakeEmbedder(), MILVUS)
+    data, index_dir = _seeds_in_milvus(tmp_path)
     m = read_manifest(index_dir)
     client = connect(lite_path("", index_dir))
     orphan = m.milvus["next_key"]  # what a writer killed mid-insert leaves: rows under keys no version knows

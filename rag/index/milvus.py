@@ -234,10 +234,18 @@ def release(
     client: Any, retired: list[tuple[dict[str, Any], np.ndarray]], kept: list[tuple[dict[str, Any], np.ndarray]]
 ) -> None:
     """Delete what only retired versions read: their rows absent from every kept version of the same collections,
-    and collections no kept version reads (each version given as its manifest's `milvus` and its chunk keys)."""
+    and collections no kept version reads (each version given as its manifest's `milvus` and its chunk keys).
+    Collections of this prefix's builds that no kept version reads (a build killed before its switch) go too."""
     live: dict[str, list[np.ndarray]] = {}
     for info, keys in kept:
         live.setdefault(info["chunks"], []).append(keys)
+    if kept:
+        ours = {info["prefix"] for info, _ in kept}
+        reading = {name for info, _ in kept for name in (info["chunks"], info["sentences"])}
+        for name in client.list_collections():
+            built = any(name.startswith(collection_names(p, "v")[0].removesuffix("_chunks") + "_") for p in ours)
+            if built and name not in reading:
+                client.drop_collection(name)
     for info, keys in retired:
         if info["chunks"] not in live:
             for name in (info["chunks"], info["sentences"]):

@@ -202,10 +202,12 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec, options: StoreOp
 
 def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> None:
     """Remove the versions not in `keep` (the live one and the one before it: a reader that resolved the previous
-    version a moment before the switch can still finish loading it), and what only they used in Milvus."""
+    version a moment before the switch can still finish loading it), and in Milvus what only they used (and the
+    collections of builds killed before their switch)."""
     retired = old_versions(index_dir, keep)
-    milvus = [p for p in retired if _store_of(p) == "milvus"]
-    if milvus:
+    kept_milvus = [index_dir / name for name in sorted(keep) if name and _store_of(index_dir / name) == "milvus"]
+    retired_milvus = [p for p in retired if _store_of(p) == "milvus"]
+    if kept_milvus or retired_milvus:
         from rag.files import mapped_rows
         from rag.index.milvus import CHUNK_KEYS, connect, lite_path, release
 
@@ -213,9 +215,10 @@ def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> N
             m = parse_manifest(p / "manifest.json", index_dir)
             return m.milvus, np.asarray(mapped_rows(p / CHUNK_KEYS, np.int64))
 
-        kept = [version(index_dir / name) for name in keep if _store_of(index_dir / name) == "milvus"]
-        uri = options.milvus_uri or str(parse_manifest(milvus[0] / "manifest.json", index_dir).milvus.get("uri", ""))
-        release(connect(lite_path(uri, index_dir)), [version(p) for p in milvus], kept)
+        kept = [version(p) for p in kept_milvus]
+        first = (kept_milvus or retired_milvus)[0]
+        uri = options.milvus_uri or str(parse_manifest(first / "manifest.json", index_dir).milvus.get("uri", ""))
+        release(connect(lite_path(uri, index_dir)), [version(p) for p in retired_milvus], kept)
     for p in retired:
         shutil.rmtree(p, ignore_errors=True)
 

@@ -104,13 +104,6 @@ def old_versions(index_dir: Path, keep: set[str]) -> list[Path]:
     ]
 
 
-def remove_old_versions(index_dir: Path, keep: set[str]) -> None:
-    """Delete versions older than the live one and the one before it: a reader that resolved the previous
-    version a moment before the switch can still finish loading it."""
-    for p in old_versions(index_dir, keep):
-        shutil.rmtree(p, ignore_errors=True)
-
-
 def live_version(index_dir: Path) -> str | None:
     """The name of the live version folder (changes with every build or update), None without an index."""
     try:
