@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         description="The Milvus to use with RAG_VECTOR_STORE=milvus: http://host:19530 (a server or cluster) or a "
         "Milvus Lite file (one process at a time); unset = <index>/milvus.db (Milvus Lite).",
     )
+    milvus_token: SecretStr | None = Field(
+        None, description="Milvus server credentials (user:password or an API key); unset = none (Milvus Lite)."
+    )
     milvus_prefix: str = Field(
         "rag", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Start of this index's Milvus collection names."
     )
@@ -214,7 +217,8 @@ class Settings(BaseSettings):
     @property
     def store_options(self) -> StoreOptions:
         """How builds lay out the vector store and where Milvus is."""
-        return StoreOptions(self.ann_min_chunks, self.milvus_uri or "", self.milvus_prefix)
+        token = self.milvus_token.get_secret_value() if self.milvus_token else ""
+        return StoreOptions(self.ann_min_chunks, self.milvus_uri or "", self.milvus_prefix, token)
 
     @property
     def uses_embedded_llm(self) -> bool:

@@ -35,6 +35,7 @@ class StoreOptions:
     ann_min_chunks: int = 100_000  # FAISS: from this many chunks on, an IVF index proposes the candidates
     milvus_uri: str = ""  # Milvus: a server (http://host:19530) or a Milvus Lite file; "" = <index>/milvus.db
     milvus_prefix: str = "rag"  # Milvus: collection names start with it (several indexes on one server)
+    milvus_token: str = field(default="", repr=False)  # Milvus: "user:password" or an API key, for a server
 
 
 @dataclass(frozen=True, slots=True)

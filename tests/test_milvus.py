@@ -19,7 +19,7 @@ from rag.index.build import build_index, update_index
 from rag.index.manifest import read_manifest
 from rag.index.milvus import SLOTS, MilvusWriter, connect, lite_path
 from rag.index.store import load_index
-from rag.index.versions import live_version
+from rag.index.versions import live_path, live_version
 from rag.retrieve.retriever import Retriever
 from rag.types import IndexSpec
 
@@ -268,6 +268,16 @@ def test_readers_during_updates_see_one_complete_version(tmp_path: Path) -> None
     assert not errors, errors[0]
     assert len(seen) > 20 and all(len(g) == 1 and len(set(g)) == 1 for g in seen)  # never a mix of two versions
     assert len({g[0] for g in seen}) >= 2  # the readers saw the index change under them
+
+
+def test_the_milvus_token_is_a_secret(data_copy: Path, tmp_path: Path) -> None:
+    from rag.config import Settings
+
+    settings = Settings(milvus_token="user:s3cret-token", vector_store="milvus")
+    assert "s3cret" not in repr(settings) and "s3cret" not in repr(settings.store_options)
+    assert settings.store_options.milvus_token == "user:s3cret-token"
+    build_index(data_copy, tmp_path / "index", FakeEmbedder(), MILVUS, options=settings.store_options)
+    assert "s3cret" not in (live_path(tmp_path / "index") / "manifest.json").read_text()  # Lite ignores it
 
 
 def test_a_faiss_index_read_with_milvus_settings_asks_for_a_rebuild(data_copy: Path, tmp_path: Path) -> None:

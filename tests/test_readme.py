@@ -72,6 +72,7 @@ def test_every_documented_default_is_the_code_default(monkeypatch: pytest.Monkey
     assert cell == f"`{embedded.answer_concurrency}` embedded, `{endpoint.answer_concurrency}` endpoint"
     cell = computed.pop("RAG_LLM_MODEL")[0]
     assert cell == f"`{endpoint.answer_model}` with a key, `{embedded.answer_model}` embedded"
+    assert computed.pop("RAG_MILVUS_TOKEN")[0] == "unset"
     cell = computed.pop("RAG_MILVUS_URI")[0]
     lite = lite_path(Settings().store_options.milvus_uri, models)
     assert cell == "`$RAG_INDEX_DIR/milvus.db` (Milvus Lite)" and lite == str(models / "milvus.db")

@@ -126,6 +126,10 @@ class VectorStoreWriter(Protocol):
         """Finish; the files written into the version folder and what the manifest records about the store."""
         ...
 
+    def switched(self) -> None:
+        """The version is now the live one (Milvus: the aliases follow it)."""
+        ...
+
     def discard(self) -> None:
         """The version is abandoned: remove what was written outside its folder."""
         ...

@@ -32,6 +32,7 @@ from rag.errors import RagError
 from rag.files import mapped_rows
 from rag.index.backend import Fetched, Kept, Where, unit_floor
 from rag.index.vectors import sentence_counts, write_offsets
+from rag.types import StoreOptions
 
 CHUNK_KEYS = "chunk_keys.i64"  # raw int64, one per chunk position: its key in the Milvus collections
 SLOTS = 1024  # sentences per chunk at most (a 200-token chunk has a few dozen at the very most)
@@ -47,17 +48,23 @@ def lite_path(uri: str, index_dir: Path) -> str:
     return uri or str(index_dir / LITE_DB)
 
 
-def connect(uri: str) -> Any:
+def client_for(options: StoreOptions, index_dir: Path, recorded: str = "") -> Any:
+    """A client for the index's Milvus: the settings' URI (and token), else the one the manifest recorded, else the
+    Milvus Lite file in the index folder."""
+    return connect(lite_path(options.milvus_uri or recorded, index_dir), options.milvus_token)
+
+
+def connect(uri: str, token: str = "") -> Any:
     """A client for a Milvus server or a Milvus Lite file, with errors that say what to do."""
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:  # pragma: no cover (installed by make install)
-        raise RagError("RAG_VECTOR_STORE=milvus needs pymilvus and milvus-lite: pip install -e '.[milvus]'.") from exc
+        raise RagError("RAG_VECTOR_STORE=milvus needs pymilvus and milvus-lite: run `make install`.") from exc
     lite = not re.match(r"^[a-z]+://", uri)
     if lite:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri)
+        return MilvusClient(uri, token=token) if token and not lite else MilvusClient(uri)
     except Exception as exc:  # noqa: BLE001 (pymilvus raises several kinds; all mean the same to a user)
         if lite:
             raise RagError(
@@ -66,7 +73,8 @@ def connect(uri: str) -> Any:
                 "RAG_MILVUS_URI=http://host:19530."
             ) from exc
         raise RagError(
-            f"Cannot reach the Milvus server at {uri} ({_first_line(exc)}): check that it runs and RAG_MILVUS_URI."
+            f"Cannot reach the Milvus server at {uri} ({_first_line(exc)}): check that it runs, RAG_MILVUS_URI and "
+            "RAG_MILVUS_TOKEN."
         ) from exc
 
 
@@ -205,6 +213,10 @@ class MilvusWriter:
             "next_key": self.next_key,
         }
         return names, {"ann": {"kind": "hnsw", **HNSW}, "milvus": milvus}
+
+    def switched(self) -> None:
+        """The version is live: the aliases follow it."""
+        point_aliases(self.client, self.prefix, self.chunks_name, self.sentences_name)
 
     def discard(self) -> None:
         """An abandoned version: its new collections dropped, or its new rows deleted from the live ones."""

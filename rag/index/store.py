@@ -155,12 +155,10 @@ def load_index(index_dir: Path, spec: IndexSpec, options: StoreOptions | None = 
 def open_vectors(path: Path, manifest: Manifest, index_dir: Path, options: StoreOptions) -> VectorStore:
     """The version's vector store: its FAISS files, or its Milvus collections."""
     if manifest.store == "milvus":
-        from rag.index.milvus import MilvusVectors, connect, lite_path
+        from rag.index.milvus import MilvusVectors, client_for
 
-        uri = options.milvus_uri or manifest.milvus.get("uri") or ""
-        return MilvusVectors(
-            connect(lite_path(uri, index_dir)), manifest.milvus, path, np.load(path / OFFSETS), manifest.dim
-        )
+        client = client_for(options, index_dir, str(manifest.milvus.get("uri", "")))
+        return MilvusVectors(client, manifest.milvus, path, np.load(path / OFFSETS), manifest.dim)
     return Vectors.load(path, AnnParams(**manifest.ann), manifest.dim)  # type: ignore[arg-type]
 
 
@@ -209,16 +207,15 @@ def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> N
     retired_milvus = [p for p in retired if _store_of(p) == "milvus"]
     if kept_milvus or retired_milvus:
         from rag.files import mapped_rows
-        from rag.index.milvus import CHUNK_KEYS, connect, lite_path, release
+        from rag.index.milvus import CHUNK_KEYS, client_for, release
 
         def version(p: Path) -> tuple[dict[str, Any], np.ndarray]:
             m = parse_manifest(p / "manifest.json", index_dir)
             return m.milvus, np.asarray(mapped_rows(p / CHUNK_KEYS, np.int64))
 
         kept = [version(p) for p in kept_milvus]
-        first = (kept_milvus or retired_milvus)[0]
-        uri = options.milvus_uri or str(parse_manifest(first / "manifest.json", index_dir).milvus.get("uri", ""))
-        release(connect(lite_path(uri, index_dir)), [version(p) for p in retired_milvus], kept)
+        recorded = str(parse_manifest((kept_milvus or retired_milvus)[0] / "manifest.json", index_dir).milvus["uri"])
+        release(client_for(options, index_dir, recorded), [version(p) for p in retired_milvus], kept)
     for p in retired:
         shutil.rmtree(p, ignore_errors=True)
 

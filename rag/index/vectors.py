@@ -102,6 +102,9 @@ class VectorWriter:
             names.append(ANN)
         return names, {"ann": asdict(ann)}
 
+    def switched(self) -> None:
+        """Nothing to do once the version is live."""
+
     def discard(self) -> None:
         """Nothing lives outside the version folder."""
         self._chunks.close()

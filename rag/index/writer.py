@@ -60,9 +60,9 @@ class VersionWriter:
     def _vector_writer(self, live: Manifest | None) -> VectorStoreWriter:
         if self.spec.store != "milvus":
             return VectorWriter(self.tmp, self.dim, self.options.ann_min_chunks)
-        from rag.index.milvus import MilvusWriter, connect, lite_path
+        from rag.index.milvus import MilvusWriter, client_for
 
-        client = connect(lite_path(self.options.milvus_uri, self.index_dir))
+        client = client_for(self.options, self.index_dir)
         same = live is not None and live.store == "milvus" and live.milvus.get("prefix") == self.options.milvus_prefix
         if live is None or not same:  # a build: a new pair of collections
             return MilvusWriter(self.tmp, self.dim, client, self.options.milvus_uri, self.options.milvus_prefix)
@@ -159,10 +159,6 @@ class VersionWriter:
             link.unlink()
         link.symlink_to(self.version.name)
         os.replace(link, self.index_dir / CURRENT)  # the atomic switch
-        if manifest.store == "milvus":
-            from rag.index.milvus import connect, lite_path, point_aliases
-
-            client = connect(lite_path(self.options.milvus_uri, self.index_dir))
-            point_aliases(client, self.options.milvus_prefix, manifest.milvus["chunks"], manifest.milvus["sentences"])
+        self._vectors.switched()
         retire_versions(self.index_dir, {self.version.name, self._previous}, self.options)
         return self.version
