@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,28 @@ def mapped_rows(path: Path, dtype: type[np.generic], width: int = 0, random: boo
     if random and hasattr(mmap, "MADV_RANDOM"):
         rows._mmap.madvise(mmap.MADV_RANDOM)  # type: ignore[attr-defined]
     return rows
+
+
+class RowReader:
+    """Rows of a raw row-by-row file read with `pread`: the pages stay in the kernel's file cache and are never
+    mapped into the process, so a search process's resident size does not grow with the rows its searches read
+    (through a memory map it reached 7.2 GB at a million chunks, bench-scale). The file stays readable after its
+    folder is removed (the descriptor is held); safe from several threads (pread has no shared offset)."""
+
+    def __init__(self, path: Path, dtype: type[np.generic], width: int) -> None:
+        self.dtype = np.dtype(dtype)
+        self.width = width
+        self._row = self.dtype.itemsize * width
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def ranges(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Rows starts[i]:ends[i] for each i, concatenated in that order, shape (rows, width)."""
+        row = self._row
+        parts = [os.pread(self._fd, int(b - a) * row, int(a) * row) for a, b in zip(starts, ends, strict=True) if b > a]
+        data = b"".join(parts)
+        return (
+            np.frombuffer(data, dtype=self.dtype).reshape(-1, self.width).copy()
+            if data
+            else np.zeros((0, self.width), dtype=self.dtype)
+        )

@@ -17,7 +17,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from rag.files import mapped_rows
+from rag.files import RowReader, mapped_rows
 from rag.index.backend import Fetched, Kept, Where, unit_floor
 
 CHUNKS = "chunk_vectors.f32"  # raw float32, one row per chunk, normalized (appended batch by batch)
@@ -171,6 +171,7 @@ class Vectors:
         if ann is not None:
             faiss.extract_index_ivf(ann).nprobe = nprobe
         self._singles: np.ndarray | None = None
+        self._readers: tuple[RowReader, RowReader] | None = None  # pread of candidates' rows (files only)
 
     @classmethod
     def load(cls, folder: Path, ann: AnnParams, dim: int) -> Vectors:
@@ -179,7 +180,9 @@ class Vectors:
         # an exact search reads every chunk vector in order; an IVF search and the scoring read rows here and there
         chunks = mapped_rows(folder / CHUNKS, np.float32, dim, random=index is not None)
         sentences = mapped_rows(folder / SENTENCES, np.float32, dim, random=True)
-        return cls(chunks, sentences, np.load(folder / OFFSETS), index, ann.nprobe)
+        vectors = cls(chunks, sentences, np.load(folder / OFFSETS), index, ann.nprobe)
+        vectors._readers = (RowReader(folder / CHUNKS, np.float32, dim), RowReader(folder / SENTENCES, np.float32, dim))
+        return vectors
 
     @property
     def dim(self) -> int:
@@ -219,13 +222,19 @@ class Vectors:
         return [self.nearest(q, k, where) for q in np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)]
 
     def fetch(self, ids: np.ndarray) -> Fetched:
-        """The vectors of chunks `ids` (pages of the memory maps)."""
+        """The vectors of chunks `ids`: read with pread from the files (not through the memory maps, so the pages
+        read are not counted in this process's resident size), or from the arrays given."""
         ids = np.asarray(ids, dtype=np.int64)
         lo, hi = self.offsets[ids], self.offsets[ids + 1]
-        rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(ids) else lo
+        if self._readers is not None:
+            chunk_rows = self._readers[0].ranges(ids, ids + 1)
+            sentence_rows = self._readers[1].ranges(lo, hi)
+        else:
+            rows = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if len(ids) else lo
+            chunk_rows, sentence_rows = np.asarray(self.chunks[ids]), np.asarray(self.sentences[rows])
         return Fetched(
-            np.asarray(self.chunks[ids]).reshape(-1, self.dim),
-            np.asarray(self.sentences[rows]).reshape(-1, self.dim),
+            chunk_rows.reshape(-1, self.dim),
+            sentence_rows.reshape(-1, self.dim),
             (hi - lo).astype(np.int64),
             np.ones(len(ids), dtype=bool),
         )
