@@ -1,19 +1,25 @@
-"""Scale benchmark (`make bench-scale`): build, load and search indexes of 10k, 100k and 1M chunks; prints a table.
+"""Scale benchmark (`make bench-scale`): build, load and search indexes of 10k, 100k and 1M chunks on FAISS, the same
+on Milvus Lite (10k and 100k), and the LangChain peer at 10k; prints a table.
 
 Corpora are made of real Arabic text: the sentences of the 240 XQuAD paragraphs and of the five seed articles,
 recombined. An article of the 10k corpus is a run of consecutive sentences of one paragraph followed by a run
 from another (so its chunks read like news, and the product's chunker cuts them); it is built with the product's
-build and the real embedding model. The larger corpora reuse the 10k corpus's real vectors: each chunk vector is
-w·a + (1 − w)·b plus a little noise (a, b real chunk vectors, w uniform in [0.5, 1], renormalized), its sentence
-vectors are derived from a's sentences the same way, and its text is a fresh recombination (for BM25 and the
-records). Every phase runs in its own process, which reports its peak RSS.
+build and the real embedding model, and the raw encoder is timed on a random quarter of the same texts (scaled
+up) as the baseline of the build's throughput. The larger corpora reuse the 10k corpus's real vectors: each chunk
+vector is w·a + (1 − w)·b plus a little noise (a, b real chunk vectors, w uniform in [0.5, 1], renormalized), its
+sentence vectors are derived from a's sentences the same way, and its text is a fresh recombination (for BM25 and
+the records). A Milvus row copies the FAISS row's records and vectors into Milvus Lite (its build time is the
+inserts'). The LangChain peer splits the same 10k articles with the same tokenizer, chunk size and overlap and runs
+`FAISS.from_documents` with `HuggingFaceEmbeddings` on the same model folder. Every phase runs in its own process,
+which reports its peak RSS.
 
 Search latency is `Retriever.search(question, 10)` with the default hybrid weights on 200 XQuAD questions
 (100 Arabic, 100 English), the question's embedding included and no translation (no answer model). Recall@10 is
-the approximate index's: the ten best chunks by exact chunk cosine among the candidates it proposes, against
-the ten best of an exact search over every chunk.
+the candidate search's: the ten best chunks by exact chunk cosine among the 100 candidates it proposes, against
+the ten best of an exact search over every chunk (a repeated chunk's other copy counts: the corpus repeats some).
 
-    .venv/bin/python scripts/bench_scale.py [--sizes 10000,100000,1000000] [--work DIR] [--json]
+    .venv/bin/python scripts/bench_scale.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
+        [--no-langchain] [--work DIR] [--json]
 """
 
 from __future__ import annotations
