@@ -55,6 +55,16 @@ def _disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
+def _built(size: int, t0: float, index_dir: Path) -> dict[str, Any]:
+    """What a build phase reports."""
+    return {
+        "chunks": size,
+        "build_s": time.perf_counter() - t0,
+        "build_rss_mb": _rss_mb(),
+        "disk_mb": _disk_mb(index_dir),
+    }
+
+
 def paragraphs() -> list[list[str]]:
     """The sentences of every XQuAD paragraph and seed article paragraph (real Arabic news-like text)."""
     from rag.eval.evaluate import load_xquad
@@ -209,12 +219,7 @@ def phase_derived(size: int, work: Path, base: Path) -> dict[str, Any]:
             writer.add(articles, chunks, cvec, sentences, np.vstack(sv))
             made += n
         writer.commit([], time.perf_counter() - t0)
-    return {
-        "chunks": size,
-        "build_s": time.perf_counter() - t0,
-        "build_rss_mb": _rss_mb(),
-        "disk_mb": _disk_mb(index_dir),
-    }
+    return _built(size, t0, index_dir)
 
 
 def phase_milvus(size: int, work: Path) -> dict[str, Any]:
@@ -242,12 +247,7 @@ def phase_milvus(size: int, work: Path) -> dict[str, Any]:
                 parts.append((chunks, sentences, (kept.chunk_vectors, kept.sentence_vectors)))
             writer.add_parts(batch, parts)
         writer.commit([], time.perf_counter() - t0)
-    return {
-        "chunks": size,
-        "build_s": time.perf_counter() - t0,
-        "build_rss_mb": _rss_mb(),
-        "disk_mb": _disk_mb(index_dir),
-    }
+    return _built(size, t0, index_dir)
 
 
 def phase_langchain(size: int, work: Path) -> dict[str, Any]:
