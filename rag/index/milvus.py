@@ -165,6 +165,8 @@ class MilvusWriter:
         counts = sentence_counts(sentence_chunks, len(chunk_vectors))
         if chunk_articles is None or len(chunk_articles) != len(chunk_vectors):
             raise ValueError("the Milvus store needs each new chunk's article")
+        if int(counts.max(initial=0)) > SLOTS:
+            raise ValueError(f"a chunk has more than {SLOTS} sentences")
         keys = np.arange(self.next_key, self.next_key + len(chunk_vectors), dtype=np.int64)
         self.next_key += len(chunk_vectors)
         self._chunk_rows += [
@@ -178,8 +180,6 @@ class MilvusWriter:
             {"key": int(o * SLOTS + p), "chunk": int(o), "vector": v}
             for o, p, v in zip(owners, places, vectors, strict=True)
         ]
-        if int(counts.max(initial=0)) > SLOTS:
-            raise ValueError(f"a chunk has more than {SLOTS} sentences")
         self._append(keys, counts)
         self._insert(final=False)
 
