@@ -99,8 +99,9 @@ def test_index_info_json(real_index: Path, real_settings: Settings) -> None:
     done = rag("index", "info", "--index", str(real_index), "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    assert set(info) == {"articles", "chunks", "sentences", "model", "dim", "built_at", "search"}
+    assert set(info) == {"articles", "chunks", "sentences", "model", "dim", "built_at", "store", "search"}
     assert info["articles"] == 5 and info["sentences"] > info["chunks"] > 5 and info["search"] == "exact"
+    assert info["store"] == "faiss"
     assert info["model"] == real_settings.embedding_model and info["dim"] == 384
 
 
