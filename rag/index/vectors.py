@@ -191,10 +191,6 @@ class Vectors:
     def __len__(self) -> int:
         return int(self.chunks.shape[0])
 
-    def members(self, chunk: int) -> range:
-        """The sentence rows of a chunk (empty for a one-sentence chunk)."""
-        return range(int(self.offsets[chunk]), int(self.offsets[chunk + 1]))
-
     def nearest(self, query: np.ndarray, k: int, where: Where | None = None) -> np.ndarray:
         """Ids of (about, above ann_min_chunks) the k chunks closest to a normalized query; only `where`'s chunks
         if given (exact among them up to EXACT_SUBSET chunks, else the IVF index with an id selector)."""
