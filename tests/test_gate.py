@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from rag.config import get_settings
 from rag.errors import LLMError
@@ -71,6 +72,27 @@ def test_one_slot_serves_one_request_at_a_time_in_arrival_order(tmp_path: Path) 
     assert told[3][0] == 3 and told[3][-1] == 0  # three ahead at first, then its turn
     assert told[3] == sorted(told[3], reverse=True)  # the count only goes down
     assert list((tmp_path / "q").glob("wait-*")) == []
+
+
+class _Glimpses(ModelGate):
+    """A gate whose line is seen as the given counts of requests ahead, then its turn."""
+
+    def __init__(self, folder: Path, seen: list[int]) -> None:
+        super().__init__(folder, slots=1, poll=0.0)
+        self.seen = list(seen)
+
+    def _try(self, ticket: Path) -> tuple[FileLock | None, int]:
+        if self.seen:
+            return None, self.seen.pop(0)
+        return super()._try(ticket)
+
+
+def test_the_count_ahead_never_rises_when_a_turn_changes_hands(tmp_path: Path) -> None:
+    # between one turn ending and the next beginning, a waiter can glimpse the new holder's ticket and its slot
+    told: list[int] = []
+    with _Glimpses(tmp_path / "q", [3, 2, 3, 2, 1, 2, 1]).turn(10.0, told.append):
+        pass
+    assert told == [3, 2, 1, 0]
 
 
 def test_slots_bound_concurrency(tmp_path: Path) -> None:

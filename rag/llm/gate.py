@@ -80,14 +80,16 @@ class ModelGate:
                 fewest = ahead if fewest is None else min(fewest, ahead)
                 if time.monotonic() >= deadline:
                     raise ModelBusyError(
-                        f"{self.label} is busy: {ahead} request(s) still ahead, and none finished in the last "
+                        f"{self.label} is busy: {fewest} request(s) still ahead, and none finished in the last "
                         f"{timeout:.0f} s. Try again in a moment, or raise RAG_LLM_TIMEOUT (or RAG_LLM_CONCURRENCY "
                         "when the endpoint can answer several questions at once).",
-                        ahead,
+                        fewest,
                     )
-                if on_wait is not None and ahead != told:
-                    on_wait(ahead)
-                    told = ahead
+                # A FIFO line only gets shorter: a count that rises is a glimpse between one turn ending and the
+                # next beginning (a slot seen free, or a ticket not yet removed), so the reader is told the fewest.
+                if on_wait is not None and fewest != told:
+                    on_wait(fewest)
+                    told = fewest
                 time.sleep(self.poll)
         finally:
             ticket.unlink(missing_ok=True)
