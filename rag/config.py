@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     lexical_terms: Literal["ngram", "stem"] = Field(
         "ngram", description="BM25 terms: in-word character 4-grams of folded Arabic, or light stems."
     )
+    chunk_vectors: Literal["pooled", "own"] = Field(
+        "pooled",
+        description="How a chunk's vector is made: pooled (the token-weighted mean of its sentences' vectors, so a "
+        "build embeds each text once) or own (the chunk embedded as well: about twice the embedding work). Saved "
+        "with the index: changing it asks for `rag index build`.",
+    )
     ann_min_chunks: int = Field(
         100_000,
         ge=0,
@@ -211,7 +217,12 @@ class Settings(BaseSettings):
     def index_spec(self) -> IndexSpec:
         """What the index must be built with: the embedding model, chunk size and overlap, BM25 terms."""
         return IndexSpec(
-            self.embedding_model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms, self.vector_store
+            self.embedding_model,
+            self.chunk_tokens,
+            self.chunk_overlap,
+            self.lexical_terms,
+            self.vector_store,
+            self.chunk_vectors,
         )
 
     @property

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.index.build import index_is_current
+from rag.index.build import build_index, index_is_current
 from rag.index.manifest import read_manifest
 from rag.index.store import load_index
 from rag.index.versions import live_path
 from rag.retrieve.retriever import Retriever
+from rag.text.arabic import for_embedding
 
 from .conftest import FakeEmbedder
 from .helpers import FAKE_SPEC, build_fake
@@ -36,7 +37,10 @@ def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> Non
     assert len(hits) == 3 and hits[0].score >= hits[1].score
 
 
-@pytest.mark.parametrize(("key", "value"), [("model", "other-model"), ("chunk_tokens", 200), ("chunk_overlap", 0)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("model", "other-model"), ("chunk_tokens", 200), ("chunk_overlap", 0), ("chunk_vectors", "own")],
+)
 def test_manifest_mismatch_names_the_rebuild_command(data_copy: Path, tmp_path: Path, key: str, value: object) -> None:
     build_fake(data_copy, tmp_path / "index")
     with pytest.raises(IndexMismatchError, match=r"rag index build") as err:
@@ -173,3 +177,48 @@ def test_a_build_in_batches_holds_one_batch_and_equals_a_build_in_one(
     assert np.allclose(batched.vectors.chunks, one.vectors.chunks, atol=1e-6)
     assert np.allclose(batched.vectors.sentences, one.vectors.sentences, atol=1e-6)
     assert np.array_equal(batched.vectors.offsets, one.vectors.offsets) and batched.articles == one.articles
+
+
+def test_pooled_chunk_vectors_are_the_token_weighted_mean_of_their_sentences(data_copy: Path, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Recording(FakeEmbedder):
+        def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
+            seen.extend(texts)
+            return super().embed_documents(texts, progress)
+
+    build_fake(data_copy, tmp_path / "index", Recording())
+    index = load_index(tmp_path / "index", FAKE_SPEC)
+    assert read_manifest(tmp_path / "index").chunk_vectors == "pooled"
+    fake, pooled, lone = FakeEmbedder(), 0, 0
+    for i, chunk in enumerate(index.chunks):
+        rows = range(int(index.vectors.offsets[i]), int(index.vectors.offsets[i + 1]))
+        if not rows:  # a one-sentence chunk is embedded itself
+            assert np.allclose(index.vectors.chunks[i], fake._vec(for_embedding(chunk.text)), atol=1e-6)
+            lone += 1
+            continue
+        texts = [index.articles[chunk.article_id].text[index.sentences[j].start : index.sentences[j].end] for j in rows]
+        mean = sum(fake.count_tokens(t) * fake._vec(for_embedding(t)) for t in texts)
+        assert np.allclose(index.vectors.chunks[i], mean / np.linalg.norm(mean), atol=1e-5)
+        assert for_embedding(chunk.text) not in seen  # not the chunk's own pass
+        pooled += 1
+    assert pooled > 5
+    # each sentence and each one-sentence chunk embedded, no chunk that has sentences
+    assert len(seen) == len(index.sentences) + lone
+
+
+def test_own_chunk_vectors_embed_every_chunk_as_well(data_copy: Path, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Recording(FakeEmbedder):
+        def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
+            seen.extend(texts)
+            return super().embed_documents(texts, progress)
+
+    spec = replace(FAKE_SPEC, chunk_vectors="own")
+    build_index(data_copy, tmp_path / "index", Recording(), spec)
+    index = load_index(tmp_path / "index", spec)
+    assert len(seen) == len(index.chunks) + len(index.sentences)
+    fake = FakeEmbedder()
+    for i, chunk in enumerate(index.chunks):
+        assert np.allclose(index.vectors.chunks[i], fake._vec(for_embedding(chunk.text)), atol=1e-6)

@@ -15,7 +15,7 @@ from rag.types import IndexSpec
 # 5: vectors in memory-mapped float32 files (held once), an IVF index above ann_min_chunks, file sizes in the
 #    manifest, records in SQLite read on demand, versions written batch by batch (rag/index/writer.py)
 # 6: a vector store per index (faiss or milvus: `store`, `milvus`), sentence offsets kept with the records
-FORMAT = 6
+FORMAT = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +39,14 @@ class Manifest:
     ann: dict[str, int | str]  # how candidates are proposed (AnnParams): flat, or IVF with its cells
     store: str = "faiss"  # where the vectors are: "faiss" (files in the version) or "milvus"
     milvus: dict[str, Any] = field(default_factory=dict)  # the Milvus collections and keys (rag/index/milvus.py)
+    chunk_vectors: str = "pooled"  # how chunk vectors were made: "pooled" from sentence vectors, or "own"
 
     @property
     def spec(self) -> IndexSpec:
         """What the index was built with."""
-        return IndexSpec(self.model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms, self.store)
+        return IndexSpec(
+            self.model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms, self.store, self.chunk_vectors
+        )
 
 
 def read_manifest(index_dir: Path) -> Manifest:

@@ -148,6 +148,7 @@ class VersionWriter:
             ann=store["ann"],
             store=self.spec.store,
             milvus=store.get("milvus", {}),
+            chunk_vectors=self.spec.chunk_vectors,
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*written, "manifest.json"):
