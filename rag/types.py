@@ -25,7 +25,7 @@ class IndexSpec:
     chunk_overlap: int  # overlap between neighbouring chunks, in tokens
     lexical_terms: str = "ngram"  # what the BM25 leg indexes: "ngram" (character 4-grams) or "stem"
     store: str = "faiss"  # where the vectors live: "faiss" (files in the index folder) or "milvus"
-    chunk_vectors: str = "pooled"  # "pooled" (from the chunk's sentence vectors) or "own" (the chunk embedded too)
+    chunk_vectors: str = "own"  # "own" (the chunk embedded too) or "pooled" (from the chunk's sentence vectors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ def test_build_writes_manifest_and_loads(data_copy: Path, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("model", "other-model"), ("chunk_tokens", 200), ("chunk_overlap", 0), ("chunk_vectors", "own")],
+    [("model", "other-model"), ("chunk_tokens", 200), ("chunk_overlap", 0), ("chunk_vectors", "pooled")],
 )
 def test_manifest_mismatch_names_the_rebuild_command(data_copy: Path, tmp_path: Path, key: str, value: object) -> None:
     build_fake(data_copy, tmp_path / "index")
@@ -187,8 +187,9 @@ def test_pooled_chunk_vectors_are_the_token_weighted_mean_of_their_sentences(dat
             seen.extend(texts)
             return super().embed_documents(texts, progress)
 
-    build_fake(data_copy, tmp_path / "index", Recording())
-    index = load_index(tmp_path / "index", FAKE_SPEC)
+    spec = replace(FAKE_SPEC, chunk_vectors="pooled")
+    build_index(data_copy, tmp_path / "index", Recording(), spec)
+    index = load_index(tmp_path / "index", spec)
     assert read_manifest(tmp_path / "index").chunk_vectors == "pooled"
     fake, pooled, lone = FakeEmbedder(), 0, 0
     for i, chunk in enumerate(index.chunks):
@@ -207,7 +208,7 @@ def test_pooled_chunk_vectors_are_the_token_weighted_mean_of_their_sentences(dat
     assert len(seen) == len(index.sentences) + lone
 
 
-def test_own_chunk_vectors_embed_every_chunk_as_well(data_copy: Path, tmp_path: Path) -> None:
+def test_own_chunk_vectors_the_default_embed_every_chunk_as_well(data_copy: Path, tmp_path: Path) -> None:
     seen: list[str] = []
 
     class Recording(FakeEmbedder):
@@ -215,9 +216,9 @@ def test_own_chunk_vectors_embed_every_chunk_as_well(data_copy: Path, tmp_path: 
             seen.extend(texts)
             return super().embed_documents(texts, progress)
 
-    spec = replace(FAKE_SPEC, chunk_vectors="own")
-    build_index(data_copy, tmp_path / "index", Recording(), spec)
-    index = load_index(tmp_path / "index", spec)
+    build_fake(data_copy, tmp_path / "index", Recording())
+    index = load_index(tmp_path / "index", FAKE_SPEC)
+    assert read_manifest(tmp_path / "index").chunk_vectors == "own"  # the default
     assert len(seen) == len(index.chunks) + len(index.sentences)
     fake = FakeEmbedder()
     for i, chunk in enumerate(index.chunks):

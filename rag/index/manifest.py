@@ -39,7 +39,7 @@ class Manifest:
     ann: dict[str, int | str]  # how candidates are proposed (AnnParams): flat, or IVF with its cells
     store: str = "faiss"  # where the vectors are: "faiss" (files in the version) or "milvus"
     milvus: dict[str, Any] = field(default_factory=dict)  # the Milvus collections and keys (rag/index/milvus.py)
-    chunk_vectors: str = "pooled"  # how chunk vectors were made: "pooled" from sentence vectors, or "own"
+    chunk_vectors: str = "own"  # how chunk vectors were made: "own" pass, or "pooled" from sentence vectors
 
     @property
     def spec(self) -> IndexSpec:
