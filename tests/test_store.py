@@ -179,16 +179,22 @@ def test_a_build_in_batches_holds_one_batch_and_equals_a_build_in_one(
     assert np.array_equal(batched.vectors.offsets, one.vectors.offsets) and batched.articles == one.articles
 
 
+class Recording(FakeEmbedder):
+    """The fake embedder, keeping every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
+        self.seen.extend(texts)
+        return super().embed_documents(texts, progress)
+
+
 def test_pooled_chunk_vectors_are_the_token_weighted_mean_of_their_sentences(data_copy: Path, tmp_path: Path) -> None:
-    seen: list[str] = []
-
-    class Recording(FakeEmbedder):
-        def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
-            seen.extend(texts)
-            return super().embed_documents(texts, progress)
-
+    recording = Recording()
     spec = replace(FAKE_SPEC, chunk_vectors="pooled")
-    build_index(data_copy, tmp_path / "index", Recording(), spec)
+    build_index(data_copy, tmp_path / "index", recording, spec)
     index = load_index(tmp_path / "index", spec)
     assert read_manifest(tmp_path / "index").chunk_vectors == "pooled"
     fake, pooled, lone = FakeEmbedder(), 0, 0
@@ -201,25 +207,19 @@ def test_pooled_chunk_vectors_are_the_token_weighted_mean_of_their_sentences(dat
         texts = [index.articles[chunk.article_id].text[index.sentences[j].start : index.sentences[j].end] for j in rows]
         mean = sum(fake.count_tokens(t) * fake._vec(for_embedding(t)) for t in texts)
         assert np.allclose(index.vectors.chunks[i], mean / np.linalg.norm(mean), atol=1e-5)
-        assert for_embedding(chunk.text) not in seen  # not the chunk's own pass
+        assert for_embedding(chunk.text) not in recording.seen  # not the chunk's own pass
         pooled += 1
     assert pooled > 5
     # each sentence and each one-sentence chunk embedded, no chunk that has sentences
-    assert len(seen) == len(index.sentences) + lone
+    assert len(recording.seen) == len(index.sentences) + lone
 
 
 def test_own_chunk_vectors_the_default_embed_every_chunk_as_well(data_copy: Path, tmp_path: Path) -> None:
-    seen: list[str] = []
-
-    class Recording(FakeEmbedder):
-        def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
-            seen.extend(texts)
-            return super().embed_documents(texts, progress)
-
-    build_fake(data_copy, tmp_path / "index", Recording())
+    recording = Recording()
+    build_fake(data_copy, tmp_path / "index", recording)
     index = load_index(tmp_path / "index", FAKE_SPEC)
     assert read_manifest(tmp_path / "index").chunk_vectors == "own"  # the default
-    assert len(seen) == len(index.chunks) + len(index.sentences)
+    assert len(recording.seen) == len(index.chunks) + len(index.sentences)
     fake = FakeEmbedder()
     for i, chunk in enumerate(index.chunks):
         assert np.allclose(index.vectors.chunks[i], fake._vec(for_embedding(chunk.text)), atol=1e-6)
