@@ -223,3 +223,15 @@ def test_own_chunk_vectors_the_default_embed_every_chunk_as_well(data_copy: Path
     fake = FakeEmbedder()
     for i, chunk in enumerate(index.chunks):
         assert np.allclose(index.vectors.chunks[i], fake._vec(for_embedding(chunk.text)), atol=1e-6)
+
+
+def test_an_index_built_before_chunk_vectors_were_recorded_still_loads(data_copy: Path, tmp_path: Path) -> None:
+    build_fake(data_copy, tmp_path / "index")
+    manifest = live_path(tmp_path / "index") / "manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["chunk_vectors"]  # as written before the setting existed: every chunk had its own pass
+    manifest.write_text(json.dumps(data))
+    assert read_manifest(tmp_path / "index").spec == FAKE_SPEC
+    assert len(load_index(tmp_path / "index", FAKE_SPEC).chunks) > 5
+    with pytest.raises(IndexMismatchError, match="chunk_vectors"):
+        load_index(tmp_path / "index", replace(FAKE_SPEC, chunk_vectors="pooled"))

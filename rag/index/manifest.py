@@ -14,8 +14,9 @@ from rag.types import IndexSpec
 # 2: decimal points no longer end a sentence; 3: one sentence rule; 4: BM25 postings saved (lexical/);
 # 5: vectors in memory-mapped float32 files (held once), an IVF index above ann_min_chunks, file sizes in the
 #    manifest, records in SQLite read on demand, versions written batch by batch (rag/index/writer.py)
-# 6: a vector store per index (faiss or milvus: `store`, `milvus`), sentence offsets kept with the records
-FORMAT = 7
+# 6: a vector store per index (faiss or milvus: `store`, `milvus`), sentence offsets kept with the records;
+#    `chunk_vectors` added later with the default of the indexes built before it (own)
+FORMAT = 6
 
 
 @dataclass(frozen=True, slots=True)
