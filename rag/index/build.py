@@ -189,14 +189,14 @@ def _check_embedder(embedder: Embedder, spec: IndexSpec) -> None:
         )
 
 
-def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec) -> dict[str, _Parts]:
+def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec) -> tuple[dict[str, _Parts], int]:
     """Chunk the articles and embed what `spec.chunk_vectors` asks for in one call (sentence-transformers sorts the
     texts by length into its batches, so mixing long chunks and short sentences costs no padding); grouped per
-    article."""
+    article, and how many texts were embedded."""
     splitter = make_splitter(embedder.count_tokens, spec.chunk_tokens, spec.chunk_overlap)
     chunks = chunk_articles(articles, splitter)
     sentences = split_sentences(chunks)
-    chunk_vecs, sentence_vecs = embed_passages(chunks, sentences, embedder, spec.chunk_vectors)
+    chunk_vecs, sentence_vecs, embedded = embed_passages(chunks, sentences, embedder, spec.chunk_vectors)
     dim = embedder.dim
     by_article: dict[str, list[int]] = {a.id: [] for a in articles}
     for i, c in enumerate(chunks):
@@ -213,45 +213,44 @@ def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec) -> dict
             [Sentence(n, sentences[j].start, sentences[j].end) for n, j in members],
             (chunk_vecs[positions].reshape(-1, dim), sentence_vecs[[j for _, j in members]].reshape(-1, dim)),
         )
-    return parts
+    return parts, embedded
 
 
-def passage_texts(chunks: list[Chunk], sentences: list[Sentence], chunk_vectors: str) -> tuple[list[str], int]:
-    """The texts a build embeds for these chunks and sentences (before `for_embedding`), and how many of them,
-    first, are chunks: every chunk (`own`) or only those without sentences (`pooled`), then every sentence."""
+def passage_texts(chunks: list[Chunk], sentences: list[Sentence], chunk_vectors: str) -> tuple[list[str], list[int]]:
+    """The texts a build embeds for these chunks and sentences (before `for_embedding`), and the chunks whose own
+    texts come first among them: every chunk (`own`) or only those without sentences (`pooled`); then every
+    sentence."""
     with_sentences = {s.chunk for s in sentences} if chunk_vectors == "pooled" else set()
-    texts = [c.text for i, c in enumerate(chunks) if i not in with_sentences]
-    n_chunks = len(texts)
+    embedded = [i for i in range(len(chunks)) if i not in with_sentences]
+    texts = [chunks[i].text for i in embedded]
     texts += [chunks[s.chunk].text[s.start - chunks[s.chunk].start : s.end - chunks[s.chunk].start] for s in sentences]
-    return texts, n_chunks
+    return texts, embedded
 
 
 def embed_passages(
     chunks: list[Chunk], sentences: list[Sentence], embedder: Embedder, chunk_vectors: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Chunk vectors and sentence vectors (unit length). With `own` (the default), every chunk is embedded as well
-    as its sentences. With `pooled`, a chunk with sentences is not embedded: its vector is the mean of its
-    sentences' vectors weighted by their tokens, renormalized, and a one-sentence chunk is embedded itself: about
-    half a build's embedding, for XQuAD R@1 Arabic 0.939 vs 0.937 but English 0.819 vs 0.834 (README "Retrieval,
-    measured")."""
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Chunk vectors and sentence vectors (unit length), and how many texts were embedded. With `own` (the
+    default), every chunk is embedded as well as its sentences. With `pooled`, a chunk with sentences is not
+    embedded: its vector is the mean of its sentences' vectors weighted by their tokens, renormalized, and a
+    one-sentence chunk is embedded itself: about half a build's embedding, for XQuAD R@1 Arabic 0.939 vs 0.937 but
+    English 0.819 vs 0.834 (README "Retrieval, measured")."""
     dim = embedder.dim
-    texts, n_chunks = passage_texts(chunks, sentences, chunk_vectors)
+    texts, embedded = passage_texts(chunks, sentences, chunk_vectors)
     if not texts:
-        return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
+        return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32), 0
     vectors = np.asarray(embedder.embed_documents([for_embedding(t) for t in texts]), dtype=np.float32)
-    sentence_vecs = vectors[n_chunks:]
+    sentence_vecs = vectors[len(embedded) :]
     if chunk_vectors != "pooled":
-        return vectors[:n_chunks], sentence_vecs
+        return vectors[: len(embedded)], sentence_vecs, len(texts)
     chunk_vecs = np.zeros((len(chunks), dim), np.float32)
-    with_sentences = {s.chunk for s in sentences}
-    lone = [i for i in range(len(chunks)) if i not in with_sentences]
-    chunk_vecs[lone] = vectors[:n_chunks]
-    weights = np.array([embedder.count_tokens(t) for t in texts[n_chunks:]], np.float32)
-    np.add.at(chunk_vecs, [s.chunk for s in sentences], sentence_vecs * np.maximum(weights, 1.0)[:, None])
-    pooled = sorted(with_sentences)
-    norms = np.linalg.norm(chunk_vecs[pooled], axis=1, keepdims=True)
-    chunk_vecs[pooled] /= np.maximum(norms, 1e-12)
-    return chunk_vecs, sentence_vecs
+    chunk_vecs[embedded] = vectors[: len(embedded)]
+    weights = np.array([embedder.count_tokens(t) for t in texts[len(embedded) :]], np.float32)
+    owners = np.array([s.chunk for s in sentences], np.int64)
+    np.add.at(chunk_vecs, owners, sentence_vecs * np.maximum(weights, 1.0)[:, None])
+    pooled = np.unique(owners)
+    chunk_vecs[pooled] /= np.maximum(np.linalg.norm(chunk_vecs[pooled], axis=1, keepdims=True), 1e-12)
+    return chunk_vecs, sentence_vecs, len(texts)
 
 
 def _write(
@@ -278,20 +277,14 @@ def _write(
         for start in range(0, len(articles), BATCH_ARTICLES):
             batch = articles[start : start + BATCH_ARTICLES]
             parts = {a.id: p for a in batch if (p := reuse(a.id)) is not None}
-            fresh = _embed([a for a in batch if a.id not in parts], embedder, spec)
-            embedded += sum(_embedded_count(p, spec.chunk_vectors) for p in fresh.values())
+            fresh, count = _embed([a for a in batch if a.id not in parts], embedder, spec)
+            embedded += count
             parts |= fresh
             writer.add_parts(batch, [(parts[a.id].chunks, parts[a.id].sentences, parts[a.id].vectors) for a in batch])
             bar.update(len(batch))
             bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
         path = writer.commit(_skip_list(skipped), time.perf_counter() - t0)
     return path, writer.chunks, embedded
-
-
-def _embedded_count(parts: _Parts, chunk_vectors: str) -> int:
-    """Passages embedded for one article: its sentences and the chunks `chunk_vectors` embeds."""
-    pooled = {s.chunk for s in parts.sentences} if chunk_vectors == "pooled" else set()
-    return len(parts.chunks) - len(pooled) + len(parts.sentences)
 
 
 def _skip_list(skipped: list[Skipped]) -> list[dict[str, str]]:
