@@ -154,41 +154,40 @@ def test_an_index_of_an_older_format_asks_for_a_rebuild_not_corrupt(data_copy: P
             load()
 
 
+class Recording(FakeEmbedder):
+    """The fake embedder, keeping the texts of each call to embed_documents."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    @property
+    def seen(self) -> list[str]:
+        return [t for b in self.batches for t in b]
+
+    def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
+        self.batches.append(list(texts))
+        return super().embed_documents(texts, progress)
+
+
 def test_a_build_in_batches_holds_one_batch_and_equals_a_build_in_one(
     data_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import rag.index.build
 
-    calls: list[int] = []
-
-    class Counting(FakeEmbedder):
-        def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
-            calls.append(len(texts))
-            return super().embed_documents(texts, progress)
-
-    build_fake(data_copy, tmp_path / "one", Counting())
-    assert len(calls) == 1
+    one_call = Recording()
+    build_fake(data_copy, tmp_path / "one", one_call)
+    assert len(one_call.batches) == 1
     monkeypatch.setattr(rag.index.build, "BATCH_ARTICLES", 2)
-    calls.clear()
-    build_fake(data_copy, tmp_path / "batched", Counting())
+    batched_calls = Recording()
+    build_fake(data_copy, tmp_path / "batched", batched_calls)
+    calls = [len(b) for b in batched_calls.batches]
     assert len(calls) == 3 and max(calls) < sum(calls)  # 5 articles: 2 + 2 + 1, one batch embedded at a time
     one, batched = load_index(tmp_path / "one", FAKE_SPEC), load_index(tmp_path / "batched", FAKE_SPEC)
     assert list(batched.chunks) == list(one.chunks) and list(batched.sentences) == list(one.sentences)
     assert np.allclose(batched.vectors.chunks, one.vectors.chunks, atol=1e-6)
     assert np.allclose(batched.vectors.sentences, one.vectors.sentences, atol=1e-6)
     assert np.array_equal(batched.vectors.offsets, one.vectors.offsets) and batched.articles == one.articles
-
-
-class Recording(FakeEmbedder):
-    """The fake embedder, keeping every text it was asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def embed_documents(self, texts, progress=False):  # type: ignore[no-untyped-def]
-        self.seen.extend(texts)
-        return super().embed_documents(texts, progress)
 
 
 def test_pooled_chunk_vectors_are_the_token_weighted_mean_of_their_sentences(data_copy: Path, tmp_path: Path) -> None:
