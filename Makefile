@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast install models index lint browser bench bench-load bench-scale clean
+.PHONY: run test test-fast install models index lint browser bench bench-load bench-scale bench-encoder clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
 	$(BIN)/rag llm start
@@ -53,6 +53,10 @@ bench-load: index browser ## several askers at once: CLI and page on the embedde
 bench-scale: models ## 10k, 100k and 1M chunks on FAISS, Milvus Lite and the LangChain peer (README "Large archives"; about an hour)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python scripts/bench_scale.py
+
+bench-encoder: models ## the embedding model on torch against ONNX Runtime (fp32, fused, int8): speed and cosine (README "Large archives")
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python scripts/bench_encoder.py
 
 clean:
 	rm -rf $(VENV) index
