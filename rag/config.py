@@ -53,10 +53,18 @@ class Settings(BaseSettings):
         description="Weight of a chunk's best-matching sentence in its score; the chunk itself gets the rest.",
     )
     lexical_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the BM25 leg in the fused score for a question in Arabic, the articles' language "
+        "(0 = dense retrieval only).",
+    )
+    rendered_lexical_weight: float = Field(
         0.4,
         ge=0.0,
         le=1.0,
-        description="Weight of the BM25 leg in the fused score (0 = dense retrieval only).",
+        description="Weight of the BM25 leg for a question in another language, whose Arabic terms come from the "
+        "answer model's rendering (0 = dense retrieval only for such questions).",
     )
     lexical_terms: Literal["ngram", "stem"] = Field(
         "ngram", description="BM25 terms: in-word character 4-grams of folded Arabic, or light stems."

@@ -219,6 +219,31 @@ def test_translation_feeds_both_legs(small_index) -> None:  # type: ignore[no-un
     assert plain.search("What did Mao Ning say about dialogue with Beijing?", 1)[0].lexical == 0.0
 
 
+def test_a_rendered_question_weighs_bm25_by_its_own_weight(small_index) -> None:  # type: ignore[no-untyped-def]
+    # An Arabic question's terms are the asker's own (lexical_weight); an English one's come from the answer
+    # model's rendering (rendered_lexical_weight), a weaker clue.
+    translator = QueryTranslator(lambda: FakeChat("ماذا قالت ماو نينغ عن الحوار مع بكين؟"), "fake")
+    english, arabic = "What did Mao Ning say about dialogue with Beijing?", "الإستخدام في"
+
+    def retriever(arabic_weight: float, rendered_weight: float) -> Retriever:
+        return Retriever(
+            small_index,
+            FakeEmbedder(),
+            lexical_weight=arabic_weight,
+            rendered_lexical_weight=rendered_weight,
+            translator=translator,
+        )
+
+    arabic_only, rendered_only = retriever(0.6, 0.0), retriever(0.0, 0.6)
+    assert all(h.lexical == 0.0 for h in arabic_only.search(english, 3))
+    assert rendered_only.search(english, 1)[0].lexical > 0.0
+    assert arabic_only.search(arabic, 1)[0].chunk.article_id in {"a", "c"}  # BM25 folds the hamza (test above)
+    assert rendered_only.search(arabic, 1)[0].chunk.article_id == "b"  # dense only
+    for hit in retriever(0.6, 0.2).search(english, 3):  # the fused score is (1 - 0.2) dense' + 0.2 lexical
+        assert hit.score <= 0.8 + 0.2 * hit.lexical + 1e-6 and hit.score >= 0.2 * hit.lexical - 1e-6
+    assert Retriever(small_index, FakeEmbedder(), lexical_weight=0.3).rendered_lexical_weight == 0.3  # one weight
+
+
 def test_a_rendering_far_from_the_question_is_dropped(small_index) -> None:  # type: ignore[no-untyped-def]
     translator = QueryTranslator(lambda: FakeChat("ماذا أعتذر مبدوا؟"), "fake")
     question = "What did Medvedev warn about?"
