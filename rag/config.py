@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="Weight of a chunk's best-matching sentence in its score; the chunk itself gets the rest.",
     )
     lexical_weight: float = Field(
-        0.5,
+        0.45,
         ge=0.0,
         le=1.0,
         description="Weight of the BM25 leg in the fused score for a question in Arabic, the articles' language "
