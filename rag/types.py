@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 class Article:
     """A cleaned article: `text` is what is chunked and what offsets point into."""
 
-    id: str  # file stem, e.g. "000_5016804d4a167ba4"
+    id: str  # file stem, e.g. "000_5016804d4a167ba4", or a feed line's "id"
     title: str
     outlet: str | None
     text: str
-    sha256: str  # of the raw file bytes
+    sha256: str  # of the raw file bytes (and its sidecar's), or of the feed line
+    published: str | None = None  # ISO date or date-time, as declared (rag/ingest/metadata.py); None = unknown
+    url: str | None = None  # the original's address
+    language: str | None = None  # as declared (a language tag such as "ar"); None = not declared
+    author: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,9 +96,11 @@ def _write_options(s: Settings, wait: bool) -> dict[str, Any]:
     }
 
 
-def _echo_skipped(skipped: tuple[Skipped, ...]) -> None:
+def _echo_skipped(skipped: tuple[Skipped, ...], notices: tuple[str, ...] = ()) -> None:
     for skip in skipped:
         typer.echo(f"skipped {skip.path}: {skip.reason}", err=True)
+    for notice in notices:
+        typer.echo(f"note: {notice}", err=True)
 
 
 @index_app.command("build")
@@ -118,7 +120,7 @@ def index_build(
         typer.echo(f"Index in {s.index_dir} is up to date.")
         return
     report = build_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), s.index_spec, **_write_options(s, wait))
-    _echo_skipped(report.skipped)
+    _echo_skipped(report.skipped, report.notices)
     typer.echo(
         f"Indexed {report.articles} articles into {report.chunks} chunks in {report.seconds:.1f} s "
         f"({len(report.skipped)} skipped) -> {s.index_dir}"
@@ -132,7 +134,7 @@ def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = F
 
     s = _settings(data_dir=data, index_dir=index)
     r = update_index(s.data_dir, s.index_dir, _writer_embedder(s, wait), s.index_spec, **_write_options(s, wait))
-    _echo_skipped(r.skipped)
+    _echo_skipped(r.skipped, r.notices)
     for label, ids in (("added", r.added), ("changed", r.changed), ("removed", r.removed)):
         for aid in ids:
             typer.echo(f"{label} {aid}")

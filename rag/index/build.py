@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from rag.index.manifest import Manifest, read_manifest
 from rag.index.store import load_index
 from rag.index.versions import writer_lock
 from rag.index.writer import VersionWriter
-from rag.ingest.articles import read_articles
+from rag.ingest.articles import data_files, read_folder
 from rag.ingest.chunking import chunk_articles, make_splitter
 from rag.text.arabic import for_embedding
 from rag.text.sentences import sentence_spans
@@ -35,6 +35,7 @@ class BuildReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     path: Path
+    notices: tuple[str, ...] = ()  # metadata left out, the article indexed without it (a bad date, a bad sidecar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class UpdateReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     path: Path | None  # the new version; None when nothing changed
+    notices: tuple[str, ...] = ()  # metadata left out, the article indexed without it
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +64,32 @@ class _Parts:
     vectors: tuple[np.ndarray, np.ndarray] | Kept
 
 
-def _readable(data_dir: Path) -> tuple[list[Article], list[Skipped]]:
-    """The data folder's articles, byte-identical copies skipped (the first by name is kept)."""
-    articles, skipped = read_articles(data_dir)
-    if not articles:
-        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped) or "no .txt files"
-        raise RagError(f"No readable articles in {data_dir} ({reasons}): add UTF-8 .txt files and build again.")
+def _readable(data_dir: Path) -> tuple[list[Article], list[Skipped], list[str], dict[str, str]]:
+    """The data folder's articles (byte-identical copies skipped: the first by name is kept), the skipped files,
+    the metadata notices, and the checksums of the files read (name -> sha256)."""
+    sources = source_checksums(data_dir)
+    folder = read_folder(data_dir)
+    if not folder.articles:
+        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in folder.skipped) or "no article files"
+        raise RagError(
+            f"No readable articles in {data_dir} ({reasons}): add UTF-8 .txt, .md or .html articles, or a .jsonl "
+            "feed, and build again."
+        )
     first: dict[str, str] = {}
     unique = []
-    for a in articles:
+    for a in folder.articles:
+        where = folder.sources[a.id]
         if a.sha256 in first:
-            skipped.append(Skipped(path=str(data_dir / f"{a.id}.txt"), reason=f"same bytes as {first[a.sha256]}.txt"))
+            folder.skipped.append(Skipped(path=where, reason=f"same bytes as {Path(first[a.sha256]).name}"))
         else:
-            first[a.sha256] = a.id
+            first[a.sha256] = where
             unique.append(a)
-    return unique, skipped
+    return unique, folder.skipped, folder.notices, sources
+
+
+def source_checksums(data_dir: Path) -> dict[str, str]:
+    """The sha256 of every file a build reads in `data_dir` (articles, sidecars, feeds), by file name."""
+    return {p.name: file_sha256(p) for p in data_files(data_dir)} if data_dir.is_dir() else {}
 
 
 def build_index(
@@ -93,9 +106,9 @@ def build_index(
     """Full rebuild of `index_dir` from the articles in `data_dir`; the old index stays live until the swap.
     One writer at a time: another build or update makes this one wait (`wait`) or fail with IndexBusyError."""
     t0 = time.perf_counter()
-    articles, skipped = _readable(data_dir)
+    articles, skipped, notices, sources = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        return index_articles(
+        report = index_articles(
             articles,
             index_dir,
             embedder,
@@ -104,7 +117,9 @@ def build_index(
             skipped=skipped,
             t0=t0,
             options=options,
+            sources=sources,
         )
+    return replace(report, notices=tuple(notices))
 
 
 def index_articles(
@@ -117,12 +132,14 @@ def index_articles(
     skipped: list[Skipped] | None = None,
     t0: float | None = None,
     options: StoreOptions | None = None,
+    sources: dict[str, str] | None = None,
 ) -> BuildReport:
-    """Chunk, embed and store already-read articles (a full rebuild of `index_dir`)."""
+    """Chunk, embed and store already-read articles (a full rebuild of `index_dir`); `sources`: the checksums of
+    the data files they were read from, saved in the manifest (index_is_current compares them)."""
     t0 = time.perf_counter() if t0 is None else t0
     skipped = skipped or []
     _check_embedder(embedder, spec)
-    path, n_chunks, _ = _write(index_dir, articles, embedder, spec, skipped, t0, options, progress)
+    path, n_chunks, _ = _write(index_dir, articles, embedder, spec, skipped, t0, options, progress, sources=sources)
     seconds = time.perf_counter() - t0
     return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
 
@@ -142,9 +159,10 @@ def update_index(
     ones, keep the vectors of unchanged ones. The result equals a full rebuild; the old version stays live
     until the switch. Without an index it builds one. One writer at a time, as for build_index."""
     t0 = time.perf_counter()
-    articles, skipped = _readable(data_dir)
+    articles, skipped, notices, sources = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        return _update(articles, skipped, index_dir, embedder, spec, progress, t0, options)
+        report = _update(articles, skipped, index_dir, embedder, spec, progress, t0, options, sources)
+    return replace(report, notices=tuple(notices))
 
 
 def _update(
@@ -156,6 +174,7 @@ def _update(
     progress: bool,
     t0: float,
     options: StoreOptions | None,
+    sources: dict[str, str],
 ) -> UpdateReport:
     _check_embedder(embedder, spec)
     try:
@@ -163,19 +182,32 @@ def _update(
     except IndexMissingError:
         old = None
     before = old.articles if old else {}
-    kept = {a.id for a in articles if before.get(a.id) == a}  # same bytes (sha256) and same cleaned text
+    by_id = {a.id: a for a in articles}
+    previous = {i: before[i] for i in by_id if i in before}
+    kept = {i for i, a in previous.items() if a == by_id[i]}  # same bytes (sha256), text and metadata
+    same_text = {i for i, a in previous.items() if a.text == by_id[i].text}  # its vectors can be kept
     fresh = [a for a in articles if a.id not in kept]
     added = tuple(a.id for a in fresh if a.id not in before)
     changed = tuple(a.id for a in fresh if a.id in before)
     removed = tuple(sorted(set(before) - {a.id for a in articles}))
-    if old is not None and not fresh and not removed and _skip_list(skipped) == old.manifest.skipped:
+    unchanged_files = old is not None and old.manifest.sources == sources
+    if (
+        old is not None
+        and not fresh
+        and not removed
+        and _skip_list(skipped) == old.manifest.skipped
+        and unchanged_files
+    ):
         return UpdateReport((), (), (), len(kept), len(old.chunks), 0, tuple(skipped), time.perf_counter() - t0, None)
 
     def reuse(article_id: str) -> _Parts | None:
-        return _Parts(*old.article_parts(article_id)) if old is not None and article_id in kept else None
+        """The live version's parts of an article whose text is unchanged (its metadata may have changed)."""
+        return _Parts(*old.article_parts(article_id)) if old is not None and article_id in same_text else None
 
     live = old.manifest if old is not None else None
-    path, n_chunks, embedded = _write(index_dir, articles, embedder, spec, skipped, t0, options, progress, reuse, live)
+    path, n_chunks, embedded = _write(
+        index_dir, articles, embedder, spec, skipped, t0, options, progress, reuse, live, sources
+    )
     return UpdateReport(
         added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
     )
@@ -264,6 +296,7 @@ def _write(
     progress: bool,
     reuse: Callable[[str], _Parts | None] = lambda _: None,
     live: Manifest | None = None,
+    sources: dict[str, str] | None = None,
 ) -> tuple[Path, int, int]:
     """Write a version batch by batch, in article order: an article's parts are reused when `reuse` has them,
     else embedded. Memory holds one batch of vectors at a time. The version, its chunks, passages embedded."""
@@ -283,7 +316,7 @@ def _write(
             writer.add_parts(batch, [(parts[a.id].chunks, parts[a.id].sentences, parts[a.id].vectors) for a in batch])
             bar.update(len(batch))
             bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
-        path = writer.commit(_skip_list(skipped), time.perf_counter() - t0)
+        path = writer.commit(_skip_list(skipped), time.perf_counter() - t0, sources)
     return path, writer.chunks, embedded
 
 
@@ -307,8 +340,4 @@ def index_is_current(data_dir: Path, index_dir: Path, spec: IndexSpec) -> bool:
         m = read_manifest(index_dir)
     except RagError:
         return False
-    if m.spec != spec:
-        return False
-    files = {p.stem: file_sha256(p) for p in sorted(data_dir.glob("*.txt"))}
-    skipped = {Path(s["path"]).stem for s in m.skipped}
-    return {k: v for k, v in files.items() if k not in skipped} == m.articles and skipped <= set(files)
+    return m.spec == spec and m.sources == source_checksums(data_dir)

@@ -16,7 +16,7 @@ from rag.types import IndexSpec
 #    manifest, records in SQLite read on demand, versions written batch by batch (rag/index/writer.py)
 # 6: a vector store per index (faiss or milvus: `store`, `milvus`), sentence offsets kept with the records;
 #    `chunk_vectors` added later with the default of the indexes built before it (own)
-FORMAT = 6
+FORMAT = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,7 @@ class Manifest:
     store: str = "faiss"  # where the vectors are: "faiss" (files in the version) or "milvus"
     milvus: dict[str, Any] = field(default_factory=dict)  # the Milvus collections and keys (rag/index/milvus.py)
     chunk_vectors: str = "own"  # how chunk vectors were made: "own" pass, or "pooled" from sentence vectors
+    sources: dict[str, str] = field(default_factory=dict)  # data file name -> sha256: articles, sidecars, feeds
 
     @property
     def spec(self) -> IndexSpec:

@@ -22,11 +22,15 @@ SENTENCES = "sentence_spans.i64"  # raw int64 rows (chunk position, start, end),
 
 _SCHEMA = """
 CREATE TABLE articles (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, outlet TEXT,
-                       text TEXT NOT NULL, sha256 TEXT NOT NULL);
+                       text TEXT NOT NULL, sha256 TEXT NOT NULL, published TEXT, url TEXT, language TEXT,
+                       author TEXT);
 CREATE TABLE chunks (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL, text TEXT NOT NULL,
                      start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX chunks_by_article ON chunks (article_id, n);
 """
+
+
+_ARTICLE_COLUMNS = "id, title, outlet, text, sha256, published, url, language, author"  # Article's fields, in order
 
 
 class RecordWriter:
@@ -43,8 +47,11 @@ class RecordWriter:
     def add(self, articles: Sequence[Article], chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> None:
         """A batch: its articles, their chunks, and the chunks' sentences (`chunk` counted within the batch)."""
         self._db.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?)",
-            ((self.articles + n, a.id, a.title, a.outlet, a.text, a.sha256) for n, a in enumerate(articles)),
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (self.articles + n, a.id, a.title, a.outlet, a.text, a.sha256, a.published, a.url, a.language, a.author)
+                for n, a in enumerate(articles)
+            ),
         )
         self._db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
@@ -171,7 +178,7 @@ class _Articles(Mapping[str, Article]):
         return self._n
 
     def __getitem__(self, article_id: str) -> Article:
-        rows = self._records.query("SELECT id, title, outlet, text, sha256 FROM articles WHERE id = ?", (article_id,))
+        rows = self._records.query(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id = ?", (article_id,))
         if not rows:
             raise KeyError(article_id)
         return Article(*rows[0])

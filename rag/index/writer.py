@@ -123,8 +123,11 @@ class VersionWriter:
         """Chunks added so far."""
         return self._vectors.n
 
-    def commit(self, skipped: list[dict[str, str]], build_seconds: float) -> Path:
-        """Finish the version and make it the live one; the version's folder."""
+    def commit(
+        self, skipped: list[dict[str, str]], build_seconds: float, sources: dict[str, str] | None = None
+    ) -> Path:
+        """Finish the version and make it the live one; the version's folder. `sources`: the data files read
+        (name -> sha256), which decide whether the index is current."""
         tmp = self.tmp
         vector_files, store = self._vectors.close()
         record_files = self._records.close()
@@ -149,6 +152,7 @@ class VersionWriter:
             store=self.spec.store,
             milvus=store.get("milvus", {}),
             chunk_vectors=self.spec.chunk_vectors,
+            sources=dict(sources or {}),
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*written, "manifest.json"):
