@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(Path("data"), description="Folder of UTF-8 .txt articles (RAG_DATA_DIR).")
+    data_dir: Path = Field(Path("data"), description="Folder of articles: .txt, .md, .html, .jsonl (RAG_DATA_DIR).")
     index_dir: Path = Field(Path("index"), description="Folder of the built index (RAG_INDEX_DIR).")
     models_dir: Path = Field(
         default_factory=_default_models_dir,

@@ -35,7 +35,8 @@ app.add_typer(index_app, name="index")
 app.add_typer(llm_app, name="llm")
 
 DataOpt = Annotated[
-    Path | None, typer.Option("--data", help="Folder of .txt articles [env RAG_DATA_DIR; default data/].")
+    Path | None,
+    typer.Option("--data", help="Folder of articles (.txt, .md, .html, .jsonl) [env RAG_DATA_DIR; default data/]."),
 ]
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index folder [env RAG_INDEX_DIR; default index/].")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
