@@ -105,8 +105,9 @@ def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:
     keys_before = {before.chunks[i].id: int(before.vectors.keys[i]) for i in range(len(before.chunks))}  # type: ignore[attr-defined]
     gone, changed = "001_27d9175388c3cb3c", "003_767b0b59c7a3495f"
     (data / f"{gone}.txt").unlink()
-    (data / f"{changed}.txt").write_text(
-        (DATA / f"{changed}.txt").read_text(encoding="utf-8") + "\nجملة أخيرة جديدة.", encoding="utf-8"
+    (data / f"{changed}.txt").write_text(  # at the top: the article's end is furniture, which cleaning removes
+        "جملة أخيرة جديدة عن الاجتماع في بكين.\n" + (DATA / f"{changed}.txt").read_text(encoding="utf-8"),
+        encoding="utf-8",
     )
     (data / "new.txt").write_text("خبر جديد عن الصين وروسيا. والجملة الثانية عن الاجتماع.", encoding="utf-8")
     report = update_index(data, index_dir, FakeEmbedder(), MILVUS)
