@@ -4,7 +4,6 @@ from sidecars, front matter and page heads (metadata.py)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from rag.errors import RagError
 from rag.ingest.furniture import clean_text, detect_outlet
-from rag.ingest.metadata import MetadataError, clean_fields, front_matter, html_head, sidecar
+from rag.ingest.metadata import MetadataError, clean_fields, front_matter, html_head, json_object, sidecar
 from rag.types import Article, Skipped
 
 
@@ -197,8 +196,8 @@ def read_article(
 ) -> tuple[Article, list[str]]:
     """One article and notices about its metadata (naming `where`). Metadata, field by field: `given` (a
     sidecar's or a feed line's), then the front matter of a text file or the head of an HTML page, then the
-    guesses (title: the first real line; outlet: named in the page or text). `hashed`: the bytes its checksum
-    covers (default `data`)."""
+    guesses (title: the page's <h1>, else the first real line; outlet: named in the page or text). `hashed`: the
+    bytes its checksum covers (default `data`)."""
     if not data.strip():
         raise RagError("the file is empty")
     raw = decode(data)
@@ -344,11 +343,13 @@ def _feed_article(line: bytes, where: str) -> tuple[Article, list[str]]:
     if len(line) > MAX_ARTICLE_BYTES:
         raise RagError(f"a line of {len(line) / 2**20:.1f} MB, over the {MAX_ARTICLE_BYTES // 2**20} MB limit")
     try:
-        record = json.loads(line.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RagError(f'not a JSON object on one line ({exc}); write {{"id": "…", "text": "…"}}') from None
-    if not isinstance(record, dict):
-        raise RagError('not a JSON object; write {"id": "…", "text": "…"}')
+        record = json_object(
+            line,
+            'not a JSON object on one line ({error}); write {{"id": "…", "text": "…"}}',
+            'not a JSON object; write {"id": "…", "text": "…"}',
+        )
+    except MetadataError as exc:
+        raise RagError(str(exc)) from None
     article_id, text = record.pop("id", None), record.pop("text", None)
     if not isinstance(article_id, str) or not article_id.strip() or len(article_id) > 200 or "\n" in article_id:
         raise RagError(f'"id" must be a non-empty one-line text of at most 200 characters, got {article_id!r}')

@@ -22,9 +22,7 @@ class MetadataError(ValueError):
 
 def published_date(value: object) -> str:
     """`value` as an ISO date (2023-03-21) or date-time (2023-03-21T14:05:00+03:00); MetadataError otherwise."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):  # YAML reads an unquoted 2023-03-21 as a date
+    if isinstance(value, dt.date):  # YAML reads an unquoted 2023-03-21 as a date (a date-time is a date too)
         return value.isoformat()
     if not isinstance(value, str) or not value.strip():
         raise MetadataError(f"published {value!r} is not {_DATE_HELP}")
@@ -80,15 +78,25 @@ def front_matter(text: str) -> tuple[dict[str, Any], str, str | None]:
     return {str(k): v for k, v in data.items()}, text[match.end() :], None
 
 
-def sidecar(data: bytes) -> dict[str, Any]:
-    """A sidecar file's JSON object; MetadataError when it is not one."""
+def json_object(data: bytes, invalid: str, not_object: str) -> dict[str, Any]:
+    """The JSON object in `data` (a sidecar file, a feed line); MetadataError with `invalid` (formatted with the
+    parser's `error`) when it is not UTF-8 JSON, with `not_object` when it is JSON but not an object."""
     try:
         value = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MetadataError(f"not valid UTF-8 JSON ({exc}); fix it or delete it") from None
+        raise MetadataError(invalid.format(error=exc)) from None
     if not isinstance(value, dict):
-        raise MetadataError('not a JSON object ({"published": "2023-03-21", "outlet": "…"}); fix it or delete it')
+        raise MetadataError(not_object)
     return value
+
+
+def sidecar(data: bytes) -> dict[str, Any]:
+    """A sidecar file's JSON object; MetadataError when it is not one."""
+    return json_object(
+        data,
+        "not valid UTF-8 JSON ({error}); fix it or delete it",
+        'not a JSON object ({"published": "2023-03-21", "outlet": "…"}); fix it or delete it',
+    )
 
 
 class _Head(HTMLParser):
