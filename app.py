@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,17 +11,18 @@ import streamlit.components.v1 as components
 
 from rag.answer.pipeline import AnswerPipeline
 from rag.answer.prompts import CLOSEST_INTROS
-from rag.answer.render import STYLE, article_html, escape_markdown, quote_html, snippet_html, title_html
+from rag.answer.render import STYLE, article_html, escape_markdown, quote_html, safe_url, snippet_html, title_html
 from rag.config import Settings, get_settings
 from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
 from rag.index.manifest import read_manifest
 from rag.index.versions import live_version
 from rag.llm import client
+from rag.retrieve.filters import make_filter
 from rag.retrieve.followup import Turn
 from rag.retrieve.retriever import Retriever, load_retriever
 from rag.text.arabic import detect_language
-from rag.types import Chunk, Citation, KeyQuote
+from rag.types import Chunk, Citation, Filter, KeyQuote
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
@@ -73,26 +75,35 @@ def show_article_page(retriever: Retriever) -> None:
 
 
 def citation_record(
-    n: int, chunk: Chunk, highlights: tuple[tuple[int, int], ...], retriever: Retriever, cite: Citation | None = None
+    n: int,
+    chunk: Chunk,
+    highlights: tuple[tuple[int, int], ...],
+    retriever: Retriever,
+    cite: Citation | None = None,
+    also: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """What the page keeps of a citation between reruns (plain data, the snippet already escaped)."""
-    article = retriever.index.articles.get(chunk.article_id)
+    articles = retriever.index.articles
+    article = articles.get(chunk.article_id)
     return {
         "n": n,
         "article_id": chunk.article_id,
         "chunk_id": chunk.id,
         "title": article.title if article else chunk.article_id,
         "outlet": article.outlet if article else None,
-        "html": snippet_html(chunk, article, highlights),
+        "published": article.published[:10] if article and article.published else None,
+        "url": safe_url(article.url) if article else None,
+        "html": snippet_html(chunk, article, highlights, cite.also if cite else also, articles),
         "highlights": [list(h) for h in highlights],
         "supported": cite.supported if cite else None,
         "reason": cite.reason if cite else "",
     }
 
 
-def quote_record(quote: KeyQuote, retriever: Retriever) -> dict[str, Any]:
-    """What the page keeps of a key quote: its escaped blockquote."""
-    return {"n": quote.n, "html": quote_html(quote, retriever.index.articles.get(quote.chunk.article_id))}
+def quote_record(quote: KeyQuote, retriever: Retriever, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What the page keeps of a key quote: its escaped blockquote (with the outlets that carried it too)."""
+    articles = retriever.index.articles
+    return {"n": quote.n, "html": quote_html(quote, articles.get(quote.chunk.article_id), also, articles)}
 
 
 STEP_LABELS = {
@@ -124,10 +135,10 @@ def show_sources(message: dict[str, Any], key: str) -> None:
     st.caption("Sources" if message.get("cited", True) else "Retrieved passages (the answer model did not answer)")
     cols = st.columns(min(len(sources), 4))
     for i, cite in enumerate(sources):
-        outlet = f" · {cite['outlet']}" if cite["outlet"] else ""
+        about = "".join(f" · {cite[key]}" for key in ("outlet", "published") if cite.get(key))
         title = cite["title"] if len(cite["title"]) <= 40 else cite["title"][:40] + "…"
         flag = " · ⚠ unverified" if cite.get("supported") is False else ""
-        label = escape_markdown(f"[{cite['n']}] {title}{outlet}") + flag
+        label = escape_markdown(f"[{cite['n']}] {title}{about}") + flag
         with cols[i % len(cols)].popover(label, width="stretch", key=f"cite-{key}-{i}"):
             if cite.get("supported") is False:
                 st.warning(f"Unverified: {cite['reason']}. The closest sentence of the passage is highlighted.")
@@ -135,6 +146,42 @@ def show_sources(message: dict[str, Any], key: str) -> None:
                 st.caption("✓ The highlighted sentence supports the answer.")
             st.html(cite["html"])
             st.link_button("Open the full article ↗", article_link(cite), key=f"open-{key}-{i}")
+            if cite.get("url"):
+                st.link_button("Open the original ↗", cite["url"], key=f"original-{key}-{i}")
+
+
+def filter_sidebar(retriever: Retriever) -> Filter:
+    """The sidebar's filters: a publication date range and outlets (empty = every article)."""
+    records = retriever.index.records
+    first, last, undated = records.dates()
+    outlets = records.outlets()
+    st.subheader("Filters")
+    since = until = None
+    if first and last:
+        picked = st.date_input(
+            "Published between",
+            value=[],
+            min_value=date.fromisoformat(first),
+            max_value=date.fromisoformat(last),
+            key="dates",
+            help=f"Articles are dated {first} to {last}"
+            + (f"; {undated} undated article(s) are left out by a date range." if undated else "."),
+        )
+        days = list(picked) if isinstance(picked, (list, tuple)) else [picked] if picked else []
+        since = days[0].isoformat() if days else None
+        until = days[1].isoformat() if len(days) > 1 else None
+    chosen = st.multiselect(
+        "Outlets",
+        list(outlets),
+        key="outlets",
+        format_func=lambda name: f"{name} ({outlets[name]})",
+        placeholder="All outlets",
+    )
+    try:
+        return make_filter(since, until, chosen)
+    except RagError as exc:
+        st.error(str(exc))
+        return Filter()
 
 
 settings = get_settings()
@@ -167,6 +214,9 @@ if "article" in st.query_params:
     show_article_page(retriever)
     st.stop()
 
+with st.sidebar:
+    scope = filter_sidebar(retriever)
+
 if "messages" not in st.session_state:
     st.session_state.messages = []
 
@@ -175,6 +225,8 @@ st.caption("Questions in English or Arabic; answers cite the Arabic articles. Cl
 
 for i, message in enumerate(st.session_state.messages):
     with st.chat_message(message["role"]):
+        if message.get("filter"):
+            st.caption(escape_markdown(f"🔎 Filter: {message['filter']}"))
         if message.get("error"):
             st.error(message["error"])
         if message.get("content"):
@@ -203,7 +255,9 @@ if question:
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
-        record: dict[str, Any] = {"role": "assistant", "content": ""}
+        record: dict[str, Any] = {"role": "assistant", "content": "", "filter": scope.describe()}
+        if scope.active:
+            st.caption(escape_markdown(f"🔎 Filter: {scope.describe()}"))
         pipeline = AnswerPipeline(
             settings, retriever, lambda: get_chat(settings.answer_model, settings.answer_base_url, settings)
         )
@@ -218,7 +272,7 @@ if question:
 
         stream = None
         try:
-            stream = pipeline.ask(question, conversation(), k=k, on_step=show_step, on_wait=show_wait)
+            stream = pipeline.ask(question, conversation(), k=k, on_step=show_step, on_wait=show_wait, scope=scope)
             if pipeline.mode == "generate":
                 st.write_stream(stream)
             answer = stream.answer
@@ -229,14 +283,15 @@ if question:
             record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever, c) for c in answer.citations]
             if answer.mode == "quote" and not answer.refused:
                 record["intro"] = answer.text.split("\n", 1)[0]
-                record["quotes"] = [quote_record(q, retriever) for q in stream.strong_quotes]
+                record["quotes"] = [quote_record(q, retriever, answer.hits[q.n - 1].also) for q in stream.strong_quotes]
             elif answer.closest is not None:
                 record["closest"] = {
                     "intro": CLOSEST_INTROS[detect_language(question)],
-                    **quote_record(answer.closest, retriever),
+                    **quote_record(answer.closest, retriever, answer.hits[answer.closest.n - 1].also),
                 }
             elif answer.key_quotes and not answer.refused:
-                record["key_quote"] = quote_record(answer.key_quotes[0], retriever)
+                best = answer.key_quotes[0]
+                record["key_quote"] = quote_record(best, retriever, answer.hits[best.n - 1].also)
             unverified = sum(c.supported is False for c in answer.citations)
             if answer.refused:
                 note = "the articles do not say"
@@ -263,7 +318,7 @@ if question:
                 record["cited"] = False
                 ev = stream.evidence
                 record["sources"] = [
-                    citation_record(n, h.chunk, spans, retriever)
+                    citation_record(n, h.chunk, spans, retriever, also=h.also)
                     for n, (h, spans) in enumerate(zip(ev.hits, ev.highlights, strict=True), 1)
                 ]
         st.session_state.messages.append(record)

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         "model garbles names: 'What did Medvedev warn about?' -> 'ماذا أعتذر مبدوا؟', 0.77).",
     )
     per_article: int = Field(0, ge=0, le=50, description="Most passages from one article in a result (0 = no cap).")
+    recency_half_life_days: float = Field(
+        0.0,
+        ge=0.0,
+        description="Prefer recent articles: a passage's score halves for every this many days its article is "
+        "older than the index's newest (undated = as old as the oldest); 0 = off.",
+    )
     refuse_below: float = Field(
         0.74,
         ge=0.0,

@@ -27,3 +27,7 @@ class LLMTimeoutError(LLMError):
 
 class IndexBusyError(RagError):
     """Another build or update holds the index's writer lock."""
+
+
+class NothingMatchesError(RagError):
+    """A search filter keeps no article of the index (the message says what the index holds)."""

@@ -63,14 +63,45 @@ class Chunk:
 
 
 @dataclass(frozen=True, slots=True)
+class Filter:
+    """Which articles a question searches (rag/retrieve/filters.py): all of them when nothing is set.
+
+    Dates are ISO days, both ends included, compared with the day an article was published (an undated article
+    is outside any date range); outlets match by name, ignoring case; several outlets or articles mean any of them.
+    """
+
+    since: str | None = None
+    until: str | None = None
+    outlets: tuple[str, ...] = ()
+    articles: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.since or self.until or self.outlets or self.articles)
+
+    def describe(self) -> str:
+        """The filter in words, as shown above an answer: "published since 2023-01-01 · outlet BBC" ("" for none)."""
+        parts = []
+        if self.since and self.until:
+            parts.append(f"published {self.since} to {self.until}")
+        elif self.since or self.until:
+            parts.append(f"published since {self.since}" if self.since else f"published until {self.until}")
+        for label, values in (("outlet", self.outlets), ("article", self.articles)):
+            if values:
+                parts.append(f"{label}{'s' if len(values) > 1 else ''} {', '.join(values)}")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """A retrieved chunk, its fused score, its dense score (cosine mix) and lexical score (share of the query's
-    best possible BM25 score)."""
+    best possible BM25 score), and the other articles whose near-identical passages were collapsed into it."""
 
     chunk: Chunk
     score: float
     dense: float = 0.0
     lexical: float = 0.0
+    also: tuple[str, ...] = ()  # ids of the articles (other than its own) whose duplicate passages it stands for
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +115,7 @@ class Citation:
     quote: str = ""  # the passage's sentence that best matches the answer sentence citing it
     support: float = 0.0  # that match's cosine
     reason: str = ""  # why the citation is not supported
+    also: tuple[str, ...] = ()  # the cited hit's collapsed duplicates: other articles that carry the passage
 
 
 @dataclass(frozen=True, slots=True)

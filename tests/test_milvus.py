@@ -21,7 +21,7 @@ from rag.index.milvus import SLOTS, MilvusWriter, connect, lite_path
 from rag.index.store import load_index
 from rag.index.versions import live_path, live_version
 from rag.retrieve.retriever import Retriever
-from rag.types import IndexSpec
+from rag.types import Filter, IndexSpec
 
 from .conftest import DATA, QUESTIONS, FakeEmbedder
 from .helpers import FAKE_SPEC, rag
@@ -59,7 +59,7 @@ def _seeds_in_milvus(tmp_path: Path) -> tuple[Path, Path]:
 def _seen(
     retriever: Retriever, question: str, k: int = 5, articles: list[str] | None = None
 ) -> list[tuple[str, float]]:
-    return [(h.chunk.id, round(h.score, 4)) for h in retriever.search(question, k, articles)]
+    return [(h.chunk.id, round(h.score, 4)) for h in retriever.search(question, k, None if articles is None else Filter(articles=tuple(articles)))]
 
 
 def test_milvus_retrieves_what_faiss_retrieves(data_copy: Path, tmp_path: Path) -> None:
@@ -88,12 +88,12 @@ def test_a_filter_is_applied_inside_both_legs_on_both_backends(data_copy: Path, 
         unfiltered = {h.chunk.article_id for h in retriever.search("ماو نينغ الاستخدام المزدوج", 5)}
         other = next(a for a in articles if a not in unfiltered)  # an article the best hits do not come from
         size = len(retriever.index.records.positions_of(other))
-        hits = retriever.search("ماو نينغ الاستخدام المزدوج", 5, articles=[other])
+        hits = retriever.search("ماو نينغ الاستخدام المزدوج", 5, Filter(articles=(other,)))
         assert {h.chunk.article_id for h in hits} == {other} and len(hits) == min(5, size)  # k when k exist
         two = [other, articles[0]]
-        assert {h.chunk.article_id for h in retriever.search("الصين", 8, articles=two)} <= set(two)
+        assert {h.chunk.article_id for h in retriever.search("الصين", 8, Filter(articles=tuple(two)))} <= set(two)
         with pytest.raises(RagError, match="No article 'nope' in the index"):
-            retriever.search("الصين", 5, articles=["nope"])
+            retriever.search("الصين", 5, Filter(articles=("nope",)))
     faiss, milvus = _retriever(tmp_path / "faiss", FAKE_SPEC), _retriever(tmp_path / "milvus", MILVUS)
     assert _seen(milvus, "الصين", 5, [other]) == _seen(faiss, "الصين", 5, [other])
 

@@ -25,7 +25,7 @@ from rag.retrieve.followup import Turn, standalone_question
 from rag.retrieve.retriever import Retriever
 from rag.text.arabic import ascii_digits, detect_language
 from rag.text.names import NameMatcher, places_in
-from rag.types import Answer, Article, Citation, Evidence, KeyQuote
+from rag.types import Answer, Article, Citation, Evidence, Filter, KeyQuote
 
 _CITATION = re.compile(r"\[([0-9٠-٩۰-۹][0-9٠-٩۰-۹,،\s]*)\]")
 MODES = ("auto", "quote", "generate")
@@ -156,7 +156,12 @@ class AnswerStream:
             self._answer = self._quoted(text, quotes)
             return
         self.on_step("answer")
-        messages = build_messages(self.evidence.question, list(self.evidence.passages))
+        about = [self.articles.get(h.chunk.article_id) for h in self.evidence.hits]
+        messages = build_messages(
+            self.evidence.question,
+            list(self.evidence.passages),
+            [(a.outlet, a.published) if a else (None, None) for a in about],
+        )
         for delta in self.chat.stream(messages, self._waiting):
             self._said()
             self._parts.append(delta)
@@ -175,7 +180,15 @@ class AnswerStream:
     def _quoted(self, text: str, quotes: tuple[KeyQuote, ...]) -> Answer:
         """A quote answer: each quote is its own citation, supported by being the passage's own words."""
         citations = tuple(
-            Citation(n=q.n, chunk=q.chunk, highlights=(q.focus,), supported=True, quote=q.text, support=q.score)
+            Citation(
+                n=q.n,
+                chunk=q.chunk,
+                highlights=(q.focus,),
+                supported=True,
+                quote=q.text,
+                support=q.score,
+                also=self.evidence.hits[q.n - 1].also,
+            )
             for q in quotes
         )
         return self._answer_of(text, refused=False, citations=citations, model="")
@@ -188,7 +201,8 @@ class AnswerStream:
         citations: tuple[Citation, ...] = ()
         if not refused:
             citations = tuple(
-                Citation(n=n, chunk=ev.hits[n - 1].chunk, highlights=ev.highlights[n - 1]) for n in numbers
+                Citation(n=n, chunk=ev.hits[n - 1].chunk, highlights=ev.highlights[n - 1], also=ev.hits[n - 1].also)
+                for n in numbers
             )
             if self.verifier is not None:
                 self.on_step("verify")
@@ -251,10 +265,13 @@ class AnswerStream:
         return self._answer
 
 
-def gather_evidence(question: str, retriever: Retriever, k: int = 3, sentences: int = 2) -> Evidence:
-    """Retrieve k passages for the question; the model will read `sentences` sentences of each."""
+def gather_evidence(
+    question: str, retriever: Retriever, k: int = 3, sentences: int = 2, scope: Filter | None = None
+) -> Evidence:
+    """Retrieve k passages for the question (from the articles `scope` keeps); the model will read `sentences`
+    sentences of each."""
     t0 = time.perf_counter()
-    hits = retriever.search(question, k)
+    hits = retriever.search(question, k, scope)
     passages, highlights = retriever.read(question, hits, sentences)
     return Evidence(
         question=question,
@@ -284,8 +301,10 @@ def ask(
     quote_margin: float = 0.0,
     on_step: OnStep | None = None,
     on_wait: OnWait | None = None,
+    scope: Filter | None = None,
 ) -> AnswerStream:
-    """Rewrite a follow-up, retrieve passages, pick key quotes, and start streaming the answer.
+    """Rewrite a follow-up, retrieve passages (from the articles `scope` keeps), pick key quotes, and start
+    streaming the answer.
 
     `on_step` hears each step's name as it starts; `on_wait` how many questions are ahead while this one
     queues for the answer model (a follow-up's rewrite, a generated answer), then 0 when its turn comes."""
@@ -296,7 +315,7 @@ def ask(
         step("rewrite")
     standalone = standalone_question(question, history, chat, on_wait) if history else question
     step("search")
-    evidence = gather_evidence(standalone, retriever, k, sentences)
+    evidence = gather_evidence(standalone, retriever, k, sentences, scope)
     quotes: tuple[KeyQuote, ...] = ()
     if picker is not None and evidence.hits:
         step("quotes")
@@ -376,8 +395,10 @@ class AnswerPipeline:
         k: int | None = None,
         on_step: OnStep | None = None,
         on_wait: OnWait | None = None,
+        scope: Filter | None = None,
     ) -> AnswerStream:
-        """Start answering `question` (with the conversation so far); iterate the stream for the text."""
+        """Start answering `question` (with the conversation so far) from the articles `scope` keeps (all by
+        default); iterate the stream for the text."""
         s = self.settings
         return ask(
             question,
@@ -395,6 +416,7 @@ class AnswerPipeline:
             quote_margin=s.quote_margin,
             on_step=on_step,
             on_wait=on_wait,
+            scope=scope,
         )
 
 

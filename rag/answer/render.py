@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
 from rag.text.arabic import detect_language
 from rag.types import Article, Chunk, KeyQuote
@@ -58,15 +59,76 @@ def _marked(text: str, offset: int, spans: Sequence[Span], chunk: Span | None = 
     return "".join(out)
 
 
-def snippet_html(chunk: Chunk, article: Article | None, highlights: Sequence[Span] = ()) -> str:
-    """The cited chunk with its title and outlet, highlighted sentences in <mark>, right-to-left when Arabic."""
+def safe_url(url: str | None) -> str | None:
+    """The link to an original when it is a web address (http or https); None for anything else (a
+    `javascript:` link declared in a feed must never become clickable)."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def also_reported_by(article: Article | None, also: Sequence[str], articles: Mapping[str, Article]) -> list[str]:
+    """The outlets (or, for an article of no known outlet, its title) of the collapsed duplicates of a passage,
+    each once, without the passage's own outlet."""
+    own = article.outlet if article else None
+    names: list[str] = []
+    for article_id in also:
+        other = articles.get(article_id)
+        name = (other.outlet or other.title) if other else article_id
+        if name and name != own and name not in names:
+            names.append(name)
+    return names
+
+
+def source_text(
+    article: Article | None, also: Sequence[str] = (), articles: Mapping[str, Article] | None = None
+) -> str:
+    """Outlet · date · link · also reported by …, for the terminal ("" when nothing is known)."""
+    if article is None:
+        return ""
+    parts = [p for p in (article.outlet, article.published, safe_url(article.url)) if p]
+    others = also_reported_by(article, also, articles or {})
+    if others:
+        parts.append("also reported by " + ", ".join(others))
+    return " · ".join(parts)
+
+
+def source_html(
+    article: Article | None, also: Sequence[str] = (), articles: Mapping[str, Article] | None = None
+) -> str:
+    """Outlet · date · a link to the original · also reported by …, escaped ("" when nothing is known)."""
+    if article is None:
+        return ""
+    parts = [f'<span class="rag-outlet">{html.escape(article.outlet)}</span>'] if article.outlet else []
+    if article.published:
+        parts.append(f'<time datetime="{html.escape(article.published)}">{html.escape(article.published[:10])}</time>')
+    url = safe_url(article.url)
+    if url:
+        link = f'<a class="rag-original" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+        parts.append(f"{link}original ↗</a>")
+    others = also_reported_by(article, also, articles or {})
+    if others:
+        parts.append(f'<span class="rag-also">also reported by {html.escape(", ".join(others))}</span>')
+    return " · ".join(parts)
+
+
+def snippet_html(
+    chunk: Chunk,
+    article: Article | None,
+    highlights: Sequence[Span] = (),
+    also: Sequence[str] = (),
+    articles: Mapping[str, Article] | None = None,
+) -> str:
+    """The cited chunk with its title, outlet, date, link and the outlets that carried it too, highlighted
+    sentences in <mark>, right-to-left when Arabic."""
     dir_, lang = direction(chunk.text)
     title = html.escape(article.title) if article else html.escape(chunk.article_id)
-    outlet = f" · {html.escape(article.outlet)}" if article and article.outlet else ""
+    about = source_html(article, also, articles)
     body = _marked(chunk.text, chunk.start, highlights)
     return (
-        f'{STYLE}<div class="rag-snippet"><div class="rag-meta" dir="auto">{title}{outlet}</div>'
-        f'<div class="rag-text" dir="{dir_}" lang="{lang}">{body}</div></div>'
+        f'{STYLE}<div class="rag-snippet"><div class="rag-meta" dir="auto">{title}{" · " + about if about else ""}'
+        f'</div><div class="rag-text" dir="{dir_}" lang="{lang}">{body}</div></div>'
     )
 
 
@@ -78,29 +140,40 @@ SCROLL_SCRIPT = (
 def article_html(article: Article, chunk: Chunk, highlights: Sequence[Span] = ()) -> str:
     """The whole article, the cited chunk shaded, its highlighted sentences marked, scrolled into view."""
     dir_, lang = direction(article.text)
-    outlet = f" · {html.escape(article.outlet)}" if article.outlet else ""
+    about = source_html(article)
     body = _marked(article.text, 0, highlights, (chunk.start, chunk.end))
     return (
         f'{STYLE}<div class="rag-article"><div class="rag-meta" dir="auto"><b>{html.escape(article.title)}</b>'
-        f'{outlet} · {html.escape(article.id)}</div><div class="rag-text" dir="{dir_}" lang="{lang}">{body}</div></div>'
-        f"{SCROLL_SCRIPT}"
+        f"{' · ' + about if about else ''} · {html.escape(article.id)}</div>"
+        f'<div class="rag-text" dir="{dir_}" lang="{lang}">{body}</div></div>{SCROLL_SCRIPT}'
     )
 
 
-def quote_html(quote: KeyQuote, article: Article | None) -> str:
-    """A key quote as a blockquote: verbatim, its key sentence highlighted, its [n], the outlet and title."""
+def quote_html(
+    quote: KeyQuote, article: Article | None, also: Sequence[str] = (), articles: Mapping[str, Article] | None = None
+) -> str:
+    """A key quote as a blockquote: verbatim, its key sentence highlighted, its [n], the outlet, date, link and
+    title, and the outlets that carried it too."""
     dir_, lang = direction(quote.text)
     source = html.escape(article.title if article else quote.chunk.article_id)
-    outlet = f"{html.escape(article.outlet)} · " if article and article.outlet else ""
+    about = source_html(article, also, articles)
     return (
         f'{STYLE}<blockquote class="rag-quote"><div class="rag-text" dir="{dir_}" lang="{lang}">'
         f'{_marked(quote.text, quote.start, [quote.focus])} <span class="rag-cite">[{quote.n}]</span></div>'
-        f'<div class="rag-meta" dir="auto">— {outlet}{source}</div></blockquote>'
+        f'<div class="rag-meta" dir="auto">— {about + " · " if about else ""}{source}</div></blockquote>'
     )
 
 
 def title_html(article: Article) -> str:
-    """The article's title and outlet as a heading, escaped."""
-    outlet = f" · {html.escape(article.outlet)}" if article.outlet else ""
+    """The article's title as a heading, then its id and what is known of it: outlet, date, author, language,
+    a link to the original."""
     heading = f'<h3 dir="auto" style="margin:0">{html.escape(article.title)}</h3>'
-    return f'{heading}<div class="rag-meta">{html.escape(article.id)}{outlet}</div>'
+    parts = [html.escape(article.id)]
+    about = source_html(article)
+    if about:
+        parts.append(about)
+    if article.author:
+        parts.append(f"by {html.escape(article.author)}")
+    if article.language:
+        parts.append(f"language {html.escape(article.language)}")
+    return f'{heading}<div class="rag-meta" dir="auto">{" · ".join(parts)}</div>'

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rag.answer.prompts import CLOSEST_INTROS
+from rag.answer.render import also_reported_by, source_text
 from rag.config import Settings, get_settings
 from rag.errors import IndexBusyError, LLMError, RagError
-from rag.types import Answer, Chunk, Citation, Evidence, Hit, KeyQuote, Skipped
+from rag.types import Answer, Article, Chunk, Citation, Evidence, Filter, Hit, KeyQuote, Skipped
 
 if TYPE_CHECKING:
     from rag.answer.pipeline import AnswerPipeline, AnswerStream
@@ -45,6 +46,18 @@ AnswerKOpt = Annotated[
     int | None, typer.Option("-k", "--top-k", help="Passages the answer model reads [env RAG_ANSWER_K; default 3].")
 ]
 QuestionArg = Annotated[str, typer.Argument(help="The question, in English or Arabic.")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Only articles published on or after this day (YYYY-MM-DD, YYYY-MM, YYYY)."),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", help="Only articles published on or before this day (YYYY-MM-DD, YYYY-MM, YYYY)."),
+]
+OutletOpt = Annotated[
+    list[str] | None, typer.Option("--outlet", help="Only articles of this outlet (repeat for several; any case).")
+]
+ArticleOpt = Annotated[list[str] | None, typer.Option("--article", help="Only this article id (repeat for several).")]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -153,6 +166,7 @@ def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = F
 def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the index holds."""
     from rag.index.manifest import read_manifest
+    from rag.index.store import holdings
 
     s = _settings(index_dir=index)
     m = read_manifest(s.index_dir)
@@ -168,10 +182,17 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     }
     if m.store == "milvus":
         info["milvus"] = {"uri": m.milvus.get("uri") or str(s.index_dir / "milvus.db"), "chunks": m.milvus["chunks"]}
+    info |= holdings(s.index_dir)
     if as_json:
         _emit(info)
     else:
         for key, value in info.items():
+            if key == "outlets":
+                value = ", ".join(f"{name} ({n})" for name, n in value.items()) or "none known"
+            elif key == "published":
+                value = (
+                    f"{value['first']} to {value['last']}, {value['undated']} undated" if value["first"] else "no dates"
+                )
             typer.echo(f"{key:>9}: {value}")
 
 
@@ -188,38 +209,91 @@ def _chunk_json(c: Chunk) -> dict[str, Any]:
     return {"article_id": c.article_id, "chunk_id": c.id, "start": c.start, "end": c.end, "text": c.text}
 
 
-def _hit_json(rank: int, hit: Hit) -> dict[str, Any]:
+def _source_json(article_id: str, also: tuple[str, ...], articles: Mapping[str, Article]) -> dict[str, Any]:
+    """Where a passage comes from: title, outlet, date, link (null when unknown), and who else carried it."""
+    article = articles.get(article_id)
+    return {
+        "title": article.title if article else None,
+        "outlet": article.outlet if article else None,
+        "published": article.published if article else None,
+        "url": article.url if article else None,
+        "also_reported_by": also_reported_by(article, also, articles),
+    }
+
+
+def _hit_json(rank: int, hit: Hit, articles: Mapping[str, Article]) -> dict[str, Any]:
     scores = {"score": round(hit.score, 4), "dense": round(hit.dense, 4), "lexical": round(hit.lexical, 4)}
-    return {"rank": rank, **scores, **_chunk_json(hit.chunk)}
+    return {"rank": rank, **scores, **_chunk_json(hit.chunk), **_source_json(hit.chunk.article_id, hit.also, articles)}
+
+
+def _filter(since: str | None, until: str | None, outlet: list[str] | None, article: list[str] | None) -> Filter:
+    from rag.retrieve.filters import make_filter
+
+    return make_filter(since, until, outlet or (), article or ())
 
 
 @app.command()
-def search(question: QuestionArg, k: KOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the passages that best match a question."""
+def search(
+    question: QuestionArg,
+    k: KOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    outlet: OutletOpt = None,
+    article: ArticleOpt = None,
+) -> None:
+    """Show the passages that best match a question (only from the articles the filters keep)."""
     from rag.embed.embedder import use_query_threads
     from rag.retrieve.retriever import load_retriever
 
     s = _settings(index_dir=index, top_k=k)
+    scope = _filter(since, until, outlet, article)
     retriever = load_retriever(s)
     use_query_threads(s.query_threads)
-    hits = retriever.search(question, s.top_k)
+    hits = retriever.search(question, s.top_k, scope)
     rendering, skipped = retriever.translation(question), retriever.translation_skipped(question)
+    articles = retriever.index.articles
     if as_json:
-        hits_json = [_hit_json(i, h) for i, h in enumerate(hits, 1)]
-        _emit({"query": question, "translation": rendering, "translation_skipped": skipped, "hits": hits_json})
+        hits_json = [_hit_json(i, h, articles) for i, h in enumerate(hits, 1)]
+        _emit(
+            {
+                "query": question,
+                "filter": _filter_json(scope),
+                "translation": rendering,
+                "translation_skipped": skipped,
+                "hits": hits_json,
+            }
+        )
         return
+    if scope.active:
+        typer.echo(f"(filter: {scope.describe()})")
     if rendering:
         typer.echo(f"(also searched as: {rendering})\n")
     else:
         _searched_without(skipped)
     for i, h in enumerate(hits, 1):
-        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}\n{h.chunk.text}\n")
+        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}")
+        about = source_text(articles.get(h.chunk.article_id), h.also, articles)
+        typer.echo(f"{about}\n{h.chunk.text}\n" if about else f"{h.chunk.text}\n")
 
 
-def _citation_json(c: Citation) -> dict[str, Any]:
+def _filter_json(scope: Filter) -> dict[str, Any] | None:
+    if not scope.active:
+        return None
+    return {
+        "since": scope.since,
+        "until": scope.until,
+        "outlets": list(scope.outlets),
+        "articles": list(scope.articles),
+    }
+
+
+def _citation_json(c: Citation, articles: Mapping[str, Article]) -> dict[str, Any]:
     return {
         "n": c.n,
         **_chunk_json(c.chunk),
+        **_source_json(c.chunk.article_id, c.also, articles),
         "supported": c.supported,
         "quote": c.quote,
         "support": round(c.support, 4),
@@ -237,16 +311,17 @@ def _quote_json(q: KeyQuote) -> dict[str, Any]:
     }
 
 
-def _answer_json(a: Answer, evidence: Evidence) -> dict[str, Any]:
+def _answer_json(a: Answer, evidence: Evidence, articles: Mapping[str, Article], scope: Filter) -> dict[str, Any]:
     return {
         "question": a.question,
+        "filter": _filter_json(scope),
         "standalone_question": a.standalone,
         "answer": a.text,
         "mode": a.mode,
         "refused": a.refused,
         "refused_by": a.refused_by,
         "unsupported": a.unsupported,
-        "citations": [_citation_json(c) for c in a.citations],
+        "citations": [_citation_json(c, articles) for c in a.citations],
         "key_quotes": [_quote_json(q) for q in a.key_quotes],
         "closest": _quote_json(a.closest) if a.closest else None,
         "model": a.model,
@@ -264,27 +339,31 @@ def _answer_json(a: Answer, evidence: Evidence) -> dict[str, Any]:
 UNSUPPORTED_WARNING = "⚠ No cited passage supports this answer: read the sources before trusting it."
 
 
-def _source_line(n: int, chunk: Chunk, titles: Mapping[str, str]) -> str:
-    return f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {titles.get(chunk.article_id, '')}"
+def _source_line(n: int, chunk: Chunk, articles: Mapping[str, Article], also: tuple[str, ...] = ()) -> str:
+    """[n] id (offsets) title, then outlet · date · link · also reported by … when known."""
+    article = articles.get(chunk.article_id)
+    line = f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {article.title if article else ''}"
+    about = source_text(article, also, articles)
+    return f"{line}\n    {about}" if about else line
 
 
-def _print_citations(a: Answer, titles: Mapping[str, str]) -> None:
+def _print_citations(a: Answer, articles: Mapping[str, Article]) -> None:
     """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence; in
     generate mode the key quotes follow, and the closest passage when the model abstained."""
     if a.unsupported:
         typer.echo(UNSUPPORTED_WARNING + "\n")
     if a.mode == "quote":
         for c in a.citations:
-            typer.echo(_source_line(c.n, c.chunk, titles) + " (quoted verbatim)")
+            typer.echo(_source_line(c.n, c.chunk, articles, c.also) + " (quoted verbatim)")
         typer.echo()
         return
     for c in a.citations:
         mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
-        typer.echo(_source_line(c.n, c.chunk, titles) + mark)
+        typer.echo(_source_line(c.n, c.chunk, articles, c.also) + mark)
         typer.echo(f"    quote: {c.quote}\n" if c.quote else f"    {c.chunk.text}\n")
     if a.closest is not None:
         typer.echo(f"{CLOSEST_INTROS['en']}\n> {a.closest.text} [{a.closest.n}]")
-        typer.echo(_source_line(a.closest.n, a.closest.chunk, titles) + "\n")
+        typer.echo(_source_line(a.closest.n, a.closest.chunk, articles, a.hits[a.closest.n - 1].also) + "\n")
     elif a.key_quotes and not a.refused:
         typer.echo("Key quote from the articles (verbatim):")
         best = a.key_quotes[0]
@@ -303,18 +382,18 @@ def _searched_without(reason: str | None) -> None:
         typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
 
 
-def _stream_answer(stream: AnswerStream, titles: Mapping[str, str]) -> Answer:
+def _stream_answer(stream: AnswerStream, articles: Mapping[str, Article]) -> Answer:
     _searched_without(stream.evidence.translation_skipped)
     for delta in stream:
         typer.echo(delta, nl=False)
     typer.echo("\n")
     a = stream.answer
-    _print_citations(a, titles)
+    _print_citations(a, articles)
     return a
 
 
-def _pipeline(s: Settings) -> tuple[AnswerPipeline, Mapping[str, str]]:
-    """The answer pipeline over the live index (the answer model connects when first needed); article titles."""
+def _pipeline(s: Settings) -> tuple[AnswerPipeline, Mapping[str, Article]]:
+    """The answer pipeline over the live index (the answer model connects when first needed); its articles."""
     from rag.answer.pipeline import AnswerPipeline
     from rag.embed.embedder import use_query_threads
     from rag.llm.client import make_chat_model
@@ -322,39 +401,54 @@ def _pipeline(s: Settings) -> tuple[AnswerPipeline, Mapping[str, str]]:
 
     retriever = load_retriever(s)
     use_query_threads(s.query_threads)
-    titles = retriever.index.records.titles
-    return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), titles
+    return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), retriever.index.articles
 
 
 @app.command()
-def ask(question: QuestionArg, k: AnswerKOpt = None, index: IndexOpt = None, as_json: JsonOpt = False) -> None:
-    """Answer a question from the articles: key quotes verbatim, or a generated answer with checked citations."""
+def ask(
+    question: QuestionArg,
+    k: AnswerKOpt = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    outlet: OutletOpt = None,
+    article: ArticleOpt = None,
+) -> None:
+    """Answer a question from the articles (only those the filters keep): key quotes verbatim, or a generated
+    answer with checked citations."""
     s = _settings(index_dir=index, answer_k=k)
-    pipeline, titles = _pipeline(s)
-    stream = pipeline.ask(question, on_wait=_say_waiting)
+    scope = _filter(since, until, outlet, article)
+    pipeline, articles = _pipeline(s)
+    stream = pipeline.ask(question, on_wait=_say_waiting, scope=scope)
     try:
         if as_json:
-            _emit(_answer_json(stream.answer, stream.evidence))
+            _emit(_answer_json(stream.answer, stream.evidence, articles, scope))
         else:
-            _stream_answer(stream, titles)
+            if scope.active:
+                typer.echo(f"(filter: {scope.describe()})\n")
+            _stream_answer(stream, articles)
     except LLMError:
-        _print_retrieved(stream.evidence, titles, as_json)
+        _print_retrieved(stream.evidence, articles, as_json)
         raise
 
 
-def _print_retrieved(evidence: Evidence, titles: Mapping[str, str], as_json: bool) -> None:
+def _print_retrieved(evidence: Evidence, articles: Mapping[str, Article], as_json: bool) -> None:
     """When the answer model fails: the passages that were found, so the question is not wasted."""
     if as_json:
-        hits = [_hit_json(i, h) for i, h in enumerate(evidence.hits, 1)]
+        hits = [_hit_json(i, h, articles) for i, h in enumerate(evidence.hits, 1)]
         _emit({"question": evidence.question, "answer": None, "passages": hits})
         return
     typer.echo("\n\nThe answer model failed; the passages found for the question:\n")
     for i, h in enumerate(evidence.hits, 1):
-        typer.echo(_source_line(i, h.chunk, titles))
+        typer.echo(_source_line(i, h.chunk, articles, h.also))
         typer.echo(f"    {h.chunk.text}\n")
 
 
-CHAT_HELP = "Commands: /sources (what the last answer searched and read), /new (forget the conversation), /quit."
+CHAT_HELP = (
+    "Commands: /sources (what the last answer searched and read), /filter (which articles to search: "
+    "/filter since 2024-01 outlet BBC; /filter off), /new (forget the conversation), /quit."
+)
 
 
 @app.command()
@@ -368,13 +462,22 @@ def chat(
         bool,
         typer.Option("--json", help="One JSON line per answer (as `rag ask --json`, on one line); messages on stderr."),
     ] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    outlet: OutletOpt = None,
+    article: ArticleOpt = None,
 ) -> None:
-    """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread."""
+    """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread.
+    The filters (and `/filter`) choose the articles searched."""
     from rag.index.versions import live_version
+    from rag.retrieve.filters import parse_filter_command
     from rag.retrieve.followup import Turn
 
     s = _settings(index_dir=index, answer_k=k)
-    pipeline, titles = _pipeline(s)
+    scope = _filter(since, until, outlet, article)
+    pipeline, articles = _pipeline(s)
+    if scope.active:
+        pipeline.retriever.where(scope)  # a filter that keeps nothing is an error before the first question
     pipeline.retriever.warm_up()  # before the prompt: the first question is as quick as the next ones
     history: list[Turn] = []
     last: Answer | None = None
@@ -389,7 +492,7 @@ def chat(
 
             retriever = load_retriever(s, pipeline.retriever.embedder, pipeline.retriever.translator)
             pipeline = pipeline.over(retriever)
-            titles = retriever.index.records.titles
+            articles = retriever.index.articles
             version = live_version(s.index_dir)
             typer.echo(f"(index updated: {len(retriever.index.articles)} articles)", err=as_json)
         if question in ("/quit", "/exit"):
@@ -399,35 +502,47 @@ def chat(
             typer.echo("(new conversation)", err=as_json)
             continue
         if question == "/sources":
-            _print_sources(last, titles)
+            _print_sources(last, articles)
+            continue
+        if question == "/filter" or question.startswith("/filter "):
+            try:
+                wanted = parse_filter_command(question, scope)
+                pipeline.retriever.where(wanted)  # checked now: a filter that keeps nothing is refused here
+            except RagError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                continue
+            scope = wanted
+            typer.echo(f"(filter: {scope.describe() or 'none, every article is searched'})", err=as_json)
             continue
         stream = None
         try:
-            stream = pipeline.ask(question, tuple(history), on_wait=_say_waiting)
+            stream = pipeline.ask(question, tuple(history), on_wait=_say_waiting, scope=scope)
             if show_search and stream.evidence.question != question:
                 typer.echo(f"(searched as: {stream.evidence.question})", err=as_json)
             if as_json:
                 last = stream.answer
-                typer.echo(json.dumps(_answer_json(last, stream.evidence), ensure_ascii=False))
+                typer.echo(json.dumps(_answer_json(last, stream.evidence, articles, scope), ensure_ascii=False))
             else:
-                last = _stream_answer(stream, titles)
+                if scope.active:
+                    typer.echo(f"(filter: {scope.describe()})\n")
+                last = _stream_answer(stream, articles)
         except RagError as exc:
             if as_json:
                 typer.echo(json.dumps({"question": question, "answer": None, "error": str(exc)}, ensure_ascii=False))
             elif stream is not None and isinstance(exc, LLMError):
-                _print_retrieved(stream.evidence, titles, as_json=False)
+                _print_retrieved(stream.evidence, articles, as_json=False)
             typer.echo(f"error: {exc}", err=True)
             continue
         history.append(Turn(question, last.text))
 
 
-def _print_sources(a: Answer | None, titles: Mapping[str, str]) -> None:
+def _print_sources(a: Answer | None, articles: Mapping[str, Article]) -> None:
     if a is None:
         typer.echo("(no answer yet)")
         return
     typer.echo(f"searched as: {a.standalone or a.question}")
     for i, h in enumerate(a.hits, 1):
-        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.article_id} {titles.get(h.chunk.article_id, '')}\n    {h.chunk.text}")
+        typer.echo(f"{_source_line(i, h.chunk, articles, h.also)}\n    score {h.score:.3f}: {h.chunk.text}")
 
 
 @app.command("eval")

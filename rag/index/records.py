@@ -15,7 +15,7 @@ from typing import Any, overload
 import numpy as np
 
 from rag.files import mapped_rows
-from rag.types import Article, Chunk, Sentence
+from rag.types import Article, Chunk, Filter, Sentence
 
 DATABASE = "records.sqlite"  # articles (by id, in build order) and chunks (by position)
 SENTENCES = "sentence_spans.i64"  # raw int64 rows (chunk position, start, end), grouped by chunk in chunk order
@@ -94,6 +94,7 @@ class Records:
         self.sentences = _Sentences(self.spans)
         self.articles = _Articles(self)
         self.titles = _Titles(self)
+        self._dates: tuple[str | None, str | None, int] | None = None
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -106,6 +107,64 @@ class Records:
         """The position of the chunk with this id, None when the index has no such chunk."""
         rows = self.query("SELECT n FROM chunks WHERE id = ?", (chunk_id,))
         return int(rows[0][0]) if rows else None
+
+    def outlets(self) -> dict[str, int]:
+        """Articles per outlet, most first (articles of no known outlet are not counted)."""
+        rows = self.query(
+            "SELECT outlet, COUNT(*) FROM articles WHERE outlet IS NOT NULL GROUP BY outlet ORDER BY 2 DESC, 1"
+        )
+        return {str(name): int(n) for name, n in rows}
+
+    def dates(self) -> tuple[str | None, str | None, int]:
+        """The first and last day an article was published (None when none is dated) and how many are undated
+        (read once: a version's records do not change)."""
+        if self._dates is None:
+            self._dates = self._read_dates()
+        return self._dates
+
+    def _read_dates(self) -> tuple[str | None, str | None, int]:
+        first, last, undated = self.query(
+            "SELECT MIN(substr(published, 1, 10)), MAX(substr(published, 1, 10)), SUM(published IS NULL) FROM articles"
+        )[0]
+        return first, last, int(undated or 0)
+
+    def matching(self, scope: Filter) -> tuple[tuple[str, ...], np.ndarray]:
+        """The ids of the articles a filter keeps (build order) and the positions of their chunks (sorted).
+        Outlet names must be as stored (`VectorIndex.where_filter` resolves what was typed)."""
+        clauses, args = [], []
+        if scope.since:
+            clauses.append("substr(a.published, 1, 10) >= ?")
+            args.append(scope.since)
+        if scope.until:
+            clauses.append("substr(a.published, 1, 10) <= ?")
+            args.append(scope.until)
+        for column, values in (("a.outlet", scope.outlets), ("a.id", scope.articles)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        where = " AND ".join(clauses) or "1"
+        ids = tuple(
+            str(r[0]) for r in self.query(f"SELECT a.id FROM articles a WHERE {where} ORDER BY a.n", tuple(args))
+        )  # noqa: S608 (our clauses, values bound)
+        rows = self.query(
+            f"SELECT c.n FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where} ORDER BY c.n",  # noqa: S608
+            tuple(args),
+        )
+        return ids, np.array([r[0] for r in rows], dtype=np.int64)
+
+    def published_of(self, positions: np.ndarray) -> list[str | None]:
+        """The publication day of each chunk's article (None when undated), in the order given."""
+        found: dict[int, str | None] = {}
+        wanted = [int(p) for p in positions]
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self.query(
+                "SELECT c.n, substr(a.published, 1, 10) FROM chunks c JOIN articles a ON a.id = c.article_id "
+                f"WHERE c.n IN ({', '.join('?' * len(part))})",  # noqa: S608
+                tuple(part),
+            )
+            found.update((int(n), published) for n, published in rows)
+        return [found.get(p) for p in wanted]
 
     def positions_of(self, article_id: str) -> list[int]:
         """The positions of an article's chunks, in text order."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.errors import IndexMismatchError, IndexMissingError, NothingMatchesError, RagError
 from rag.files import file_sha256
 from rag.index.backend import VectorStore, Where
 from rag.index.lexical import BM25, Analyzer
@@ -23,7 +24,7 @@ from rag.index.manifest import Manifest, build_hint, check_manifest, parse_manif
 from rag.index.records import Records
 from rag.index.vectors import OFFSETS, AnnParams, Vectors
 from rag.index.versions import live_path, old_versions
-from rag.types import Chunk, IndexSpec, Sentence, StoreOptions
+from rag.types import Chunk, Filter, IndexSpec, Sentence, StoreOptions
 
 HASH_LIMIT = 64 * 2**20  # files above this are checked by size when loading (hashing gigabytes would take seconds)
 LEXICAL = "lexical"  # the BM25 postings' folder in a version
@@ -62,16 +63,34 @@ class VectorIndex:
         pos = self.records.position(chunk_id)
         return None if pos is None else self.chunks[pos]
 
-    def where(self, articles: Sequence[str] | None) -> Where | None:
-        """A filter to these articles' chunks (None: no filter)."""
-        if articles is None:
+    def where(self, scope: Filter | None) -> Where | None:
+        """The chunks a filter keeps (None: no filter), found before either leg searches.
+
+        An article id or outlet the index does not hold, and a filter that keeps no article, are errors that say
+        what the index holds (a filter matching nothing is never an empty success)."""
+        if scope is None or not scope.active:
             return None
-        wanted = tuple(dict.fromkeys(articles))
-        missing = [a for a in wanted if a not in self.articles]
+        missing = [a for a in scope.articles if a not in self.articles]
         if missing:
             raise RagError(f"No article {missing[0]!r} in the index: `rag index info` lists what it holds.")
-        positions = np.array(sorted(p for a in wanted for p in self.records.positions_of(a)), dtype=np.int64)
-        return Where(wanted, positions)
+        known = {name.casefold(): name for name in self.records.outlets()}
+        unknown = [o for o in scope.outlets if o.casefold() not in known]
+        if unknown:
+            raise NothingMatchesError(f"No outlet {unknown[0]!r} in the index: {self._holdings()}.")
+        stored = tuple(dict.fromkeys(known[o.casefold()] for o in scope.outlets))
+        ids, positions = self.records.matching(replace(scope, outlets=stored))
+        if not ids:
+            raise NothingMatchesError(f"No article matches the filter ({scope.describe()}): {self._holdings()}.")
+        return Where(ids, positions)
+
+    def _holdings(self) -> str:
+        """What a filter can choose from: the outlets with their article counts, and the dates."""
+        outlets = ", ".join(f"{name} ({n})" for name, n in self.records.outlets().items()) or "none is known"
+        first, last, undated = self.records.dates()
+        dates = f"published {first} to {last}" if first else "no article is dated"
+        if first and undated:
+            dates += f", {undated} undated (outside any date range)"
+        return f"its outlets are {outlets}; {dates}"
 
     def sentences_of(self, chunk: Chunk) -> list[Sentence]:
         """The indexed sentences of a chunk (none for a one-sentence chunk)."""
@@ -196,6 +215,14 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec, options: StoreOp
     if not consistent:
         raise IndexMismatchError(f"The index in {path} does not match its chunks: {hint}.")
     return VectorIndex(manifest, records, vectors, path, lexical)
+
+
+def holdings(index_dir: Path) -> dict[str, Any]:
+    """What the live version's articles are: outlets with their article counts, and the publication dates
+    (`rag index info`), read from its records without loading the index."""
+    records = Records(live_path(index_dir))
+    first, last, undated = records.dates()
+    return {"outlets": records.outlets(), "published": {"first": first, "last": last, "undated": undated}}
 
 
 def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> None:

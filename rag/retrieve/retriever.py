@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date
 
 import numpy as np
 
 from rag.config import Settings
 from rag.embed.embedder import Embedder
 from rag.errors import RagError
+from rag.index.backend import Where
 from rag.index.store import VectorIndex, load_index
 from rag.retrieve.translate import QueryTranslator, make_translator
 from rag.text.arabic import detect_language, for_embedding
-from rag.types import Hit
+from rag.types import Filter, Hit
 
 RENDERING_RETRY = 30.0  # seconds before a question searched without its rendering (model busy) tries again
 
@@ -28,8 +31,9 @@ class Retriever:
     (1 - w) * dense + w * lexical, where w is `lexical_weight` for an Arabic question and
     `rendered_lexical_weight` for one in another language, whose Arabic terms are the answer model's rendering
     (a machine translation's words are a weaker clue than the asker's own: measured on XQuAD, README "Retrieval,
-    measured"). Near-duplicate chunks are collapsed and at most `per_article` chunks of one article are kept
-    (0 = no cap).
+    measured"). Near-duplicate chunks are collapsed (the other articles carrying one are named in the kept hit's
+    `also`) and at most `per_article` chunks of one article are kept (0 = no cap). With a recency half-life (days,
+    0 = off) a passage's score is halved for every half-life its article is older than the newest.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class Retriever:
         translation_min_similarity: float = 0.0,
         per_article: int = 0,
         duplicate_overlap: float = 0.8,
+        recency_half_life: float = 0.0,
     ) -> None:
         self.index = index
         self.embedder = embedder
@@ -56,6 +61,7 @@ class Retriever:
         self.translation_min_similarity = translation_min_similarity
         self.per_article = per_article
         self.duplicate_overlap = duplicate_overlap
+        self.recency_half_life = recency_half_life  # days; 0 = off
         self.analyzer = index.lexical.analyzer
         self.bm25 = index.lexical if max(lexical_weight, self.rendered_lexical_weight) > 0 else None
         # Per question: (kept until, rendering, query vectors); search, read and the quotes share them.
@@ -63,6 +69,7 @@ class Retriever:
             OrderedDict()
         )
         self._queries_lock = threading.Lock()
+        self._wheres: OrderedDict[Filter, Where | None] = OrderedDict()  # per filter: the chunks it keeps
 
     def _rendered(self, question: str) -> tuple[str | None, tuple[tuple[np.ndarray, float], ...]]:
         """The Arabic rendering kept for an English question, and the (vector, weight) of the question and of
@@ -124,16 +131,31 @@ class Retriever:
         pay for the embedding model's first call."""
         self.search("ما الخبر؟", 1)
 
-    def search(self, question: str, k: int = 5, articles: Sequence[str] | None = None) -> list[Hit]:
-        """The k best passages for the question, best first; only from `articles` when given (the filter is
-        applied inside both legs, before the top k is cut, so k passages come back when k exist)."""
+    def where(self, scope: Filter | None) -> Where | None:
+        """The index's chunks a filter keeps (kept for the next 32 filters: the page asks with the same one)."""
+        if scope is None or not scope.active:
+            return None
+        with self._queries_lock:
+            kept = self._wheres.get(scope)
+        if kept is None:
+            kept = self.index.where(scope)
+            with self._queries_lock:
+                self._wheres[scope] = kept
+                while len(self._wheres) > 32:
+                    self._wheres.popitem(last=False)
+        return kept
+
+    def search(self, question: str, k: int = 5, scope: Filter | None = None) -> list[Hit]:
+        """The k best passages for the question, best first; only from the articles `scope` keeps (applied
+        inside both legs, before the top k is cut, so k passages come back when k exist; a filter that keeps
+        nothing raises NothingMatchesError)."""
         if not question.strip():
             raise RagError("The question is empty: type a question.")
         if k < 1:
             raise RagError(f"-k must be at least 1, got {k}.")
         pool = max(10 * k, 50)
+        where = self.where(scope)
         queries = self._queries(question)
-        where = self.index.where(articles)
         found = self.index.candidates(np.stack([v for v, _ in queries]), pool, where)
         lexical, ceiling = None, 0.0
         lexical_query = self.lexical_query(question)
@@ -159,6 +181,8 @@ class Retriever:
         if lexical is not None and ceiling > 0:
             lex = np.minimum(lexical[ids] / ceiling, 1.0)
             fused = (1 - weight) * fused + weight * lex
+        if self.recency_half_life > 0:
+            fused = fused * self._recency(ids)
         order = np.argsort(-fused, kind="stable")
         hits = (  # best first; each chunk is read from the records only when _tidy gets to it
             Hit(
@@ -171,23 +195,47 @@ class Retriever:
         )
         return self._tidy(hits, k)
 
+    def _recency(self, ids: np.ndarray) -> np.ndarray:
+        """Per candidate chunk: 2 ** (-age / half-life), its article's age in days counted back from the index's
+        newest dated article; an undated article counts as old as the oldest dated one (all 1 when none is)."""
+        first, last, _ = self.index.records.dates()
+        if not first or not last:
+            return np.ones(len(ids), dtype=np.float32)
+        newest, oldest = date.fromisoformat(last), date.fromisoformat(first)
+        ages = [(newest - (date.fromisoformat(p) if p else oldest)).days for p in self.index.records.published_of(ids)]
+        return np.power(0.5, np.array(ages, dtype=np.float32) / self.recency_half_life).astype(np.float32)
+
     def _tidy(self, hits: Iterable[Hit], k: int) -> list[Hit]:
-        """Best-first hits without near-duplicates and with at most `per_article` chunks per article."""
+        """Best-first hits without near-duplicates and with at most `per_article` chunks per article.
+
+        A near-duplicate from another article (the same story, another outlet) is named in its kept hit's `also`;
+        after the k-th hit, k more are read only to find such duplicates."""
         kept: list[Hit] = []
         seen: list[frozenset[str]] = []
+        also: list[list[str]] = []
         per_article: dict[str, int] = {}
+        after = 0
         for hit in hits:
             if len(kept) == k:
-                break
+                after += 1
+                if after > k:
+                    break
             if self.per_article and per_article.get(hit.chunk.article_id, 0) >= self.per_article:
                 continue
             grams = frozenset(self.analyzer.terms(hit.chunk.text))
-            if any(_overlap(grams, other) >= self.duplicate_overlap for other in seen):
+            twin = next((i for i, other in enumerate(seen) if _overlap(grams, other) >= self.duplicate_overlap), None)
+            if twin is not None:
+                article = hit.chunk.article_id
+                if article != kept[twin].chunk.article_id and article not in also[twin]:
+                    also[twin].append(article)
+                continue
+            if len(kept) == k:
                 continue
             kept.append(hit)
             seen.append(grams)
+            also.append([])
             per_article[hit.chunk.article_id] = per_article.get(hit.chunk.article_id, 0) + 1
-        return kept
+        return [replace(hit, also=tuple(more)) if more else hit for hit, more in zip(kept, also, strict=True)]
 
     def read(
         self, question: str, hits: list[Hit], sentences: int
@@ -233,6 +281,7 @@ def retriever_for(
         translation_weight=settings.translation_weight,
         translation_min_similarity=settings.translation_min_similarity,
         per_article=settings.per_article,
+        recency_half_life=settings.recency_half_life_days,
     )
 
 
