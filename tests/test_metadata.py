@@ -29,7 +29,7 @@ def news():  # type: ignore[no-untyped-def]
 
 def test_every_format_is_read(news) -> None:  # type: ignore[no-untyped-def]
     folder, by_id = news
-    assert set(by_id) == {"market", "notes", "harbour", "bridge", "feed-001", "feed-002", "feed-004", "feed-005"}
+    assert set(by_id) == {"market", "notes", "harbour", "bridge", "feed-001", "feed-002", "feed-004", "feed-005", "feed-006"}
     assert folder.sources["market"].endswith("market.txt") and folder.sources["feed-005"].endswith("feed.jsonl:7")
     assert {a.outlet for a in folder.articles if a.id != "notes"} == {
         "صحيفة الوادي",
@@ -123,7 +123,7 @@ def test_metadata_is_stored_and_a_sidecar_edit_is_picked_up(tmp_path: Path) -> N
     data, index_dir = tmp_path / "data", tmp_path / "index"
     shutil.copytree(NEWS, data)
     report = build_index(data, index_dir, FakeEmbedder(), SPEC)
-    assert report.articles == 8 and any("21/03/2024" in n for n in report.notices)
+    assert report.articles == 9 and any("21/03/2024" in n for n in report.notices)
     stored = load_index(index_dir, SPEC).articles["feed-001"]
     assert (stored.published, stored.url, stored.author) == (
         "2023-03-21",
