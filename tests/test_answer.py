@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from rag.answer.pipeline import AnswerStream, is_refusal, parse_citations
+from rag.answer.pipeline import AnswerStream, ask, is_refusal, parse_citations
 from rag.answer.prompts import REFUSAL_AR, REFUSAL_EN, build_messages
+from rag.index.build import build_index
+from rag.index.store import load_index
+from rag.retrieve.retriever import Retriever
 from rag.text.arabic import detect_language
-from rag.types import Chunk, Evidence, Hit
+from rag.types import Chunk, Evidence, Filter, Hit
 
-from .conftest import FakeChat
+from .conftest import FakeChat, FakeEmbedder
+from .helpers import FAKE_SPEC
 
 
 def _hits(n: int) -> list[Hit]:
@@ -64,6 +70,28 @@ def test_prompt_numbers_sources_and_names_language_and_refusal() -> None:
     assert '<passage n="1">' in user and '<passage n="3">' in user and "نص 2" in user and "ماذا قالت ماو؟" in user
     en = build_messages("What did Mao say?", passages)
     assert "English" in en[0]["content"] and REFUSAL_EN in en[0]["content"]
+    assert "publication date" not in en[0]["content"]  # no passage is dated: no rule about dates
+
+
+def test_prompt_gives_each_passage_its_outlet_and_date() -> None:
+    passages = [h.chunk.text for h in _hits(3)]
+    about = [("Al Jazeera", "2023-03-21"), (None, None), ('Bad "outlet" <x>', None)]
+    system, user = (m["content"] for m in build_messages("When did Al Jazeera report it?", passages, about))
+    assert '<passage n="1" outlet="Al Jazeera" published="2023-03-21">' in user
+    assert '<passage n="2">' in user and '<passage n="3" outlet="Bad  outlet   x ">' in user
+    assert "On 21 March 2023, Al Jazeera reported" in system
+
+
+def test_the_answer_model_reads_outlet_and_date(tmp_path: Path) -> None:
+    chat = FakeChat("قالت ماو نينغ ذلك [1].")
+    news = Path(__file__).parent / "fixtures" / "news"
+    build_index(news, tmp_path / "ix", FakeEmbedder(), FAKE_SPEC)
+    retriever = Retriever(load_index(tmp_path / "ix", FAKE_SPEC), FakeEmbedder())
+    stream = ask("ماذا قالت ماو نينغ عن الاستخدام المزدوج؟", retriever, chat, k=2, scope=Filter(since="2024-06-30"))
+    assert stream.answer.citations and stream.answer.citations[0].also  # feed-005 and feed-006: one passage
+    user = chat.messages[1]["content"]
+    assert 'published="2024-06-30">' in user or 'published="2024-07-01">' in user
+    assert 'outlet="وكالة الأنباء الشرقية"' in user or 'outlet="إذاعة الساحل"' in user
 
 
 def test_stream_yields_pieces_and_builds_answer() -> None:

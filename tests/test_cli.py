@@ -99,7 +99,20 @@ def test_index_info_json(real_index: Path, real_settings: Settings) -> None:
     done = rag("index", "info", "--index", str(real_index), "--json")
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
-    assert set(info) == {"articles", "chunks", "sentences", "model", "dim", "built_at", "store", "search"}
+    assert set(info) == {
+        "articles",
+        "chunks",
+        "sentences",
+        "model",
+        "dim",
+        "built_at",
+        "store",
+        "search",
+        "outlets",
+        "published",
+    }
+    assert info["outlets"] == {"Al Jazeera": 1, "Asharq": 1, "BBC": 1, "SeaPRwire": 1}  # guessed from the text
+    assert info["published"] == {"first": None, "last": None, "undated": 5}  # no date is invented for the seeds
     assert info["articles"] == 5 and info["sentences"] > info["chunks"] > 5 and info["search"] == "exact"
     assert info["store"] == "faiss"
     assert info["model"] == real_settings.embedding_model and info["dim"] == 384
@@ -114,8 +127,24 @@ def test_search_json(real_index: Path) -> None:
     assert result["query"] == "What did Mao Ning say about dual-use exports?"
     hits = result["hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3]
-    assert set(hits[0]) == {"rank", "score", "dense", "lexical", "article_id", "chunk_id", "start", "end", "text"}
+    assert set(hits[0]) == {
+        "rank",
+        "score",
+        "dense",
+        "lexical",
+        "article_id",
+        "chunk_id",
+        "start",
+        "end",
+        "text",
+        "title",
+        "outlet",
+        "published",
+        "url",
+        "also_reported_by",
+    }
     assert hits[0]["article_id"] == "000_5016804d4a167ba4"
+    assert hits[0]["outlet"] == "SeaPRwire" and hits[0]["published"] is None and hits[0]["url"] is None
     assert result["translation"] and hits[0]["lexical"] > 0  # the Arabic rendering fed the BM25 leg
     assert "الاستخدام المزدوج" in hits[0]["text"]
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]

@@ -150,5 +150,10 @@ def test_filter_command_of_rag_chat() -> None:
 
 def test_holdings_for_index_info(index: VectorIndex) -> None:
     found = holdings(index.path.parent)
-    assert found["outlets"] == {"Filler Wire": FILLERS, "إذاعة الساحل": 4, "صحيفة الوادي": 3, "وكالة الأنباء الشرقية": 1}
+    assert found["outlets"] == {
+        "Filler Wire": FILLERS,
+        "إذاعة الساحل": 4,
+        "صحيفة الوادي": 3,
+        "وكالة الأنباء الشرقية": 1,
+    }
     assert found["published"] == {"first": "2022-01-10", "last": "2024-11-05", "undated": FILLERS + 2}

@@ -29,7 +29,17 @@ def news():  # type: ignore[no-untyped-def]
 
 def test_every_format_is_read(news) -> None:  # type: ignore[no-untyped-def]
     folder, by_id = news
-    assert set(by_id) == {"market", "notes", "harbour", "bridge", "feed-001", "feed-002", "feed-004", "feed-005", "feed-006"}
+    assert set(by_id) == {
+        "market",
+        "notes",
+        "harbour",
+        "bridge",
+        "feed-001",
+        "feed-002",
+        "feed-004",
+        "feed-005",
+        "feed-006",
+    }
     assert folder.sources["market"].endswith("market.txt") and folder.sources["feed-005"].endswith("feed.jsonl:7")
     assert {a.outlet for a in folder.articles if a.id != "notes"} == {
         "صحيفة الوادي",

@@ -56,10 +56,8 @@ def _seeds_in_milvus(tmp_path: Path) -> tuple[Path, Path]:
     return data, index_dir
 
 
-def _seen(
-    retriever: Retriever, question: str, k: int = 5, articles: list[str] | None = None
-) -> list[tuple[str, float]]:
-    return [(h.chunk.id, round(h.score, 4)) for h in retriever.search(question, k, None if articles is None else Filter(articles=tuple(articles)))]
+def _seen(retriever: Retriever, question: str, k: int = 5, scope: Filter | None = None) -> list[tuple[str, float]]:
+    return [(h.chunk.id, round(h.score, 4)) for h in retriever.search(question, k, scope)]
 
 
 def test_milvus_retrieves_what_faiss_retrieves(data_copy: Path, tmp_path: Path) -> None:
@@ -95,7 +93,22 @@ def test_a_filter_is_applied_inside_both_legs_on_both_backends(data_copy: Path, 
         with pytest.raises(RagError, match="No article 'nope' in the index"):
             retriever.search("الصين", 5, Filter(articles=("nope",)))
     faiss, milvus = _retriever(tmp_path / "faiss", FAKE_SPEC), _retriever(tmp_path / "milvus", MILVUS)
-    assert _seen(milvus, "الصين", 5, [other]) == _seen(faiss, "الصين", 5, [other])
+    assert _seen(milvus, "الصين", 5, Filter(articles=(other,))) == _seen(faiss, "الصين", 5, Filter(articles=(other,)))
+
+
+def test_dates_and_outlets_filter_milvus_as_faiss(tmp_path: Path) -> None:
+    news = Path(__file__).parent / "fixtures" / "news"
+    build_index(news, tmp_path / "faiss", FakeEmbedder(), FAKE_SPEC)
+    build_index(news, tmp_path / "milvus", FakeEmbedder(), MILVUS)
+    faiss, milvus = _retriever(tmp_path / "faiss", FAKE_SPEC), _retriever(tmp_path / "milvus", MILVUS)
+    question = "ماذا قالت ماو نينغ عن المواد ذات الاستخدام المزدوج؟"
+    for scope in (Filter(since="2024-01-01"), Filter(until="2023-12-31"), Filter(outlets=("إذاعة الساحل",))):
+        seen = _seen(milvus, question, 3, scope)
+        assert seen and seen == _seen(faiss, question, 3, scope), scope
+        for chunk_id, _ in seen:
+            article = milvus.index.articles[chunk_id.split(":")[0]]
+            assert (scope.since or "") <= (article.published or "")[:10] <= (scope.until or "9999")
+            assert not scope.outlets or article.outlet in scope.outlets
 
 
 def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:

@@ -249,7 +249,7 @@ def search(
 
     s = _settings(index_dir=index, top_k=k)
     scope = _filter(since, until, outlet, article)
-    retriever = load_retriever(s)
+    retriever = load_retriever(s, scope=scope)
     use_query_threads(s.query_threads)
     hits = retriever.search(question, s.top_k, scope)
     rendering, skipped = retriever.translation(question), retriever.translation_skipped(question)
@@ -392,14 +392,15 @@ def _stream_answer(stream: AnswerStream, articles: Mapping[str, Article]) -> Ans
     return a
 
 
-def _pipeline(s: Settings) -> tuple[AnswerPipeline, Mapping[str, Article]]:
-    """The answer pipeline over the live index (the answer model connects when first needed); its articles."""
+def _pipeline(s: Settings, scope: Filter | None = None) -> tuple[AnswerPipeline, Mapping[str, Article]]:
+    """The answer pipeline over the live index (the answer model connects when first needed; a filter is checked
+    before the embedding model loads); its articles."""
     from rag.answer.pipeline import AnswerPipeline
     from rag.embed.embedder import use_query_threads
     from rag.llm.client import make_chat_model
     from rag.retrieve.retriever import load_retriever
 
-    retriever = load_retriever(s)
+    retriever = load_retriever(s, scope=scope)
     use_query_threads(s.query_threads)
     return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), retriever.index.articles
 
@@ -419,7 +420,7 @@ def ask(
     answer with checked citations."""
     s = _settings(index_dir=index, answer_k=k)
     scope = _filter(since, until, outlet, article)
-    pipeline, articles = _pipeline(s)
+    pipeline, articles = _pipeline(s, scope)
     stream = pipeline.ask(question, on_wait=_say_waiting, scope=scope)
     try:
         if as_json:
@@ -475,9 +476,7 @@ def chat(
 
     s = _settings(index_dir=index, answer_k=k)
     scope = _filter(since, until, outlet, article)
-    pipeline, articles = _pipeline(s)
-    if scope.active:
-        pipeline.retriever.where(scope)  # a filter that keeps nothing is an error before the first question
+    pipeline, articles = _pipeline(s, scope)  # a filter that keeps nothing is an error before the first question
     pipeline.retriever.warm_up()  # before the prompt: the first question is as quick as the next ones
     history: list[Turn] = []
     last: Answer | None = None

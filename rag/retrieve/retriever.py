@@ -256,15 +256,23 @@ class Retriever:
 
 
 def load_retriever(
-    settings: Settings, embedder: Embedder | None = None, translator: QueryTranslator | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    translator: QueryTranslator | None = None,
+    scope: Filter | None = None,
 ) -> Retriever:
-    """The embedding model and the live index named by the settings."""
+    """The embedding model and the live index named by the settings; a filter given is checked against the index
+    before the model loads (one that keeps nothing fails at once)."""
     from rag.embed.embedder import embedder_for
 
     index = load_index(settings.index_dir, settings.index_spec, settings.store_options)
+    where = index.where(scope)
     if embedder is None:
         embedder = embedder_for(settings)
-    return retriever_for(index, embedder, settings, translator or make_translator(settings))
+    retriever = retriever_for(index, embedder, settings, translator or make_translator(settings))
+    if where is not None and scope is not None:
+        retriever._wheres[scope] = where
+    return retriever
 
 
 def retriever_for(
