@@ -128,6 +128,16 @@ def real_index(real_settings: Settings, real_embedder):  # type: ignore[no-untyp
     return real_settings.index_dir
 
 
+@pytest.fixture(scope="session")
+def news_index(real_settings: Settings, real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """A real FAISS index of the news fixtures (dates across 2022-2024, three outlets, a story told twice)."""
+    from rag.index.build import build_index
+
+    folder = tmp_path_factory.mktemp("news-index")
+    build_index(Path(__file__).parent / "fixtures" / "news", folder, real_embedder, real_settings.index_spec)
+    return folder
+
+
 # Using one of these makes a test an integration test (`make test-fast` runs the others: `-m "not integration"`).
 REAL_PARTS = {"real_embedder", "real_index", "llm_server", "browser"}
 

@@ -65,7 +65,7 @@ def test_question_gets_answer_and_citations(page: AppTest, monkeypatch: pytest.M
     assert source["article_id"] == "000_5016804d4a167ba4"
     assert 'dir="rtl"' in source["html"] and "<mark>" in source["html"]
     assert any("dual-use exports according to the law" in m.value for m in page.chat_message[1].markdown)
-    assert '<passage n="1">' in chat.messages[-1]["content"]  # the page went through the real prompt
+    assert '<passage n="1" outlet="SeaPRwire">' in chat.messages[-1]["content"]  # the page went through the real prompt
     # a follow-up keeps the conversation on screen
     page.chat_input[0].set_value("And what about Taiwan?").run()
     assert len(page.session_state.messages) == 4 and len(page.chat_message) == 4

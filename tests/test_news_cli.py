@@ -8,22 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
-
 from .helpers import rag
 
-NEWS = Path(__file__).parent / "fixtures" / "news"
 DUAL_USE = "ماذا قالت ماو نينغ عن تصدير المواد ذات الاستخدام المزدوج؟"
 MARKET = "متى يفتح سوق الخضار الجديد؟"
-
-
-@pytest.fixture(scope="module")
-def news_index(real_embedder, real_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
-    from rag.index.build import build_index
-
-    folder = tmp_path_factory.mktemp("news-index")
-    build_index(NEWS, folder, real_embedder, real_settings.index_spec)
-    return folder
 
 
 def _json(*args: str) -> dict:  # type: ignore[type-arg]
