@@ -11,7 +11,16 @@ import streamlit.components.v1 as components
 
 from rag.answer.pipeline import AnswerPipeline
 from rag.answer.prompts import CLOSEST_INTROS
-from rag.answer.render import STYLE, article_html, escape_markdown, quote_html, safe_url, snippet_html, title_html
+from rag.answer.render import (
+    STYLE,
+    article_html,
+    escape_markdown,
+    isolated,
+    quote_html,
+    safe_url,
+    snippet_html,
+    title_html,
+)
 from rag.config import Settings, get_settings
 from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
@@ -135,7 +144,9 @@ def show_sources(message: dict[str, Any], key: str) -> None:
     st.caption("Sources" if message.get("cited", True) else "Retrieved passages (the answer model did not answer)")
     cols = st.columns(min(len(sources), 4))
     for i, cite in enumerate(sources):
-        about = "".join(f" · {cite[key]}" for key in ("outlet", "published") if cite.get(key))
+        about = (f" · {cite['outlet']}" if cite.get("outlet") else "") + (
+            f" · {isolated(cite['published'])}" if cite.get("published") else ""
+        )
         title = cite["title"] if len(cite["title"]) <= 40 else cite["title"][:40] + "…"
         flag = " · ⚠ unverified" if cite.get("supported") is False else ""
         label = escape_markdown(f"[{cite['n']}] {title}{about}") + flag
@@ -226,7 +237,7 @@ st.caption("Questions in English or Arabic; answers cite the Arabic articles. Cl
 for i, message in enumerate(st.session_state.messages):
     with st.chat_message(message["role"]):
         if message.get("filter"):
-            st.caption(escape_markdown(f"🔎 Filter: {message['filter']}"))
+            st.caption(escape_markdown(f"Filter: {message['filter']}"))
         if message.get("error"):
             st.error(message["error"])
         if message.get("content"):
@@ -257,7 +268,7 @@ if question:
     with st.chat_message("assistant"):
         record: dict[str, Any] = {"role": "assistant", "content": "", "filter": scope.describe()}
         if scope.active:
-            st.caption(escape_markdown(f"🔎 Filter: {scope.describe()}"))
+            st.caption(escape_markdown(f"Filter: {scope.describe()}"))
         pipeline = AnswerPipeline(
             settings, retriever, lambda: get_chat(settings.answer_model, settings.answer_base_url, settings)
         )

@@ -125,3 +125,60 @@ def test_html_in_articles_is_shown_as_text(browser, evil_page: str) -> None:  # 
     assert dialogs == []
     page.close()
     article.close()
+
+
+@pytest.fixture(scope="module")
+def news_page(news_index: Path) -> Iterator[str]:
+    """The news fixtures (three outlets, 2022-2024), answered with quotes (Arabic questions: no model asked)."""
+    yield from _serve(news_index, {"RAG_ANSWER_MODE": "quote"})
+
+
+def _citation_labels(message) -> list[str]:  # type: ignore[no-untyped-def]
+    return [b.inner_text() for b in message.locator("[data-testid='stPopover'] button").all()]
+
+
+def test_sidebar_filters_change_the_sources_and_citations_show_outlet_date_link(browser, news_page: str) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(news_page)
+    question = "ماذا قالت ماو نينغ عن تصدير المواد ذات الاستخدام المزدوج؟"
+    _ask(page, question)
+    first = page.locator("[data-testid='stChatMessage']").nth(1)
+    first.get_by_text("Sources").wait_for(timeout=120_000)
+    unfiltered = _citation_labels(first)
+    assert unfiltered and "also reported by" in first.inner_text()  # the same sentence in two outlets
+    # choose one outlet in the sidebar
+    outlets = page.get_by_role("combobox", name="Outlets")
+    outlets.click()
+    page.get_by_role("option", name="وكالة الأنباء الشرقية (1)").click()
+    page.keyboard.press("Escape")
+    _ask(page, question)
+    second = page.locator("[data-testid='stChatMessage']").nth(3)
+    second.get_by_text("Sources").wait_for(timeout=120_000)
+    assert "Filter: outlet وكالة الأنباء الشرقية" in second.inner_text()  # shown above the answer
+    labels = _citation_labels(second)
+    assert labels and all("وكالة الأنباء الشرقية · \u20662024-06-30\u2069" in label for label in labels), labels
+    second.locator("[data-testid='stPopover'] button").first.click()
+    meta = page.locator(".rag-snippet .rag-meta").last
+    meta.wait_for(state="visible", timeout=30_000)
+    assert "وكالة الأنباء الشرقية" in meta.inner_text() and "2024-06-30" in meta.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "news-filtered-citation.png"))
+    page.keyboard.press("Escape")
+    # the other outlet: its own article, with a link to the original
+    outlets.press("Backspace")  # removes the chosen outlet
+    outlets.click()
+    page.get_by_role("option", name="إذاعة الساحل (4)").click()
+    page.keyboard.press("Escape")
+    _ask(page, question)
+    third = page.locator("[data-testid='stChatMessage']").nth(5)
+    third.get_by_text("Sources").wait_for(timeout=120_000)
+    labels = _citation_labels(third)
+    assert labels and all("إذاعة الساحل" in label for label in labels) and labels != unfiltered[: len(labels)]
+    third.locator("[data-testid='stPopover'] button").first.click()
+    link = page.locator(".rag-snippet a.rag-original").last
+    link.wait_for(state="visible", timeout=30_000)
+    assert (
+        link.get_attribute("href") == "https://example.net/sahel/dual-use" and link.get_attribute("target") == "_blank"
+    )
+    assert page.get_by_role("link", name="Open the original").last.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "news-citation-link.png"))
+    page.close()

@@ -28,6 +28,12 @@ blockquote.rag-quote {{ margin: .3rem 0 .2rem; padding: .4rem .9rem; border-inli
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
 
 
+def isolated(text: str) -> str:
+    """Text kept left to right inside a line of either direction (a date in an Arabic label: 2024-06-30 would
+    otherwise show as 30-06-2024), with Unicode's isolate marks, for labels that take no HTML."""
+    return f"\u2066{text}\u2069"
+
+
 def escape_markdown(text: str) -> str:
     """Backslash-escape Markdown so an article's title shows as typed in a Streamlit label."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
@@ -102,7 +108,9 @@ def source_html(
         return ""
     parts = [f'<span class="rag-outlet">{html.escape(article.outlet)}</span>'] if article.outlet else []
     if article.published:
-        parts.append(f'<time datetime="{html.escape(article.published)}">{html.escape(article.published[:10])}</time>')
+        # dir="ltr" isolates the date: inside an Arabic line 2024-06-30 would otherwise read as 30-06-2024
+        day = html.escape(article.published[:10])
+        parts.append(f'<time datetime="{html.escape(article.published)}" dir="ltr">{day}</time>')
     url = safe_url(article.url)
     if url:
         link = f'<a class="rag-original" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
