@@ -76,6 +76,78 @@ def page_latency(index_dir: Path, data_dir: Path) -> dict[str, float]:
     return {"page_first_token_s": round(median(first), 2), "page_full_answer_s": round(median(full), 2)}
 
 
+XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
+NEWS = ROOT / "tests" / "fixtures" / "news"
+OUTLETS = ("Outlet A", "Outlet B", "Outlet C")
+
+
+def filtered_search(embedder, settings, tmp: Path, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Search latency with and without a filter, over the 48 XQuAD articles (given invented outlets and dates:
+    three outlets in turn, a date every 15 days from 2023-01-01) plus the news fixtures; Arabic questions (no
+    answer model), medians over the same questions in one run. The filters are resolved once and kept, as the
+    page and `rag chat` do (what resolving costs is printed too), and recall@5 is compared on the questions
+    whose article the filter keeps."""
+    import shutil
+    from datetime import date, timedelta
+
+    from rag.eval.evaluate import load_xquad
+    from rag.types import Filter
+
+    data = load_xquad(XQUAD)
+    folder = tmp / "news-bench"
+    shutil.copytree(NEWS, folder)
+    lines = []
+    for i, a in enumerate(data.articles):
+        published = (date(2023, 1, 1) + timedelta(days=15 * i)).isoformat()
+        meta = {"id": a.id, "text": a.text, "title": a.title, "outlet": OUTLETS[i % 3], "published": published}
+        lines.append(json.dumps(meta, ensure_ascii=False))
+    (folder / "xquad.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    index_dir = tmp / "news-bench-index"
+    build_index(folder, index_dir, embedder, settings.index_spec)
+    retriever = load_retriever(get_settings(index_dir=index_dir, translate_queries=False), embedder)
+    questions = data.questions["ar"][::4]  # 1 in 4 of the 1,190 questions
+    gold = {qid: data.gold[qid][0] for qid, _ in questions}
+    scopes = {
+        "unfiltered": None,
+        "since": Filter(since="2024-01-01"),
+        "outlet": Filter(outlets=("Outlet B",)),
+        "since_outlet": Filter(since="2024-01-01", outlets=("Outlet B",)),
+    }
+    out: dict[str, float] = {
+        "filter_bench_articles": len(retriever.index.articles),
+        "filter_bench_questions": len(questions),
+    }
+    resolve = []
+    for scope in scopes.values():
+        if scope is not None:
+            t0 = time.perf_counter()
+            retriever.index.where(scope)
+            resolve.append(time.perf_counter() - t0)
+    out["filter_resolve_ms"] = round(1000 * median(resolve), 2)
+    times: dict[str, list[float]] = {name: [] for name in scopes}
+    found: dict[str, list[str]] = {}
+    for i in range(repeat):
+        for qid, question in questions:
+            for j, (name, scope) in enumerate(scopes.items()):  # interleaved: the same machine state for each
+                text = question + " " * (i * len(scopes) + j + 1)  # every search embeds its question anew
+                t0 = time.perf_counter()
+                hits = retriever.search(text, 5, scope)
+                times[name].append(time.perf_counter() - t0)
+                if i == 0:
+                    found[f"{name}:{qid}"] = [h.chunk.article_id for h in hits]
+    base = median(times["unfiltered"])
+    for name, scope in scopes.items():
+        out[f"search_{name}_ms"] = round(1000 * median(times[name]), 1)
+        if scope is not None:
+            out[f"search_{name}_vs_unfiltered"] = round(median(times[name]) / base, 2)
+            kept = set(retriever.index.where(scope).articles)  # type: ignore[union-attr]
+            asked = [qid for qid, _ in questions if gold[qid] in kept]
+            for label, key in ((name, name), (f"{name}_unfiltered", "unfiltered")):
+                hits = sum(gold[qid] in found[f"{key}:{qid}"] for qid in asked)
+                out[f"recall@5_{label}"] = round(hits / len(asked), 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -143,6 +215,7 @@ def main() -> None:
                     times.append(time.perf_counter() - t0)
             out[f"{name}_ms"] = round(1000 * median(times), 1)
             out[f"{name}_recall@5"] = round(evaluate_questions(QUESTIONS, r).recall[5], 3)
+        out.update(filtered_search(embedder, s, Path(tmp), args.repeat))
 
         # 3. Answer latency with the embedded model: focused passages (ours) vs whole chunks (baseline).
         if not args.no_llm:
