@@ -110,3 +110,15 @@ def test_stream_yields_pieces_and_builds_answer() -> None:
 def test_refusal_has_no_citations() -> None:
     answer = AnswerStream(_evidence("What about Taiwan?"), FakeChat(f"{REFUSAL_EN} [1]")).answer
     assert answer.refused and answer.citations == ()
+
+
+def test_quote_answer_names_outlet_and_date() -> None:
+    from rag.answer.pipeline import render_quotes
+    from rag.types import Article, KeyQuote
+
+    chunk = Chunk(id="a:0-4", article_id="a", text="نص.", start=0, end=4)
+    quote = KeyQuote(n=1, chunk=chunk, start=0, end=4, text="نص.", score=0.9)
+    dated = {"a": Article(id="a", title="t", outlet="BBC", text="نص.", sha256="", published="2024-06-30T10:00:00")}
+    assert render_quotes("What?", (quote,), dated).endswith("> نص. [1] (BBC, 2024-06-30)")
+    bare = {"a": Article(id="a", title="t", outlet=None, text="نص.", sha256="")}
+    assert render_quotes("What?", (quote,), bare).endswith("> نص. [1]")

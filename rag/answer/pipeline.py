@@ -57,12 +57,13 @@ def is_refusal(text: str) -> bool:
 
 
 def render_quotes(question: str, quotes: tuple[KeyQuote, ...], articles: Mapping[str, Article]) -> str:
-    """The quote answer: one line in the question's language, then each quote verbatim with its [n] and outlet."""
+    """The quote answer: one line in the question's language, then each quote verbatim with its [n], outlet and
+    date ("(Al Jazeera, 2023-03-21)", what is known of them)."""
     lines = [quote_intro(detect_language(question)), ""]
     for q in quotes:
         article = articles.get(q.chunk.article_id)
-        outlet = article.outlet if article else None
-        lines.append(f"> {q.text} [{q.n}]" + (f" ({outlet})" if outlet else ""))
+        about = [v for v in (article.outlet, (article.published or "")[:10]) if v] if article else []
+        lines.append(f"> {q.text} [{q.n}]" + (f" ({', '.join(about)})" if about else ""))
     return "\n".join(lines)
 
 
