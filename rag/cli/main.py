@@ -339,10 +339,12 @@ def _answer_json(a: Answer, evidence: Evidence, articles: Mapping[str, Article],
 UNSUPPORTED_WARNING = "⚠ No cited passage supports this answer: read the sources before trusting it."
 
 
-def _source_line(n: int, chunk: Chunk, articles: Mapping[str, Article], also: tuple[str, ...] = ()) -> str:
-    """[n] id (offsets) title, then outlet · date · link · also reported by … when known."""
+def _source_line(
+    n: int, chunk: Chunk, articles: Mapping[str, Article], also: tuple[str, ...] = (), mark: str = ""
+) -> str:
+    """[n] id (offsets) title [mark], then, indented, outlet · date · link · also reported by … when known."""
     article = articles.get(chunk.article_id)
-    line = f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {article.title if article else ''}"
+    line = f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {article.title if article else ''}{mark}"
     about = source_text(article, also, articles)
     return f"{line}\n    {about}" if about else line
 
@@ -354,12 +356,12 @@ def _print_citations(a: Answer, articles: Mapping[str, Article]) -> None:
         typer.echo(UNSUPPORTED_WARNING + "\n")
     if a.mode == "quote":
         for c in a.citations:
-            typer.echo(_source_line(c.n, c.chunk, articles, c.also) + " (quoted verbatim)")
+            typer.echo(_source_line(c.n, c.chunk, articles, c.also, " (quoted verbatim)"))
         typer.echo()
         return
     for c in a.citations:
         mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
-        typer.echo(_source_line(c.n, c.chunk, articles, c.also) + mark)
+        typer.echo(_source_line(c.n, c.chunk, articles, c.also, mark))
         typer.echo(f"    quote: {c.quote}\n" if c.quote else f"    {c.chunk.text}\n")
     if a.closest is not None:
         typer.echo(f"{CLOSEST_INTROS['en']}\n> {a.closest.text} [{a.closest.n}]")
