@@ -72,7 +72,7 @@ class VectorIndex:
             return None
         missing = [a for a in scope.articles if a not in self.articles]
         if missing:
-            raise RagError(f"No article {missing[0]!r} in the index: `rag index info` lists what it holds.")
+            raise NothingMatchesError(f"No article {missing[0]!r} in the index: `rag index info` lists what it holds.")
         known = {name.casefold(): name for name in self.records.outlets()}
         unknown = [o for o in scope.outlets if o.casefold() not in known]
         if unknown:
@@ -85,12 +85,13 @@ class VectorIndex:
 
     def _holdings(self) -> str:
         """What a filter can choose from: the outlets with their article counts, and the dates."""
-        outlets = ", ".join(f"{name} ({n})" for name, n in self.records.outlets().items()) or "none is known"
+        counts = ", ".join(f"{name} ({n})" for name, n in self.records.outlets().items())
+        outlets = f"its outlets are {counts}" if counts else "no article names its outlet"
         first, last, undated = self.records.dates()
         dates = f"published {first} to {last}" if first else "no article is dated"
         if first and undated:
             dates += f", {undated} undated (outside any date range)"
-        return f"its outlets are {outlets}; {dates}"
+        return f"{outlets}; {dates}"
 
     def sentences_of(self, chunk: Chunk) -> list[Sentence]:
         """The indexed sentences of a chunk (none for a one-sentence chunk)."""

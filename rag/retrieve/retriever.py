@@ -271,7 +271,7 @@ def load_retriever(
         embedder = embedder_for(settings)
     retriever = retriever_for(index, embedder, settings, translator or make_translator(settings))
     if where is not None and scope is not None:
-        retriever._wheres[scope] = where
+        retriever._wheres[scope] = where  # the filter's chunks, already found
     return retriever
 
 
