@@ -171,7 +171,7 @@ def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: st
     done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    keys = {"question", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
+    keys = {"question", "filter", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
     assert set(answer) == keys | {
         "citations",
         "key_quotes",
@@ -187,8 +187,10 @@ def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: st
     assert DUAL_USE in answer["key_quotes"][0]["quote"]
     assert {"n", "quote", "score", "start", "end"} <= set(answer["key_quotes"][0])
     assert DUAL_USE in answer["answer"] and answer["answer"].startswith("The sentences of the articles")
+    assert answer["filter"] is None
     cited = answer["citations"][0]
     assert cited["article_id"] == "000_5016804d4a167ba4" and cited["supported"] is True
+    assert (cited["outlet"], cited["published"], cited["url"]) == ("SeaPRwire", None, None)
     assert DUAL_USE in cited["quote"] and f"[{cited['n']}]" in answer["answer"]
     article = _article(cited["article_id"])
     assert cited["text"] and article[cited["start"] : cited["end"]] == cited["text"]  # offsets into the cleaned text
