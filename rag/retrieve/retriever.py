@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from rag.retrieve.translate import QueryTranslator, make_translator
 from rag.text.arabic import detect_language, for_embedding
 from rag.types import Filter, Hit
 
+TWIN_DENSE = 0.05  # past the k-th hit, only a candidate whose dense score is this near a kept one is read
 RENDERING_RETRY = 30.0  # seconds before a question searched without its rendering (model busy) tries again
 
 
@@ -184,16 +186,12 @@ class Retriever:
         if self.recency_half_life > 0:
             fused = fused * self._recency(ids)
         order = np.argsort(-fused, kind="stable")
-        hits = (  # best first; each chunk is read from the records only when _tidy gets to it
-            Hit(
-                chunk=self.index.chunks[int(ids[i])],
-                score=float(fused[i]),
-                dense=float(dense[i]),
-                lexical=float(lex[i]),
-            )
-            for i in order
-        )
-        return self._tidy(hits, k)
+
+        def hit(i: int) -> Hit:  # a chunk is read from the records only when _tidy gets to it
+            chunk = self.index.chunks[int(ids[i])]
+            return Hit(chunk=chunk, score=float(fused[i]), dense=float(dense[i]), lexical=float(lex[i]))
+
+        return self._tidy(((float(dense[i]), partial(hit, int(i))) for i in order), k)
 
     def _recency(self, ids: np.ndarray) -> np.ndarray:
         """Per candidate chunk: 2 ** (-age / half-life), its article's age in days counted back from the index's
@@ -205,21 +203,26 @@ class Retriever:
         ages = [(newest - (date.fromisoformat(p) if p else oldest)).days for p in self.index.records.published_of(ids)]
         return np.power(0.5, np.array(ages, dtype=np.float32) / self.recency_half_life).astype(np.float32)
 
-    def _tidy(self, hits: Iterable[Hit], k: int) -> list[Hit]:
-        """Best-first hits without near-duplicates and with at most `per_article` chunks per article.
+    def _tidy(self, candidates: Iterable[tuple[float, Callable[[], Hit]]], k: int) -> list[Hit]:
+        """Best-first hits (candidates: dense score, and how to read the hit) without near-duplicates and with at
+        most `per_article` chunks per article.
 
         A near-duplicate from another article (the same story, another outlet) is named in its kept hit's `also`;
-        after the k-th hit, k more are read only to find such duplicates."""
+        after the k-th hit, the next k candidates are looked at only to find such duplicates, and only those
+        whose dense score is within TWIN_DENSE of a kept hit's are read (a near-copy scores nearly the same)."""
         kept: list[Hit] = []
         seen: list[frozenset[str]] = []
         also: list[list[str]] = []
         per_article: dict[str, int] = {}
         after = 0
-        for hit in hits:
+        for score, read in candidates:
             if len(kept) == k:
                 after += 1
                 if after > k:
                     break
+                if not any(abs(score - h.dense) <= TWIN_DENSE for h in kept):
+                    continue
+            hit = read()
             if self.per_article and per_article.get(hit.chunk.article_id, 0) >= self.per_article:
                 continue
             grams = frozenset(self.analyzer.terms(hit.chunk.text))
