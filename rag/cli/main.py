@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rag.answer.prompts import CLOSEST_INTROS
-from rag.answer.render import also_reported_by, source_text
+from rag.answer.render import also_reported_by, safe_url, source_text
 from rag.config import Settings, get_settings
 from rag.errors import IndexBusyError, LLMError, RagError
 from rag.types import Answer, Article, Chunk, Citation, Evidence, Filter, Hit, KeyQuote, Skipped
@@ -216,7 +216,7 @@ def _source_json(article_id: str, also: tuple[str, ...], articles: Mapping[str, 
         "title": article.title if article else None,
         "outlet": article.outlet if article else None,
         "published": article.published if article else None,
-        "url": article.url if article else None,
+        "url": safe_url(article.url) if article else None,  # a web address only (http, https)
         "also_reported_by": also_reported_by(article, also, articles),
     }
 
