@@ -133,6 +133,18 @@ def news_page(news_index: Path) -> Iterator[str]:
     yield from _serve(news_index, {"RAG_ANSWER_MODE": "quote"})
 
 
+def _ask_from(page, outlet: str, question: str, nth: int):  # type: ignore[no-untyped-def]
+    """Choose one outlet in the sidebar, ask, and wait for the answer (the nth chat message) and its sources."""
+    box = page.get_by_role("combobox", name="Outlets")
+    box.click()
+    page.get_by_role("option", name=outlet).click()
+    page.keyboard.press("Escape")
+    _ask(page, question)
+    message = page.locator("[data-testid='stChatMessage']").nth(nth)
+    message.get_by_text("Sources").wait_for(timeout=120_000)
+    return message
+
+
 def _citation_labels(message) -> list[str]:  # type: ignore[no-untyped-def]
     return [b.inner_text() for b in message.locator("[data-testid='stPopover'] button").all()]
 
@@ -146,14 +158,7 @@ def test_sidebar_filters_change_the_sources_and_citations_show_outlet_date_link(
     first.get_by_text("Sources").wait_for(timeout=120_000)
     unfiltered = _citation_labels(first)
     assert unfiltered and "also reported by" in first.inner_text()  # the same sentence in two outlets
-    # choose one outlet in the sidebar
-    outlets = page.get_by_role("combobox", name="Outlets")
-    outlets.click()
-    page.get_by_role("option", name="وكالة الأنباء الشرقية (1)").click()
-    page.keyboard.press("Escape")
-    _ask(page, question)
-    second = page.locator("[data-testid='stChatMessage']").nth(3)
-    second.get_by_text("Sources").wait_for(timeout=120_000)
+    second = _ask_from(page, "وكالة الأنباء الشرقية (1)", question, 3)
     assert "Filter: outlet وكالة الأنباء الشرقية" in second.inner_text()  # shown above the answer
     labels = _citation_labels(second)
     assert labels and all("وكالة الأنباء الشرقية · \u20662024-06-30\u2069" in label for label in labels), labels
@@ -164,13 +169,8 @@ def test_sidebar_filters_change_the_sources_and_citations_show_outlet_date_link(
     page.screenshot(path=str(ARTIFACTS / "news-filtered-citation.png"))
     page.keyboard.press("Escape")
     # the other outlet: its own article, with a link to the original
-    outlets.press("Backspace")  # removes the chosen outlet
-    outlets.click()
-    page.get_by_role("option", name="إذاعة الساحل (4)").click()
-    page.keyboard.press("Escape")
-    _ask(page, question)
-    third = page.locator("[data-testid='stChatMessage']").nth(5)
-    third.get_by_text("Sources").wait_for(timeout=120_000)
+    page.get_by_role("combobox", name="Outlets").press("Backspace")  # removes the chosen outlet
+    third = _ask_from(page, "إذاعة الساحل (4)", question, 5)
     labels = _citation_labels(third)
     assert labels and all("إذاعة الساحل" in label for label in labels) and labels != unfiltered[: len(labels)]
     third.locator("[data-testid='stPopover'] button").first.click()

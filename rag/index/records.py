@@ -95,6 +95,7 @@ class Records:
         self.articles = _Articles(self)
         self.titles = _Titles(self)
         self._dates: tuple[str | None, str | None, int] | None = None
+        self._outlets: dict[str, int] | None = None
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -109,11 +110,14 @@ class Records:
         return int(rows[0][0]) if rows else None
 
     def outlets(self) -> dict[str, int]:
-        """Articles per outlet, most first (articles of no known outlet are not counted)."""
-        rows = self.query(
-            "SELECT outlet, COUNT(*) FROM articles WHERE outlet IS NOT NULL GROUP BY outlet ORDER BY 2 DESC, 1"
-        )
-        return {str(name): int(n) for name, n in rows}
+        """Articles per outlet, most first (articles of no known outlet are not counted); read once, like the
+        dates (the page asks at every rerun, each new filter asks)."""
+        if self._outlets is None:
+            rows = self.query(
+                "SELECT outlet, COUNT(*) FROM articles WHERE outlet IS NOT NULL GROUP BY outlet ORDER BY 2 DESC, 1"
+            )
+            self._outlets = {str(name): int(n) for name, n in rows}
+        return dict(self._outlets)
 
     def dates(self) -> tuple[str | None, str | None, int]:
         """The first and last day an article was published (None when none is dated) and how many are undated
