@@ -29,5 +29,9 @@ class IndexBusyError(RagError):
     """Another build or update holds the index's writer lock."""
 
 
+class IndexChangedError(RagError):
+    """The index version being read was retired while a search ran (its Milvus rows are gone): ask again."""
+
+
 class NothingMatchesError(RagError):
     """A search filter keeps no article of the index (the message says what the index holds)."""

@@ -132,12 +132,13 @@ def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     (index / "v-20260101T000000-1-1.tmp").mkdir()  # what a build killed mid-write leaves
+    (index / "v-20250101T000000-1-1.retired").mkdir()  # what a writer killed while retiring a version leaves
     with pytest.raises(IndexBusyError):
         build_index(data, index, FakeEmbedder(), SPEC)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     build_index(data, index, FakeEmbedder(), SPEC)  # the kernel released the lock
-    assert not list(index.glob("*.tmp"))
+    assert not list(index.glob("*.tmp")) and not list(index.glob("*.retired"))
 
 
 def test_cli_busy_index_exits_3(tmp_path: Path) -> None:

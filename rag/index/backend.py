@@ -32,7 +32,6 @@ class Fetched:
     chunk_vectors: np.ndarray  # (n, dim)
     sentence_vectors: np.ndarray  # (counts.sum(), dim)
     counts: np.ndarray  # sentences per chunk (0 for a one-sentence chunk)
-    present: np.ndarray  # bool (n,): False where the store no longer holds the chunk (a long-gone version's)
 
     def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per chunk: its cosine with the query, the cosine of its best sentence (its own for a one-sentence
@@ -137,5 +136,5 @@ class VectorStoreWriter(Protocol):
 
 def unit_floor(fetched: Fetched, query: np.ndarray) -> float:
     """The best sentence (or one-sentence chunk) cosine among fetched chunks: -1 for none."""
-    best = fetched.scores(query)[1][fetched.present]
+    best = fetched.scores(query)[1]
     return float(best.max()) if len(best) else -1.0

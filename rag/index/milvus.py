@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import RagError
+from rag.errors import IndexChangedError, RagError
 from rag.files import mapped_rows
 from rag.index.backend import Fetched, Kept, Where, unit_floor
 from rag.index.vectors import sentence_counts, write_offsets
@@ -40,6 +40,7 @@ HNSW = {"M": 16, "efConstruction": 128}
 EF_MIN = 64  # HNSW candidates visited per search at least; else twice the candidates asked for (measured on 10k
 # real chunks, 100 asked for: ef 64 recalls 0.98 of the exact top 10, ef 200 all, at the same latency)
 INSERT_ROWS = 2000  # rows sent per insert call
+SEARCH_LIMIT = 16_384  # most hits one Milvus search returns
 QUERY_KEYS = 4000  # keys per get/delete call (Milvus caps a request's size)
 LITE_DB = "milvus.db"
 
@@ -279,6 +280,7 @@ class MilvusVectors:
         self.info = info
         self.chunks_name = str(info["chunks"])
         self.sentences_name = str(info["sentences"])
+        self.folder = folder
         self.keys = mapped_rows(folder / CHUNK_KEYS, np.int64)
         self.offsets = offsets
         self._dim = dim
@@ -316,21 +318,27 @@ class MilvusVectors:
             return [np.zeros(0, dtype=np.int64) for _ in q]
         # No filter unless one is asked for: Milvus Lite's filtered HNSW search missed about one in nine of the
         # exact top 10 for XQuAD questions (bench-scale, 10k chunks), unfiltered none. Rows of a later version
-        # (keys from next_key on) are dropped below instead; a reader still on a superseded version may then get
-        # fewer candidates until it reloads (the page and `rag chat` reload at their next question).
+        # (keys from next_key on) are dropped below instead: a reader still on a superseded version (the page
+        # between two questions) that gets fewer than k of its own asks again for more, so it still gets k.
         expr = ""
         if where is not None:
             expr = f"key < {self.next_key} and article in {json.dumps(list(where.articles), ensure_ascii=False)}"
-        limit = min(k + self.stale, 16_384)
-        found = self.client.search(
-            self.chunks_name,
-            data=q.tolist(),
-            limit=limit,
-            filter=expr,
-            output_fields=[],
-            search_params={"metric_type": "IP", "params": {"ef": max(EF_MIN, 2 * limit)}},
-        )
-        return [self.positions(np.array([h["key"] for h in hits], dtype=np.int64))[:k] for hits in found]
+        limit = min(k + self.stale, SEARCH_LIMIT)
+        while True:
+            found = self.client.search(
+                self.chunks_name,
+                data=q.tolist(),
+                limit=limit,
+                filter=expr,
+                output_fields=[],
+                search_params={"metric_type": "IP", "params": {"ef": max(EF_MIN, 2 * limit)}},
+            )
+            self._still_kept()
+            kept = [self.positions(np.array([h["key"] for h in hits], dtype=np.int64))[:k] for hits in found]
+            short = any(len(p) < k and len(hits) == limit for p, hits in zip(kept, found, strict=True))
+            if not short or limit == SEARCH_LIMIT:
+                return kept
+            limit = min(2 * limit, SEARCH_LIMIT)
 
     def nearest(self, query: np.ndarray, k: int, where: Where | None = None) -> np.ndarray:
         return self.search(np.asarray(query)[None], k, where)[0]
@@ -344,16 +352,11 @@ class MilvusVectors:
         sentence_keys = np.repeat(keys * SLOTS, counts) + (
             np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         )
-        chunk_vectors, chunk_found = self._get(self.chunks_name, keys)
-        sentence_vectors, sentence_found = self._get(self.sentences_name, sentence_keys)
-        present = chunk_found.copy()
-        if len(sentence_found) and not sentence_found.all():
-            owner = np.repeat(np.arange(len(ids)), counts)
-            present[owner[~sentence_found]] = False
-        return Fetched(chunk_vectors, sentence_vectors, counts, present)
+        return Fetched(self._get(self.chunks_name, keys), self._get(self.sentences_name, sentence_keys), counts)
 
-    def _get(self, collection: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of rows by key, in the keys' order, and which were found."""
+    def _get(self, collection: str, keys: np.ndarray) -> np.ndarray:
+        """Vectors of rows by key, in the keys' order (IndexChangedError when the version was retired meanwhile,
+        never a silently smaller set of passages)."""
         vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
         found = np.zeros(len(keys), dtype=bool)
         for start in range(0, len(keys), QUERY_KEYS):
@@ -366,7 +369,22 @@ class MilvusVectors:
             at = start + order[np.searchsorted(part[order], got)]
             vectors[at] = np.asarray([r["vector"] for r in rows], dtype=np.float32)
             found[at] = True
-        return vectors, found
+        self._still_kept()
+        if not found.all():
+            raise RagError(
+                f"{int((~found).sum())} rows of this index are missing from the Milvus collection {collection}: it "
+                "was changed outside rag. Rebuild the index with `rag index build`."
+            )
+        return vectors
+
+    def _still_kept(self) -> None:
+        """After each Milvus call: the version folder is still there, so no row of it was deleted before the call
+        returned (a writer renames a retired version's folder before it deletes its rows)."""
+        if not self.folder.is_dir():
+            raise IndexChangedError(
+                f"The index changed while this search ran: the version it read ({self.folder.name}) was replaced "
+                "twice and retired meanwhile. Ask again: the next question reads the live version."
+            )
 
     def units(self, chunk: int) -> np.ndarray:
         fetched = self.fetch(np.array([chunk], dtype=np.int64))

@@ -23,7 +23,7 @@ from rag.index.lexical import BM25, Analyzer
 from rag.index.manifest import Manifest, build_hint, check_manifest, parse_manifest
 from rag.index.records import Records
 from rag.index.vectors import OFFSETS, AnnParams, Vectors
-from rag.index.versions import live_path, old_versions
+from rag.index.versions import RETIRED, live_path, old_versions
 from rag.types import Chunk, Filter, IndexSpec, Sentence, StoreOptions
 
 HASH_LIMIT = 64 * 2**20  # files above this are checked by size when loading (hashing gigabytes would take seconds)
@@ -139,9 +139,9 @@ class VectorIndex:
 
     def dense_scores(
         self, queries: Sequence[tuple[np.ndarray, float]], ids: np.ndarray, sentence_weight: float
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> np.ndarray:
         """Exact dense scores of the chunks at positions `ids` for weighted query vectors (one fetch from the
-        store), and which of them the store holds (a Milvus row may be gone under a long-retired version).
+        store; IndexChangedError when a retired Milvus version's rows are gone).
 
         A chunk scores (1 - w) * its own cosine + w * the cosine of its best sentence (w = sentence_weight):
         a long chunk whose one sentence answers the question is not drowned by the rest of it.
@@ -151,7 +151,7 @@ class VectorIndex:
         for vector, weight in queries:
             own, best, _ = fetched.scores(vector)
             total += weight * ((1 - sentence_weight) * own + sentence_weight * best)
-        return total, fetched.present
+        return total
 
 
 def load_index(index_dir: Path, spec: IndexSpec, options: StoreOptions | None = None) -> VectorIndex:
@@ -229,8 +229,14 @@ def holdings(index_dir: Path) -> dict[str, Any]:
 def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> None:
     """Remove the versions not in `keep` (the live one and the one before it: a reader that resolved the previous
     version a moment before the switch can still finish loading it), and in Milvus what only they used (and the
-    collections of builds killed before their switch)."""
-    retired = old_versions(index_dir, keep)
+    collections of builds killed before their switch). Each is renamed `<name>.retired` before anything of it is
+    deleted (a killed writer's leftover is finished by the next one)."""
+    retired = []
+    for p in old_versions(index_dir, keep):  # renamed first: a Milvus reader of it sees it gone before its rows go
+        away = p if p.name.endswith(RETIRED) else p.with_name(p.name + RETIRED)
+        if away != p:
+            p.rename(away)
+        retired.append(away)
     kept_milvus = [index_dir / name for name in sorted(keep) if name and _store_of(index_dir / name) == "milvus"]
     retired_milvus = [p for p in retired if _store_of(p) == "milvus"]
     if kept_milvus or retired_milvus:

@@ -232,7 +232,6 @@ class Vectors:
             chunk_rows.reshape(-1, self.dim),
             sentence_rows.reshape(-1, self.dim),
             (hi - lo).astype(np.int64),
-            np.ones(len(ids), dtype=bool),
         )
 
     def scores(self, query: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from rag.errors import IndexBusyError
 
 CURRENT = "current"  # symlink to the live version folder
+RETIRED = ".retired"  # suffix of a version folder being removed (its Milvus rows may already be gone)
 
 
 def writer_lock_path(index_dir: Path) -> Path:

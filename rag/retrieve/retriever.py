@@ -173,10 +173,7 @@ class Retriever:
         ids = np.array(sorted(found), dtype=np.int64)
         if not len(ids):
             return []
-        dense, present = self.index.dense_scores(queries, ids, self.sentence_weight)
-        ids, dense = ids[present], dense[present]
-        if not len(ids):
-            return []
+        dense = self.index.dense_scores(queries, ids, self.sentence_weight)
         span = float(dense.max() - dense.min())
         fused = (dense - dense.min()) / span if span > 0 else np.ones_like(dense)
         lex = np.zeros_like(dense)
