@@ -10,11 +10,13 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from rag.errors import IndexChangedError, IndexMismatchError, RagError
+from rag.index import milvus
 from rag.index.build import build_index, update_index
 from rag.index.manifest import read_manifest
 from rag.index.milvus import SLOTS, MilvusWriter, connect, lite_path
@@ -289,7 +291,7 @@ def test_readers_during_updates_see_one_complete_version(tmp_path: Path) -> None
 
 
 def test_a_search_on_a_version_retired_under_it_says_ask_again_never_answers_from_what_is_left(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data, index_dir = tmp_path / "data", tmp_path / "index"
     spec = IndexSpec(FakeEmbedder.name, 40, 0, store="milvus")
@@ -310,7 +312,19 @@ def test_a_search_on_a_version_retired_under_it_says_ask_again_never_answers_fro
     previous = Retriever(load_index(index_dir, spec), FakeEmbedder())
     assert len(oldest.search("خبر عن الاجتماع", 4)) == 4  # one switch behind: still whole
     generation("g2")
+    during: list[BaseException] = []
+
+    def release_then_search(*args: Any) -> None:  # a reader's search right after g0's rows are deleted
+        delete_rows(*args)
+        try:
+            oldest.search("خبر عن الاجتماع", 4)
+        except IndexChangedError as exc:
+            during.append(exc)
+
+    delete_rows = milvus.release
+    monkeypatch.setattr(milvus, "release", release_then_search)
     update_index(data, index_dir, FakeEmbedder(), spec)  # g0's rows are deleted now; "same" keeps its rows
+    assert during, "a search after the rows were deleted but before the folder was removed answered"
     with pytest.raises(IndexChangedError, match=r"Ask again.*live version") as caught:
         oldest.search("خبر عن الاجتماع", 4)
     assert oldest.index.path.name in str(caught.value)
