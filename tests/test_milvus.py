@@ -241,16 +241,25 @@ def test_rows_a_killed_writer_inserted_are_removed_by_the_next_one(tmp_path: Pat
     assert _rows(index_dir)["chunks"] == read_manifest(index_dir).chunks
 
 
+def _replace_articles(data: Path, texts: dict[str, str]) -> None:
+    """The data folder holds exactly these articles (name: text) from now on."""
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir()
+    for name, text in texts.items():
+        (data / f"{name}.txt").write_text(text, encoding="utf-8")
+
+
 def test_readers_during_updates_see_one_complete_version(tmp_path: Path) -> None:
     data, index_dir = tmp_path / "data", tmp_path / "index"
 
     def generation(tag: str) -> None:
-        shutil.rmtree(data, ignore_errors=True)
-        data.mkdir()
-        for n in range(6):
-            (data / f"{tag}-{n}.txt").write_text(
-                f"الخبر الجديد رقم {n} من الجيل {tag} عن الاجتماع. وجملة ثانية عن الاجتماع {n}.", encoding="utf-8"
-            )
+        _replace_articles(
+            data,
+            {
+                f"{tag}-{n}": f"الخبر الجديد رقم {n} من الجيل {tag} عن الاجتماع. وجملة ثانية عن الاجتماع {n}."
+                for n in range(6)
+            },
+        )
 
     spec = IndexSpec(FakeEmbedder.name, 40, 0, store="milvus")
     generation("g0")
@@ -297,11 +306,9 @@ def test_a_search_on_a_version_retired_under_it_says_ask_again_never_answers_fro
     spec = IndexSpec(FakeEmbedder.name, 40, 0, store="milvus")
 
     def generation(tag: str) -> None:
-        shutil.rmtree(data, ignore_errors=True)
-        data.mkdir()
-        for n, topic in enumerate(("الصادرات الزراعية", "الانتخابات البلدية", "أسعار الوقود")):
-            (data / f"{tag}-{n}.txt").write_text(f"خبر من الجيل {tag} عن {topic} بعد الاجتماع.", encoding="utf-8")
-        (data / "same.txt").write_text("خبر باق في كل الأجيال عن الاجتماع.", encoding="utf-8")  # its rows stay
+        topics = ("الصادرات الزراعية", "الانتخابات البلدية", "أسعار الوقود")
+        texts = {f"{tag}-{n}": f"خبر من الجيل {tag} عن {topic} بعد الاجتماع." for n, topic in enumerate(topics)}
+        _replace_articles(data, {**texts, "same": "خبر باق في كل الأجيال عن الاجتماع."})  # same: its rows stay
 
     generation("g0")
     build_index(data, index_dir, FakeEmbedder(), spec)

@@ -233,10 +233,7 @@ def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> N
     deleted (a killed writer's leftover is finished by the next one)."""
     retired = []
     for p in old_versions(index_dir, keep):  # renamed first: a Milvus reader of it sees it gone before its rows go
-        away = p if p.name.endswith(RETIRED) else p.with_name(p.name + RETIRED)
-        if away != p:
-            p.rename(away)
-        retired.append(away)
+        retired.append(p if p.name.endswith(RETIRED) else p.rename(p.with_name(p.name + RETIRED)))
     kept_milvus = [index_dir / name for name in sorted(keep) if name and _store_of(index_dir / name) == "milvus"]
     retired_milvus = [p for p in retired if _store_of(p) == "milvus"]
     if kept_milvus or retired_milvus:
