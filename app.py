@@ -213,8 +213,9 @@ with st.sidebar:
     st.subheader("Answer model")
     st.markdown(f"`{settings.answer_model}`  \n{settings.answer_base_url or 'https://api.openai.com/v1'}")
     if settings.uses_embedded_llm:
-        status = server_status(settings)
-        (st.error if status.startswith(CRASH_REPORT) else st.caption)(escape_markdown(status))
+        level, status = server_status(settings)
+        show = st.error if level == "error" else st.warning if level == "warning" else st.caption
+        show(escape_markdown(status))
     k = st.slider("Passages to retrieve", 1, 10, settings.answer_k, help="How many passages the answer model reads.")
     if st.button("New chat", width="stretch"):
         st.session_state.messages = []

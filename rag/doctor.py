@@ -128,11 +128,11 @@ def _index(settings: Settings) -> Check:
 
 
 def _endpoint(settings: Settings) -> Check:
-    from rag.llm.local_server import CRASH_REPORT, server_status
+    from rag.llm.local_server import server_status
 
     if settings.uses_embedded_llm:
-        status = server_status(settings)
-        if status.startswith(CRASH_REPORT):
+        level, status = server_status(settings)
+        if level == "error":
             return Check("endpoint", False, status, "read the log it names; `rag llm start` tries again")
         return Check("endpoint", None, f"embedded, {settings.answer_base_url}: {status}")
     where = settings.answer_base_url or "https://api.openai.com/v1"

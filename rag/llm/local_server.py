@@ -202,20 +202,26 @@ def _handle(settings: Settings, crash: Crash) -> LLMCrashedError:
         return LLMCrashedError(restart_note, restarted=True)
 
 
-def server_status(settings: Settings) -> str:
-    """One line on the embedded server, from its state files only (no request): for the page and `rag doctor`."""
+def server_status(settings: Settings) -> tuple[str, str]:
+    """The embedded server's state, from its state files only (no request), for the page and `rag doctor`:
+    ("ok" | "warning" | "error", one line). A crash is an error until the server runs again, then a warning
+    for RESTART_WINDOW seconds."""
     state = _state(settings)
     if isinstance(state.get("gave_up"), str):
-        return state["gave_up"]
+        return "error", state["gave_up"]
     pid = state.get("pid")
     if not isinstance(pid, int):
-        return "not started (the first question that needs it starts it)"
+        return "ok", "not started (the first question that needs it starts it)"
     crash = _crash(settings)
     if crash is not None:
-        return crash.describe() + " It is restarted at the next question."
-    since = time.strftime("%H:%M:%S", time.localtime(float(state.get("ready") or state.get("started") or 0)))
-    restarted = " (restarted after a crash)" if state.get("restarted_at") else ""
-    return f"running (pid {pid}, ready since {since}){restarted}" if state.get("ready") else f"starting (pid {pid})"
+        return "error", crash.describe() + " It is restarted at the next question."
+    if not state.get("ready"):
+        return "ok", f"starting (pid {pid})"
+    since = time.strftime("%H:%M:%S", time.localtime(float(state["ready"])))
+    restarted = state.get("restarted_at")
+    if isinstance(restarted, float) and time.time() - restarted < RESTART_WINDOW:
+        return "warning", f"running again (pid {pid}, ready since {since}). {state.get('restarted_after', '')}"
+    return "ok", f"running (pid {pid}, ready since {since})"
 
 
 def ensure_local_server(settings: Settings, retry_crashed: bool = False) -> str:
