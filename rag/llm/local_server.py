@@ -105,10 +105,13 @@ class Crash:
     log_from: int  # where this run's lines start in the log
 
     def describe(self) -> str:
-        """'crashed (signal 11, SIGSEGV) on its first answer; last lines of LOG: ...; see README ...'."""
+        """'The embedded answer model crashed (signal 11, SIGSEGV) 18 s after it started; last lines of LOG: …'."""
         from rag.provision.runtime import describe_exit
 
-        how = f"crashed ({describe_exit(self.returncode)})" if self.returncode is not None else "died (cause unknown)"
+        if self.returncode is None:
+            how = "died (cause unknown)"
+        else:
+            how = f"{'crashed' if self.returncode < 0 else 'exited'} ({describe_exit(self.returncode)})"
         when = f"{self.uptime:.0f} s after it started" if self.ready else "during its start-up check (one token)"
         tail = log_tail(self.log, self.log_from)
         last = f"; last lines of {self.log}: {tail}" if tail else f"; see {self.log}"
@@ -179,8 +182,9 @@ def _handle(settings: Settings, crash: Crash) -> LLMCrashedError:
         state = _state(settings)
         if isinstance(state.get("gave_up"), str):
             return LLMCrashedError(state["gave_up"])
-        if _crash(settings) is None:  # another process handled it meanwhile: say what it said
-            return LLMCrashedError(str(state.get("restarted_after") or crash.describe()), restarted=True)
+        if _crash(settings) is None:  # another process handled it meanwhile (restarted it, or it was stopped)
+            again = state.get("restarted_after") if isinstance(state.get("pid"), int) else None
+            return LLMCrashedError(str(again), restarted=True) if again else LLMCrashedError(crash.describe())
         message = crash.describe()
         restarted = state.get("restarted_at")
         if not crash.ready or (isinstance(restarted, float) and time.time() - restarted < RESTART_WINDOW):
