@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 .PHONY: run test test-fast install lock doctor models index lint browser bench bench-load bench-scale bench-encoder clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
-	$(BIN)/rag llm start
+	@$(BIN)/rag llm start || echo "The page starts without the embedded answer model (quote answers still work): see the error above, and run \`$(BIN)/rag doctor\`."
 	@echo "Opening the chat at http://localhost:8501 (Ctrl+C to stop; \`$(BIN)/rag llm stop\` stops the answer model)"
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
 
