@@ -29,11 +29,14 @@ GENERATE = {"RAG_ANSWER_MODE": "generate", "RAG_LLM_PORT": str(TEST_LLM_PORT), "
 
 def test_the_embedded_server_queues_instead_of_interrupting(llm_server: str, real_settings: Settings) -> None:
     state = json.loads((real_settings.cache / f"llm-server-{TEST_LLM_PORT}.json").read_text())
-    cmdline = Path(f"/proc/{state['pid']}/cmdline").read_bytes().split(b"\0")
+    run = json.loads((real_settings.cache / f"llm-server-{TEST_LLM_PORT}.run.json").read_text())
+    assert run["runner"] == state["pid"]  # the state names the runner; the server is its child
+    cmdline = Path(f"/proc/{run['server']}/cmdline").read_bytes().split(b"\0")
+    assert b"llama_cpp.server" in cmdline
     assert b"--interrupt_requests" in cmdline and cmdline[cmdline.index(b"--interrupt_requests") + 1] == b"false"
     assert state["queues"] is True
-    assert os.getpriority(os.PRIO_PROCESS, state["pid"]) >= 10  # niced: searches go first on a busy CPU
-    autogroup = Path(f"/proc/{state['pid']}/autogroup")
+    assert os.getpriority(os.PRIO_PROCESS, run["server"]) >= 10  # niced: searches go first on a busy CPU
+    autogroup = Path(f"/proc/{run['server']}/autogroup")
     if Path("/proc/sys/kernel/sched_autogroup_enabled").exists() and autogroup.exists():
         assert autogroup.read_text().split()[-1] == "10"  # and its session, or the nice value would not count
 

@@ -629,7 +629,7 @@ def llm_start() -> None:
 def doctor(as_json: JsonOpt = False) -> None:
     """Check what is installed and whether it works: versions, CPU, answer runtime, models, index, answer model,
     a one-token answer and a one-query search; each line OK or what to do (exit code 1 when one fails)."""
-    from rag.doctor import diagnose
+    from rag.provision.doctor import diagnose
 
     s = _settings()
     failed = False

@@ -12,7 +12,7 @@ from pathlib import Path
 from rag.config import Settings
 from rag.errors import RagError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "sentence-transformers", "transformers", "faiss-cpu", "llama-cpp-python", "openai", "streamlit",
             "pymilvus", "bm25s")  # fmt: skip
 PROBE_QUESTION = "What did Mao Ning say about dual-use exports?"
