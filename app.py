@@ -325,10 +325,11 @@ if question:
                 record["searched_as"] = answer.standalone
             if stream.evidence.translation:
                 record["meta"] += f" · also searched in Arabic as «{escape_markdown(stream.evidence.translation)}»"
-            elif stream.evidence.translation_skipped:
-                record["meta"] += f" · searched without the Arabic rendering ({stream.evidence.translation_skipped})"
-                if stream.evidence.translation_skipped.startswith(CRASH_REPORT):
-                    record["warning"] = f"Searched without the Arabic rendering: {stream.evidence.translation_skipped}"
+            elif (skipped := stream.evidence.translation_skipped) and skipped.startswith(CRASH_REPORT):
+                record["warning"] = f"Searched without the Arabic rendering: {skipped}"  # shown above the answer
+                record["meta"] += " · searched without the Arabic rendering (the answer model crashed: see above)"
+            elif skipped:
+                record["meta"] += f" · searched without the Arabic rendering ({skipped})"
         except RagError as exc:
             step.empty()
             if stream is None:  # failed before or during the search: nothing to show but the message

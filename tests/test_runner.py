@@ -51,7 +51,7 @@ def test_the_log_tail_leaves_out_timings_and_access_lines(tmp_path: Path) -> Non
     start = log.stat().st_size
     with log.open("a") as f:
         f.write("llama_model_load: loaded\nggml_abort: bad tensor\n\nllama_perf_context_print: eval time = 1 ms\n")
-        f.write('INFO:     127.0.0.1:4242 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n')
+        f.write('INFO:     127.0.0.1:4242 - "POST /v1/chat/completions HTTP/1.1" 200 OK\nINFO:     Started server\n')
     assert log_tail(log, start) == "llama_model_load: loaded | ggml_abort: bad tensor"
     assert log_tail(log, start, lines=1) == "ggml_abort: bad tensor"
     assert log_tail(tmp_path / "missing.log") == ""

@@ -118,7 +118,7 @@ class Crash:
         return f"{CRASH_REPORT} {how} {when}{last}; see README 'Answer model' for CPU requirements."
 
 
-_ROUTINE = re.compile(r"^llama_perf_|^INFO: +127\.0\.0\.1:\d+ - ")  # timings and access lines: no clue to a crash
+_ROUTINE = re.compile(r"^llama_perf_|^INFO: ")  # timings and uvicorn's start-up and access lines: no clue to a crash
 
 
 def log_tail(log: Path, start: int = 0, lines: int = 3, width: int = 300) -> str:
