@@ -147,6 +147,8 @@ def _crash(settings: Settings, wait: float = 0.0) -> Crash | None:
     while True:
         run = _run(settings, pid)
         ended = "returncode" in run or not _is_server(pid)
+        if not ended and isinstance(run.get("server"), int) and _is_server(run["server"]):
+            return None  # the server itself runs: nothing to wait for
         if ended or time.monotonic() >= deadline:
             break
         time.sleep(0.1)
