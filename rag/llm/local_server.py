@@ -192,11 +192,8 @@ def _handle(settings: Settings, crash: Crash) -> LLMCrashedError:
         if not crash.ready or (isinstance(restarted, float) and time.time() - restarted < RESTART_WINDOW):
             again = f"crashed again within {RESTART_WINDOW / 60:.0f} minutes of its restart"
             why = "it crashed before it could answer" if not crash.ready else again
-            gave_up = (
-                f"{message} Not restarted ({why}): run `rag doctor`, then `rag llm start` to try again."
-            )
-            _state_file(settings).write_text(json.dumps({"gave_up": gave_up, "port": settings.llm_port}))
-            return LLMCrashedError(gave_up)
+            fix = "run `rag doctor`, then `rag llm start` to try again."
+            return _give_up(settings, f"{message} Not restarted ({why}): {fix}")
         restart_note = f"{message} It was restarted: ask again."
         try:
             _start(settings, {"restarted_at": time.time(), "restarted_after": restart_note})
@@ -345,9 +342,13 @@ def _start(settings: Settings, extra: dict[str, Any]) -> str:
     crash = _crash(settings, wait=3.0)
     if crash is None:  # it ended as asked (someone ran `rag llm stop` meanwhile)
         raise LLMError(f"The embedded answer server was stopped while it started: see {log_path}.")
-    gave_up = f"{crash.describe()} Not restarted (it crashed before it could answer): run `rag doctor`."
-    _state_file(settings).write_text(json.dumps({"gave_up": gave_up, "port": port}))
-    raise LLMCrashedError(gave_up)
+    raise _give_up(settings, f"{crash.describe()} Not restarted (it crashed before it could answer): run `rag doctor`.")
+
+
+def _give_up(settings: Settings, message: str) -> LLMCrashedError:
+    """Stop restarting: every later call says `message`, until `rag llm start` or `rag llm stop`."""
+    _state_file(settings).write_text(json.dumps({"gave_up": message, "port": settings.llm_port}))
+    return LLMCrashedError(message)
 
 
 def _one_token(port: int, model: str, timeout: float) -> bool:

@@ -72,10 +72,9 @@ def _runtime() -> Check:
     from rag.provision.runtime import (
         BUILD_ID,
         RuntimeProblem,
+        above_baseline,
         check_cpu,
-        foreign_instructions,
         installed_build,
-        libraries,
     )
 
     try:
@@ -85,7 +84,7 @@ def _runtime() -> Check:
     record = installed_build()
     build = "portable build" if record.get("build") == BUILD_ID else "NOT the portable build of `make install`"
     try:
-        foreign = {lib.name: kinds for lib in libraries() if (kinds := foreign_instructions(lib))}
+        foreign = above_baseline()
     except RuntimeProblem as exc:
         foreign, build = {}, f"{build}; instructions not checked ({exc})"
     detail = f"llama.cpp {info.text.removeprefix('CPU : ').strip(' |')}; {build}"

@@ -122,6 +122,11 @@ def foreign_instructions(library: Path) -> dict[str, int]:
     return counts
 
 
+def above_baseline(folder: Path | None = None) -> dict[str, dict[str, int]]:
+    """The runtime's libraries that hold instructions above the baseline, with their counts by kind."""
+    return {lib.name: kinds for lib in libraries(folder) if (kinds := foreign_instructions(lib))}
+
+
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     """The CPU's feature flags as the kernel reports them (empty when unknown)."""
     try:
@@ -224,18 +229,19 @@ def installed_build() -> dict[str, str]:
         return {}
 
 
-def _locked(lock: Path) -> tuple[str, str]:
+def _locked(lock: Path) -> str:
+    """The llama-cpp-python version the lock pins (pip checks its hash when it builds the sdist)."""
     from rag.provision.lockfile import read_pins
 
     pin = read_pins(lock).get("llama-cpp-python")
     if pin is None:
         raise SystemExit(f"error: {lock} pins no llama-cpp-python: run `make lock`.")
-    return pin.version, pin.hashes[0] if pin.hashes else ""
+    return pin.version
 
 
 def install(lock: Path, wheels: Path, force: bool = False) -> Path:
     """Build (once per version and flags, cached in `wheels`) and install the portable llama-cpp-python."""
-    version, _ = _locked(lock)
+    version = _locked(lock)
     want = {"version": version, "build": BUILD_ID}
     try:
         have = importlib.metadata.version("llama-cpp-python")
@@ -260,8 +266,7 @@ def install(lock: Path, wheels: Path, force: bool = False) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)], check=True
     )
-    foreign = {str(lib.name): foreign_instructions(lib) for lib in libraries()}
-    foreign = {name: kinds for name, kinds in foreign.items() if kinds}
+    foreign = above_baseline()
     if foreign:
         raise SystemExit(f"error: the built runtime holds instructions above the baseline: {foreign}; see {wheel}")
     _record_path().write_text(json.dumps({**want, "wheel": str(wheel), "cmake_args": list(PORTABLE_CMAKE_ARGS)}))
