@@ -246,9 +246,7 @@ def ensure_local_server(settings: Settings, retry_crashed: bool = False) -> str:
         stop_local_server(settings)
         served = _served_models(port)
     if served is not None:
-        if name in served:
-            return base_url
-        raise LLMError(f"Port {port} is used by another server (serving {served}): set RAG_LLM_PORT to a free port.")
+        return _reuse(served, settings)
     crashed = crash_error(settings, wait=0.0)
     if crashed is not None:
         raise crashed
@@ -259,9 +257,12 @@ def ensure_local_server(settings: Settings, retry_crashed: bool = False) -> str:
     settings.cache.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock
 
-    with FileLock(settings.cache / f"llm-server-{port}.lock"):  # one starter at a time; the others reuse its server
-        if _served_models(port) is not None:
-            return ensure_local_server(settings)
+    # One starter at a time; the others reuse its server. Nothing under the lock may take it again (filelock
+    # refuses a second lock on the same file in one thread), so no call back into this function here.
+    with FileLock(settings.cache / f"llm-server-{port}.lock"):
+        served = _served_models(port)
+        if served is not None:  # started by the process that held the lock before us
+            return _reuse(served, settings)
         pid = _our_server(settings)
         if pid is not None:  # ours, but too busy (or still starting) to list its models in time: never start another
             deadline = time.monotonic() + SERVER_START_SECONDS
@@ -278,6 +279,14 @@ def ensure_local_server(settings: Settings, retry_crashed: bool = False) -> str:
             return _start(settings, {})
     # it crashed while we waited for the lock: handled (under the lock, which a FileLock cannot take twice)
     raise crash_error(settings, wait=0.0) or LLMError(f"The embedded answer server ended: see {_log_file(settings)}.")
+
+
+def _reuse(served: list[str], settings: Settings) -> str:
+    """The base URL of the server already listening on our port, if it serves our model."""
+    port = settings.llm_port
+    if settings.answer_model not in served:
+        raise LLMError(f"Port {port} is used by another server (serving {served}): set RAG_LLM_PORT to a free port.")
+    return f"http://127.0.0.1:{port}/v1"
 
 
 def _start(settings: Settings, extra: dict[str, Any]) -> str:
