@@ -29,7 +29,7 @@ def _answers(monkeypatch: pytest.MonkeyPatch, *replies: list[str] | None) -> lis
     return calls
 
 
-def test_a_server_started_while_we_waited_for_the_lock_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_started_while_we_waited_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # CI saw this: another process started the server while we waited for the start lock; it then was too busy
     # to list its models again, and going round once more took the same lock in the same thread (filelock: deadlock).
     settings = _settings(tmp_path)
@@ -38,7 +38,7 @@ def test_a_server_started_while_we_waited_for_the_lock_is_reused(tmp_path: Path,
     assert calls[0] == 2
 
 
-def test_another_program_on_our_port_is_named_under_the_lock_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_another_program_on_our_port_is_named_under_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(tmp_path)
     _answers(monkeypatch, None, ["someone-elses-model"])
     with pytest.raises(LLMError, match="Port 8899 is used by another server .* set RAG_LLM_PORT"):
