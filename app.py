@@ -10,7 +10,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from rag.answer.pipeline import AnswerPipeline
-from rag.answer.prompts import CLOSEST_INTROS
+from rag.answer.prompts import CLOSEST_INTROS, UNCERTAIN_INTROS
 from rag.answer.render import (
     STYLE,
     article_html,
@@ -110,10 +110,14 @@ def citation_record(
     }
 
 
-def quote_record(quote: KeyQuote, retriever: Retriever, also: tuple[str, ...] = ()) -> dict[str, Any]:
-    """What the page keeps of a key quote: its escaped blockquote (with the outlets that carried it too)."""
+def quote_record(
+    quote: KeyQuote, retriever: Retriever, also: tuple[str, ...] = (), closest: bool = False
+) -> dict[str, Any]:
+    """What the page keeps of a key quote: its escaped blockquote (with the outlets that carried it too), grey and
+    dashed when it is only the closest passage."""
     articles = retriever.index.articles
-    return {"n": quote.n, "html": quote_html(quote, articles.get(quote.chunk.article_id), also, articles)}
+    article = articles.get(quote.chunk.article_id)
+    return {"n": quote.n, "html": quote_html(quote, article, also, articles, closest=closest)}
 
 
 STEP_LABELS = {
@@ -248,7 +252,12 @@ for i, message in enumerate(st.session_state.messages):
         if message.get("warning"):
             st.warning(escape_markdown(message["warning"]))
         if message.get("content"):
-            st.markdown(message["intro"] if message.get("quotes") else message["content"])
+            if message.get("quotes") and message.get("outcome") == "closest":
+                st.warning(escape_markdown(message["intro"]), icon="🔎")  # the closest passages, not an answer
+            else:
+                st.markdown(message["intro"] if message.get("quotes") else message["content"])
+        if message.get("uncertain"):
+            st.warning(escape_markdown(message["uncertain"]), icon="🔎")
         for quote in message.get("quotes", []):
             st.html(quote["html"])
         if message.get("unsupported"):
@@ -297,22 +306,30 @@ if question:
             step.empty()
             record["content"] = answer.text
             record["mode"] = answer.mode
+            record["outcome"] = answer.outcome
             record["unsupported"] = answer.unsupported
             record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever, c) for c in answer.citations]
+            closest = answer.outcome == "closest"
             if answer.mode == "quote" and not answer.refused:
                 record["intro"] = answer.text.split("\n", 1)[0]
-                record["quotes"] = [quote_record(q, retriever, answer.hits[q.n - 1].also) for q in stream.strong_quotes]
+                record["quotes"] = [
+                    quote_record(q, retriever, answer.hits[q.n - 1].also, closest) for q in stream.strong_quotes
+                ]
             elif answer.closest is not None:
                 record["closest"] = {
                     "intro": CLOSEST_INTROS[detect_language(question)],
-                    **quote_record(answer.closest, retriever, answer.hits[answer.closest.n - 1].also),
+                    **quote_record(answer.closest, retriever, answer.hits[answer.closest.n - 1].also, True),
                 }
             elif answer.key_quotes and not answer.refused:
                 best = answer.key_quotes[0]
-                record["key_quote"] = quote_record(best, retriever, answer.hits[best.n - 1].also)
+                record["key_quote"] = quote_record(best, retriever, answer.hits[best.n - 1].also, closest)
+                if closest:  # the model answered, but the estimate doubts it and no citation is verified
+                    record["uncertain"] = UNCERTAIN_INTROS[detect_language(question)]
             unverified = sum(c.supported is False for c in answer.citations)
             if answer.refused:
                 note = "the articles do not say"
+            elif closest:
+                note = "the articles may not answer: closest passages only"
             elif answer.mode == "quote":
                 note = f"{len(answer.citations)} quoted passage(s), verbatim"
             else:
@@ -321,6 +338,8 @@ if question:
                 )
             by = answer.model or ("key quotes" if answer.mode == "quote" else "the retrieval check")
             record["meta"] = f"Answered by {by} in {answer.seconds:.1f} s · {note}"
+            if answer.confidence is not None:
+                record["meta"] += f" · answerability {answer.confidence:.0%}"
             if answer.standalone:
                 record["searched_as"] = answer.standalone
             if stream.evidence.translation:

@@ -130,12 +130,19 @@ class Settings(BaseSettings):
         description="quote = the key sentences of the articles verbatim; generate = the answer model's reply with "
         "its key quotes under it; auto = quote with the embedded model, generate with a configured endpoint.",
     )
-    quote_min_score: float = Field(
-        0.8,
+    answer_confidence: float = Field(
+        0.5,
         ge=0.0,
-        le=3.0,
-        description="Least key-quote score to answer with a quote (quote mode) or to offer it as the closest "
-        "passage when the model abstains (generate mode); calibrated on our question files.",
+        le=1.0,
+        description="Least answerability (the estimated probability that the best key quote answers) to show an "
+        'answer; below it the closest passages are shown as exactly that (README "Answer or abstain").',
+    )
+    closest_confidence: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description='Least answerability to show the closest passages; below it: "The articles do not say." '
+        "(and in generate mode no answer model is asked).",
     )
     quote_count: int = Field(
         1,

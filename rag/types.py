@@ -156,14 +156,18 @@ class Answer:
     model: str
     seconds: float = field(default=0.0)
     standalone: str | None = None  # a follow-up rewritten with the conversation, as it was searched
-    refused_by: str | None = None  # "retrieval" (no passage close enough), "quotes" (no key quote strong enough),
-    # "names" (the question names a place no retrieved article mentions) or "model" (the answer model abstained)
+    refused_by: str | None = None  # "retrieval" (no passage close enough), "confidence" (the key quotes are unlikely
+    # to answer), "names" (the question names a place no retrieved article mentions) or "model" (the answer model
+    # abstained: the outcome is "closest" when there are key quotes to show)
     mode: str = "generate"  # which mode answered: "quote" (key quotes verbatim) or "generate" (the answer model)
     key_quotes: tuple[KeyQuote, ...] = ()  # the best sentences of the passages for the question, best first
-    closest: KeyQuote | None = None  # generate mode: the model abstained but this key quote is strong
+    closest: KeyQuote | None = None  # generate mode: the model abstained; this key quote is shown as the closest
     search_seconds: float = 0.0  # from the question to the passages found (seconds counts from the question too)
     first_text_seconds: float | None = None  # from the question to the first text of the answer
     waited_seconds: float = 0.0  # time spent queued for the answer model (busy with other questions)
+    outcome: str = "answer"  # "answer", "closest" (the articles may not answer: the closest passages) or "refused"
+    confidence: float | None = None  # the probability that the best key quote answers (rag/answer/answerable.py)
+    signals: tuple[tuple[str, float], ...] = ()  # what that estimate read, by name
 
     @property
     def unsupported(self) -> bool:

@@ -194,3 +194,44 @@ def test_sidebar_filters_change_the_sources_and_citations_show_outlet_date_link(
     assert page.get_by_role("link", name="Open the original").last.is_visible()
     page.screenshot(path=str(ARTIFACTS / "news-citation-link.png"))
     page.close()
+
+
+# Arabic questions (no rendering, no answer model in quote mode) about the seeds' subjects that they do not answer
+# (tests/near_topic_seeds.jsonl), and one they answer.
+NEAR_TOPIC_AR = [
+    "كم عدد الطائرات المسيرة التي صدرتها الصين إلى روسيا؟",
+    "ماذا قال باتروشيف عن الأسلحة النووية؟",
+    "كم عمر سيرغي لافروف؟",
+    "متى عين وانغ يي وزيرا للخارجية؟",
+]
+DUAL_USE_AR = "ماذا قالت ماو نينغ عن تصدير البنود ذات الاستخدام المزدوج؟"
+
+
+def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str, real_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    # Which outcome a question gets is the fitted estimate's: ask the CLI first, then check that the page shows it.
+    index = {"RAG_INDEX_DIR": str(real_settings.index_dir), "RAG_ANSWER_MODE": "quote"}
+    outcomes = {q: json.loads(rag("ask", q, "--json", env=index).stdout)["outcome"] for q in NEAR_TOPIC_AR}
+    closest = next((q for q, o in outcomes.items() if o == "closest"), None)
+    assert closest is not None, f"none of the near-topic questions gets the closest passages: {outcomes}"
+    assert json.loads(rag("ask", DUAL_USE_AR, "--json", env=index).stdout)["outcome"] == "answer"
+    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page.goto(seed_page)
+    _ask(page, closest)
+    uncertain = page.locator("[data-testid='stChatMessage']").nth(1)
+    uncertain.get_by_text("Sources").wait_for(timeout=120_000)
+    text = uncertain.inner_text()
+    assert "قد لا تجيب المقالات عن هذا. أقرب المقاطع:" in text and "closest passages only" in text
+    assert "verbatim" not in text.split("Answered by")[-1] and "supports the answer" not in text
+    grey = uncertain.locator("blockquote.rag-closest").first
+    assert grey.is_visible()
+    key = grey.locator("mark").first  # the key sentence is underlined, not highlighted as an answer
+    assert key.evaluate("m => getComputedStyle(m).backgroundColor") == "rgba(0, 0, 0, 0)"
+    _ask(page, DUAL_USE_AR)
+    sure = page.locator("[data-testid='stChatMessage']").nth(3)
+    sure.get_by_text("Sources").wait_for(timeout=120_000)
+    assert "جمل المقالات الأقرب إلى سؤالك" in sure.inner_text() and "quoted passage(s), verbatim" in sure.inner_text()
+    assert sure.locator("blockquote.rag-closest").count() == 0
+    highlighted = sure.locator("blockquote.rag-quote mark", has_text="الاستخدام المزدوج").first
+    assert highlighted.evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(255, 229, 143)"
+    page.screenshot(path=str(ARTIFACTS / "closest-and-answer.png"), full_page=True)
+    page.close()

@@ -172,6 +172,7 @@ def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: st
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     keys = {"question", "filter", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
+    keys |= {"outcome", "confidence", "signals"}
     assert set(answer) == keys | {
         "citations",
         "key_quotes",
@@ -184,6 +185,7 @@ def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: st
     assert answer["translation"] and answer["translation_skipped"] is None  # the model was free: it was rendered
     assert 0 < answer["timings"]["search"] <= answer["timings"]["first_text"] <= answer["timings"]["total"]
     assert answer["mode"] == "quote" and not answer["refused"] and answer["model"] == ""
+    assert answer["outcome"] == "answer" and answer["confidence"] >= 0.5
     assert DUAL_USE in answer["key_quotes"][0]["quote"]
     assert {"n", "quote", "score", "start", "end"} <= set(answer["key_quotes"][0])
     assert DUAL_USE in answer["answer"] and answer["answer"].startswith("The sentences of the articles")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
+from rag.answer.answerable import FEATURES, Calibration
 from rag.answer.pipeline import AnswerPipeline, resolve_mode
+from rag.answer.prompts import quote_intro
 from rag.answer.quotes import QuotePicker
 from rag.config import get_settings
 from rag.eval.evaluate import Question, evaluate_quotes
@@ -40,10 +43,17 @@ def retriever(tmp_path: Path):  # type: ignore[no-untyped-def]
     return retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
 
 
-def _pipeline(retriever, chat: FakeChat, **settings):  # type: ignore[no-untyped-def]
-    """The pipeline with thresholds for the fake embedder's scale (its cosines are far lower than e5's)."""
-    fake_scale = {"refuse_below": 0.2, "quote_min_score": 0.3}
-    return AnswerPipeline(get_settings(translate_queries=False, **{**fake_scale, **settings}), retriever, chat)
+def estimate(confidence: float) -> dict[str, Calibration]:
+    """An answerability model that says `confidence` for every question (the fake embedder's scores are not e5's)."""
+    bias = math.log(confidence / (1 - confidence))
+    return {lang: Calibration(bias, (0.0,) * len(FEATURES)) for lang in ("en", "ar")}
+
+
+def _pipeline(retriever, chat: FakeChat, confidence: float = 0.9, **settings):  # type: ignore[no-untyped-def]
+    """The pipeline with the off-topic threshold for the fake embedder's scale (its cosines are far lower than
+    e5's) and an estimate that says `confidence`."""
+    s = get_settings(translate_queries=False, **{"refuse_below": 0.2, **settings})
+    return AnswerPipeline(s, retriever, chat, estimate(confidence))
 
 
 def test_decimal_point_does_not_end_a_sentence() -> None:
@@ -84,12 +94,24 @@ def test_quote_mode_answers_with_the_articles_words_and_asks_no_model(retriever)
     assert steps == ["search", "quotes"]
 
 
-def test_quote_mode_refuses_a_weak_quote(retriever) -> None:  # type: ignore[no-untyped-def]
-    answer = _pipeline(retriever, FakeChat("x"), answer_mode="quote", quote_min_score=3.0).ask(QUESTION).answer
-    assert answer.refused and answer.refused_by == "quotes" and not answer.citations
+def test_quote_mode_refuses_when_the_quotes_are_unlikely_to_answer(retriever) -> None:  # type: ignore[no-untyped-def]
+    answer = _pipeline(retriever, FakeChat("x"), 0.05, answer_mode="quote").ask(QUESTION).answer
+    assert answer.refused and answer.refused_by == "confidence" and not answer.citations
+    assert answer.outcome == "refused" and answer.confidence == 0.05
     assert answer.text == "The articles do not say."
-    arabic = _pipeline(retriever, FakeChat("x"), answer_mode="quote", quote_min_score=3.0).ask("أين التقيا؟").answer
+    arabic = _pipeline(retriever, FakeChat("x"), 0.05, answer_mode="quote").ask("أين التقيا؟").answer
     assert arabic.text == "لا تذكر المقالات ذلك."
+
+
+def test_quote_mode_shows_uncertain_quotes_as_the_closest_passages(retriever) -> None:  # type: ignore[no-untyped-def]
+    chat = FakeChat("x")
+    a = _pipeline(retriever, chat, 0.3, answer_mode="quote").ask(QUESTION).answer
+    assert a.outcome == "closest" and not a.refused and a.confidence == 0.3 and chat.messages == []
+    assert a.text.startswith("The articles may not answer this. The closest passages:") and MEETING in a.text
+    assert len(a.citations) == 2 and all(c.supported is None for c in a.citations)  # never marked as supporting
+    sure = _pipeline(retriever, chat, 0.9, answer_mode="quote").ask(QUESTION).answer
+    assert sure.outcome == "answer" and sure.citations[0].supported is True
+    assert quote_intro("ar", "closest") == "قد لا تجيب المقالات عن هذا. أقرب المقاطع:"
 
 
 def test_generate_mode_keeps_key_quotes_and_offers_the_closest_passage(retriever) -> None:  # type: ignore[no-untyped-def]
@@ -97,11 +119,18 @@ def test_generate_mode_keeps_key_quotes_and_offers_the_closest_passage(retriever
     a = answered.answer
     assert a.mode == "generate" and a.text == "They met in Fujian [1]." and MEETING in a.key_quotes[0].text
     assert a.closest is None
-    refused = _pipeline(retriever, FakeChat("The articles do not say."), answer_mode="generate").ask(QUESTION).answer
-    assert refused.refused and refused.refused_by == "model" and not refused.citations
-    assert refused.closest is not None and MEETING in refused.closest.text  # the quote is strong: shown as closest
-    strict = _pipeline(retriever, FakeChat("The articles do not say."), answer_mode="generate", quote_min_score=3.0)
-    assert strict.ask(QUESTION).answer.closest is None  # a weak quote is not offered
+    assert a.outcome == "answer" and a.confidence == 0.9
+    abstained = _pipeline(retriever, FakeChat("The articles do not say."), answer_mode="generate").ask(QUESTION)
+    refused = abstained.answer
+    assert refused.outcome == "closest" and refused.refused_by == "model" and not refused.citations
+    assert refused.closest is not None and MEETING in refused.closest.text  # shown as the closest passage
+    chat = FakeChat("They met in Fujian [1].")
+    unlikely = _pipeline(retriever, chat, 0.05, answer_mode="generate").ask(QUESTION).answer
+    assert unlikely.outcome == "refused" and unlikely.refused_by == "confidence" and chat.messages == []  # not asked
+    uncertain = _pipeline(
+        retriever, FakeChat("They met in Fujian [1]."), 0.3, answer_mode="generate", verify_citations=False
+    )
+    assert uncertain.ask(QUESTION).answer.outcome == "closest"  # between the thresholds and nothing verified
 
 
 def test_auto_mode_quotes_with_the_embedded_model_and_generates_with_an_endpoint() -> None:

@@ -25,6 +25,11 @@ from rag.text.sentences import sentence_spans, split_sentences
         ("هل قالت ذلك؟ نعم!\nسطر آخر", ["هل قالت ذلك؟", "نعم!", "سطر آخر"]),
         ("Visit the U.S.", ["Visit the U.S."]),
         ("Wait... what?! Yes.", ["Wait...", "what?!", "Yes."]),
+        # A scraped quote's point before a comma: the sentence goes on (never a comma-led key sentence).
+        (
+            "قال إن الصين “على استعداد للعمل”. ، وفقا لبيان الحكومة الصينية. قال الخبراء ذلك.",
+            ["قال إن الصين “على استعداد للعمل”. ، وفقا لبيان الحكومة الصينية.", "قال الخبراء ذلك."],
+        ),
     ],
 )
 def test_sentences(text: str, sentences: list[str]) -> None:

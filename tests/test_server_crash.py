@@ -84,9 +84,10 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
     for _ in range(2):
         again = rag("ask", "What did Lavrov say about NATO?", "--json", env=env)
         assert again.returncode == 0, again.stderr
-        assert "Not restarted (crashed again within 10 minutes of its restart)" in json.loads(again.stdout)[
-            "translation_skipped"
-        ]
+        assert (
+            "Not restarted (crashed again within 10 minutes of its restart)"
+            in json.loads(again.stdout)["translation_skipped"]
+        )
     doctor = rag("doctor", "--json", env=env)
     assert doctor.returncode == 1
     endpoint = next(c for c in json.loads(doctor.stdout)["checks"] if c["check"] == "endpoint")

@@ -4,8 +4,11 @@ Steps: rewrite a follow-up into a standalone question, retrieve passages, pick k
 - in **quote** mode with the key quote(s) verbatim (nothing a model wrote is presented as fact), or
 - in **generate** mode with the answer model's streamed reply, its [n] citations verified, the key quotes kept
   beside it, and the best quote offered as the "closest passage" when the model abstains.
-An off-topic question (no passage close enough) is refused before any model is asked, in both modes; in quote
-mode a question whose best key quote scores under `quote_min` is refused too.
+Every answer gets an outcome from the answerability estimate (rag/answer/answerable.py), in both modes: "answer"
+(confident), "closest" (the articles may not answer: the closest passages, never styled as an answer) or "refused".
+An off-topic question (no passage close enough), one naming a place no retrieved article mentions, and one whose
+estimate is under `closest_min` are refused before any model is asked; in generate mode an answer whose estimate
+is under `answer_min` keeps the closest-passage framing unless every citation is verified.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
+from rag.answer.answerable import Assessment, Calibration, assess, signals_of
 from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
 from rag.answer.quotes import QuotePicker
 from rag.answer.verify import CitationVerifier
@@ -56,10 +60,12 @@ def is_refusal(text: str) -> bool:
     return any(re.sub(r"[\s.]+", " ", r).strip().lower() in flat for r in REFUSALS.values())
 
 
-def render_quotes(question: str, quotes: tuple[KeyQuote, ...], articles: Mapping[str, Article]) -> str:
-    """The quote answer: one line in the question's language, then each quote verbatim with its [n], outlet and
-    date ("(Al Jazeera, 2023-03-21)", what is known of them)."""
-    lines = [quote_intro(detect_language(question)), ""]
+def render_quotes(
+    question: str, quotes: tuple[KeyQuote, ...], articles: Mapping[str, Article], outcome: str = "answer"
+) -> str:
+    """The quote answer (or, for the "closest" outcome, the closest passages): one line in the question's language,
+    then each quote verbatim with its [n], outlet and date ("(Al Jazeera, 2023-03-21)", what is known of them)."""
+    lines = [quote_intro(detect_language(question), outcome), ""]
     for q in quotes:
         article = articles.get(q.chunk.article_id)
         about = [v for v in (article.outlet, (article.published or "")[:10]) if v] if article else []
@@ -80,7 +86,9 @@ class AnswerStream:
         *,
         mode: str = "generate",
         quotes: tuple[KeyQuote, ...] = (),
-        quote_min: float = 0.0,
+        assessment: Assessment | None = None,
+        answer_min: float = 0.0,
+        closest_min: float = 0.0,
         quote_count: int = 1,
         quote_margin: float = 0.0,
         articles: Mapping[str, Article] | None = None,
@@ -97,7 +105,9 @@ class AnswerStream:
         self.asked = asked or evidence.question
         self.mode = mode
         self.quotes = quotes
-        self.quote_min = quote_min
+        self.assessment = assessment  # how likely the best key quote answers (None: no key quotes)
+        self.answer_min = answer_min
+        self.closest_min = closest_min
         self.quote_count = quote_count
         self.quote_margin = quote_margin
         self.articles = articles or {}  # for the outlets named in a quote answer
@@ -128,10 +138,22 @@ class AnswerStream:
         return not hits or max(h.dense for h in hits) < self.refuse_below
 
     @property
+    def tier(self) -> str:
+        """What the estimate allows: "answer", "closest" or "refused" ("answer" when nothing was estimated: no
+        key-quote picker)."""
+        if self.assessment is None:
+            return "answer"
+        return self.assessment.outcome(self.answer_min, self.closest_min)
+
+    @property
     def strong_quotes(self) -> tuple[KeyQuote, ...]:
-        """The key quotes good enough to answer with: the best, and the next ones within the margin of it."""
-        if not self.quotes or self.quotes[0].score < self.quote_min:
+        """The key quotes shown: for an answer the best and the next ones within the margin of it; as the
+        closest passages the best two; none under the closest threshold."""
+        tier = self.tier
+        if tier == "refused" or not self.quotes:
             return ()
+        if tier == "closest":
+            return self.quotes[: max(2, self.quote_count)]
         top = self.quotes[0].score
         return tuple(q for q in self.quotes[: self.quote_count] if q.score >= max(top - self.quote_margin, 0.0))
 
@@ -146,15 +168,19 @@ class AnswerStream:
             yield from self._say(text)
             self._answer = self._finish(text, refused_by="names")
             return
+        if self.tier == "refused":  # in both modes: no answer model is asked
+            yield from self._say(refusal)
+            self._answer = self._finish(refusal, refused_by="confidence")
+            return
         if self.mode == "quote":
-            quotes = self.strong_quotes
+            quotes, tier = self.strong_quotes, self.tier
             if not quotes:
                 yield from self._say(refusal)
-                self._answer = self._finish(refusal, refused_by="quotes")
+                self._answer = self._finish(refusal, refused_by="confidence")
                 return
-            text = render_quotes(self.asked, quotes, self.articles)
+            text = render_quotes(self.asked, quotes, self.articles, tier)
             yield from self._say(text)
-            self._answer = self._quoted(text, quotes)
+            self._answer = self._quoted(text, quotes, tier)
             return
         self.on_step("answer")
         about = [self.articles.get(h.chunk.article_id) for h in self.evidence.hits]
@@ -178,21 +204,22 @@ class AnswerStream:
         if self._first_text is None:
             self._first_text = time.perf_counter() - self._t0
 
-    def _quoted(self, text: str, quotes: tuple[KeyQuote, ...]) -> Answer:
-        """A quote answer: each quote is its own citation, supported by being the passage's own words."""
+    def _quoted(self, text: str, quotes: tuple[KeyQuote, ...], outcome: str) -> Answer:
+        """A quote answer: each quote is its own citation, supported by being the passage's own words (the closest
+        passages are not marked supported: they may not answer)."""
         citations = tuple(
             Citation(
                 n=q.n,
                 chunk=q.chunk,
                 highlights=(q.focus,),
-                supported=True,
+                supported=True if outcome == "answer" else None,
                 quote=q.text,
                 support=q.score,
                 also=self.evidence.hits[q.n - 1].also,
             )
             for q in quotes
         )
-        return self._answer_of(text, refused=False, citations=citations, model="")
+        return self._answer_of(text, refused=False, citations=citations, model="", outcome=outcome)
 
     def _finish(self, raw: str, refused_by: str | None = None) -> Answer:
         ev = self.evidence
@@ -208,16 +235,20 @@ class AnswerStream:
             if self.verifier is not None:
                 self.on_step("verify")
                 citations = self._verified(text, citations)
-        closest = None
-        if refused and refused_by is None and self.strong_quotes:  # the model abstained, the quote is strong
-            closest = self.strong_quotes[0]
+        closest, outcome = None, "refused" if refused else "answer"
+        if refused and refused_by is None and self.quotes:  # the model abstained: show the closest passage
+            closest, outcome = self.quotes[0], "closest"
+        elif not refused and self.tier == "closest":  # uncertain: an answer only when every citation is verified
+            verified = bool(citations) and all(c.supported for c in citations)
+            outcome = "answer" if verified else "closest"
         return self._answer_of(
             text,
-            refused=refused,
+            refused=outcome == "refused",
             citations=citations,
-            model="" if refused_by in ("retrieval", "quotes", "names") else self.chat.name,
+            model="" if refused_by in ("retrieval", "confidence", "names") else self.chat.name,
             refused_by=(refused_by or "model") if refused else None,
             closest=closest,
+            outcome=outcome,
         )
 
     def _answer_of(self, text: str, *, refused: bool, citations: tuple[Citation, ...], model: str, **extra) -> Answer:  # type: ignore[no-untyped-def]
@@ -236,6 +267,8 @@ class AnswerStream:
             search_seconds=ev.search_seconds,
             first_text_seconds=self._first_text,
             waited_seconds=self._waited,
+            confidence=self.assessment.confidence if self.assessment is not None and not self.off_topic else None,
+            signals=tuple(self.assessment.signals.as_json().items()) if self.assessment is not None else (),
             **extra,
         )
 
@@ -297,12 +330,14 @@ def ask(
     history: tuple[Turn, ...] = (),
     mode: str = "generate",
     picker: QuotePicker | None = None,
-    quote_min: float = 0.0,
+    answer_min: float = 0.0,
+    closest_min: float = 0.0,
     quote_count: int = 1,
     quote_margin: float = 0.0,
     on_step: OnStep | None = None,
     on_wait: OnWait | None = None,
     scope: Filter | None = None,
+    calibrations: Mapping[str, Calibration] | None = None,
 ) -> AnswerStream:
     """Rewrite a follow-up, retrieve passages (from the articles `scope` keeps), pick key quotes, and start
     streaming the answer.
@@ -318,10 +353,15 @@ def ask(
     step("search")
     evidence = gather_evidence(standalone, retriever, k, sentences, scope)
     quotes: tuple[KeyQuote, ...] = ()
+    articles = retriever.index.articles
+    assessment = None
     if picker is not None and evidence.hits:
         step("quotes")
         quotes = tuple(picker.pick(standalone, evidence.hits, count=3))
-    articles = retriever.index.articles
+        signals = signals_of(
+            standalone, evidence.translation, evidence.hits, quotes, articles, picker.coverage_of(standalone)
+        )
+        assessment = assess(signals, standalone, calibrations) if quotes else None
     texts = [articles[a].text for a in dict.fromkeys(h.chunk.article_id for h in evidence.hits) if a in articles]
     matcher = NameMatcher()
     unmentioned = tuple(
@@ -335,7 +375,9 @@ def ask(
         question,
         mode=mode,
         quotes=quotes,
-        quote_min=quote_min,
+        assessment=assessment,
+        answer_min=answer_min,
+        closest_min=closest_min,
         quote_count=quote_count,
         quote_margin=quote_margin,
         articles=articles,
@@ -372,8 +414,15 @@ class AnswerPipeline:
     needs rewriting.
     """
 
-    def __init__(self, settings: Settings, retriever: Retriever, chat: ChatModel | Callable[[], ChatModel]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever,
+        chat: ChatModel | Callable[[], ChatModel],
+        calibrations: Mapping[str, Calibration] | None = None,
+    ) -> None:
         self.settings = settings
+        self.calibrations = calibrations  # the answerability models (None: the fitted ones)
         self.retriever = retriever
         self.chat: ChatModel = (
             chat  # type: ignore[assignment]
@@ -386,7 +435,7 @@ class AnswerPipeline:
 
     def over(self, retriever: Retriever) -> AnswerPipeline:
         """The same pipeline over another retriever (a new index version), sharing the answer model."""
-        return AnswerPipeline(self.settings, retriever, self.chat)
+        return AnswerPipeline(self.settings, retriever, self.chat, self.calibrations)
 
     def ask(
         self,
@@ -412,12 +461,14 @@ class AnswerPipeline:
             history=history,
             mode=self.mode,
             picker=self.picker,
-            quote_min=s.quote_min_score,
+            answer_min=s.answer_confidence,
+            closest_min=s.closest_confidence,
             quote_count=s.quote_count,
             quote_margin=s.quote_margin,
             on_step=on_step,
             on_wait=on_wait,
             scope=scope,
+            calibrations=self.calibrations,
         )
 
 

@@ -35,6 +35,11 @@ QUOTE_INTROS = {
     "en": "The sentences of the articles that best answer your question, quoted verbatim (key sentence highlighted):",
     "ar": "جمل المقالات الأقرب إلى سؤالك، بنصّها (الجملة الأهم مظللة):",
 }
+# The closest passages, when the articles may not answer (never styled as an answer).
+UNCERTAIN_INTROS = {
+    "en": "The articles may not answer this. The closest passages:",
+    "ar": "قد لا تجيب المقالات عن هذا. أقرب المقاطع:",
+}
 CLOSEST_INTROS = {
     "en": "The answer model did not answer; the closest passage says:",
     "ar": "لم يُجب نموذج الإجابة؛ أقرب مقطع يقول:",
@@ -54,9 +59,11 @@ def not_mentioned(lang: str, names: tuple[str, ...]) -> str:
     return NOT_MENTIONED.get(lang, NOT_MENTIONED["en"]).format(names=joiner.join(names))
 
 
-def quote_intro(lang: str) -> str:
-    """The line that introduces a quote answer, in the question's language."""
-    return QUOTE_INTROS.get(lang, QUOTE_INTROS["en"])
+def quote_intro(lang: str, outcome: str = "answer") -> str:
+    """The line that introduces a quote answer ("answer") or the closest passages ("closest"), in the question's
+    language."""
+    intros = UNCERTAIN_INTROS if outcome == "closest" else QUOTE_INTROS
+    return intros.get(lang, intros["en"])
 
 
 _FENCE = re.compile(r"<\s*/?\s*passage[^>]*>", re.IGNORECASE)

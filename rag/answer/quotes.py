@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -149,6 +149,11 @@ class QuotePicker:
         if bm25 is None or not text:
             return {}
         return {t: bm25.idf(t) for t in set(self.retriever.analyzer.terms(text))}
+
+    def coverage_of(self, question: str) -> Callable[[str], float]:
+        """The share of the question's terms (idf-weighted) a text holds, as a function of the text."""
+        terms = self._query_terms(question)
+        return lambda text: self._coverage(terms, text)
 
     def _coverage(self, terms: dict[str, float], text: str) -> float:
         """Share of the question terms' idf weight that the text holds (a term no passage holds weighs most: a

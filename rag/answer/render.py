@@ -22,6 +22,9 @@ STYLE = f"""<style>
 blockquote.rag-quote {{ margin: .3rem 0 .2rem; padding: .4rem .9rem; border-inline-start: 4px solid #f0b400;
   background: #fffbe6; border-radius: 4px; }}
 .rag-quote .rag-cite {{ font-weight: 600; color: #8a6d00; white-space: nowrap; }}
+blockquote.rag-closest {{ border-inline-start: 4px dashed #9e9e9e; background: #f5f5f5; }}
+.rag-closest .rag-text mark {{ background: none; text-decoration: underline dotted #9e9e9e; }}
+.rag-closest .rag-cite {{ color: #666; }}
 </style>"""
 
 
@@ -158,15 +161,21 @@ def article_html(article: Article, chunk: Chunk, highlights: Sequence[Span] = ()
 
 
 def quote_html(
-    quote: KeyQuote, article: Article | None, also: Sequence[str] = (), articles: Mapping[str, Article] | None = None
+    quote: KeyQuote,
+    article: Article | None,
+    also: Sequence[str] = (),
+    articles: Mapping[str, Article] | None = None,
+    closest: bool = False,
 ) -> str:
     """A key quote as a blockquote: verbatim, its key sentence highlighted, its [n], the outlet, date, link and
-    title, and the outlets that carried it too."""
+    title, and the outlets that carried it too. A closest passage (it may not answer) is grey, dashed and its key
+    sentence only underlined: never styled as an answer."""
+    kind = "rag-quote rag-closest" if closest else "rag-quote"
     dir_, lang = direction(quote.text)
     source = html.escape(article.title if article else quote.chunk.article_id)
     about = source_html(article, also, articles)
     return (
-        f'{STYLE}<blockquote class="rag-quote"><div class="rag-text" dir="{dir_}" lang="{lang}">'
+        f'{STYLE}<blockquote class="{kind}"><div class="rag-text" dir="{dir_}" lang="{lang}">'
         f'{_marked(quote.text, quote.start, [quote.focus])} <span class="rag-cite">[{quote.n}]</span></div>'
         f'<div class="rag-meta" dir="auto">— {about + " · " if about else ""}{source}</div></blockquote>'
     )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rag.answer.prompts import CLOSEST_INTROS
+from rag.answer.prompts import CLOSEST_INTROS, UNCERTAIN_INTROS
 from rag.answer.render import also_reported_by, safe_url, source_text
 from rag.config import Settings, get_settings
 from rag.errors import IndexBusyError, LLMError, RagError
@@ -318,6 +318,9 @@ def _answer_json(a: Answer, evidence: Evidence, articles: Mapping[str, Article],
         "standalone_question": a.standalone,
         "answer": a.text,
         "mode": a.mode,
+        "outcome": a.outcome,
+        "confidence": a.confidence,
+        "signals": dict(a.signals),
         "refused": a.refused,
         "refused_by": a.refused_by,
         "unsupported": a.unsupported,
@@ -355,10 +358,13 @@ def _print_citations(a: Answer, articles: Mapping[str, Article]) -> None:
     if a.unsupported:
         typer.echo(UNSUPPORTED_WARNING + "\n")
     if a.mode == "quote":
+        mark = " (quoted verbatim)" if a.outcome == "answer" else " (closest passage, verbatim: it may not answer)"
         for c in a.citations:
-            typer.echo(_source_line(c.n, c.chunk, articles, c.also, " (quoted verbatim)"))
+            typer.echo(_source_line(c.n, c.chunk, articles, c.also, mark))
         typer.echo()
         return
+    if a.outcome == "closest" and a.closest is None:  # an answer the estimate doubts and no citation verified
+        typer.echo(f"⚠ {UNCERTAIN_INTROS['en']}\n")
     for c in a.citations:
         mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
         typer.echo(_source_line(c.n, c.chunk, articles, c.also, mark))
@@ -561,6 +567,17 @@ def evaluate(
     xquad: Annotated[
         Path | None, typer.Option("--xquad", help="XQuAD folder (xquad.ar.json, xquad.en.json): index and query it.")
     ] = None,
+    squad: Annotated[
+        Path | None, typer.Option("--squad", help="A SQuAD-format JSON file (one language): index and query it.")
+    ] = None,
+    withheld: Annotated[
+        bool,
+        typer.Option(
+            "--withheld",
+            help="With --xquad or --squad: index every other article only and ask every question; report answers, "
+            'closest passages and refusals (README "Answer or abstain").',
+        ),
+    ] = False,
     query_lang: Annotated[str, typer.Option("--query-lang", help="XQuAD question language: en or ar.")] = "en",
     limit_articles: Annotated[
         int | None, typer.Option("--limit-articles", min=1, help="Use only the first N XQuAD articles.")
@@ -568,7 +585,8 @@ def evaluate(
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers."""
+    """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers; with --withheld, whether the answers
+    know when the articles do not answer."""
     from rag.embed.embedder import embedder_for
     from rag.eval.evaluate import (
         evaluate_answers,
@@ -576,28 +594,46 @@ def evaluate(
         evaluate_quotes,
         evaluate_xquad,
         load_questions,
+        load_squad,
         load_xquad,
     )
 
-    if (questions is None) == (xquad is None):
-        raise RagError("Pass exactly one of --questions FILE or --xquad DIR.")
+    if sum(x is not None for x in (questions, xquad, squad)) != 1:
+        raise RagError("Pass exactly one of --questions FILE, --xquad DIR or --squad FILE.")
+    if withheld and questions is not None:
+        raise RagError("--withheld works on a collection: pass --xquad DIR or --squad FILE instead of --questions.")
     s = _settings(index_dir=index)
     result: dict[str, Any]
-    if questions is not None:
+    if withheld:
+        import tempfile
+
+        from rag.eval import withheld as protocol
+        from rag.retrieve.translate import make_translator
+
+        data = load_squad(squad, limit_articles) if squad is not None else load_xquad(xquad, limit_articles)  # type: ignore[arg-type]
+        lang = query_lang if query_lang in data.questions else next(iter(data.questions))
+        with tempfile.TemporaryDirectory(prefix="rag-withheld-") as tmp:
+            translator = make_translator(s) if lang == "en" else None
+            rows = protocol.run(data, [lang], embedder_for(s), s, Path(tmp), translator, progress=not as_json)
+        result = {"query_lang": lang, **protocol.report(rows, s.answer_confidence, s.closest_confidence)}
+        result["reliability"] = [list(r) for r in protocol.reliability(rows, lambda r: r.confidence)]
+    elif questions is not None:
         from rag.retrieve.retriever import load_retriever
 
         qs = load_questions(questions)
         retriever = load_retriever(s)
-        result = evaluate_questions(qs, retriever).as_json()
-        if quotes or answers:
+        answerable = any(q.answerable for q in qs)
+        if not answerable and not answers:
+            raise RagError(f"{questions} holds only unanswerable questions: pass --answers to check the refusals.")
+        result = evaluate_questions(qs, retriever).as_json() if answerable else {"n": 0}
+        if (quotes or answers) and answerable:
             result |= evaluate_quotes(qs, retriever, s)
         if answers:
             from rag.llm.client import make_chat_model
 
-            result |= evaluate_answers(qs, retriever, make_chat_model(s), s)
+            result |= evaluate_answers(qs, retriever, lambda: make_chat_model(s), s)  # connected when first needed
     else:
-        assert xquad is not None
-        data = load_xquad(xquad, limit_articles)
+        data = load_squad(squad, limit_articles) if squad is not None else load_xquad(xquad, limit_articles)  # type: ignore[arg-type]
         from rag.retrieve.translate import make_translator
 
         embedder = embedder_for(s)

@@ -144,11 +144,12 @@ def evaluate_quotes(questions: list[Question], retriever: Retriever, settings: S
 
 
 def evaluate_answers(
-    questions: list[Question], retriever: Retriever, chat: ChatModel, settings: Settings
+    questions: list[Question], retriever: Retriever, chat: ChatModel | Callable[[], ChatModel], settings: Settings
 ) -> dict[str, float | int]:
     """Answer checks: accuracy (every answer_all group matched), citation precision (cited chunk in one of the
     question's articles), supported-citation rate (the verifier's verdict), refusals, language."""
     correct = refusals_right = false_refusals = language_right = cited = cited_right = supported = 0
+    closest_answerable = closest_unanswerable = false_answers = 0
     answerable = [q for q in questions if q.answerable]
     pipeline = AnswerPipeline(settings, retriever, chat)
     for q in questions:
@@ -159,10 +160,13 @@ def evaluate_answers(
         supported += sum(bool(c.supported) for c in a.citations)
         if q.answerable:
             false_refusals += a.refused
+            closest_answerable += a.outcome == "closest"
             correct += (not a.refused) and all(any(s.lower() in text for s in group) for group in q.answer_all)
             cited_right += sum(c.chunk.article_id in q.articles for c in a.citations)
         else:
             refusals_right += a.refused and not a.citations
+            closest_unanswerable += a.outcome == "closest"
+            false_answers += a.outcome == "answer"
     unanswerable = len(questions) - len(answerable)
     return {
         "answer_accuracy": round(correct / len(answerable), 4) if answerable else 0.0,
@@ -171,6 +175,9 @@ def evaluate_answers(
         "citations": cited,
         "refusal_accuracy": round(refusals_right / unanswerable, 4) if unanswerable else 1.0,
         "false_refusals": false_refusals,
+        "closest_answerable": closest_answerable,  # answerable questions shown only the closest passages
+        "closest_unanswerable": closest_unanswerable,  # unanswerable ones shown the closest passages (not an answer)
+        "false_answers": false_answers,  # unanswerable questions given an answer
         "language_accuracy": round(language_right / len(questions), 4),
         "mode": pipeline.mode,  # type: ignore[dict-item]
     }
@@ -196,29 +203,53 @@ def load_xquad(directory: Path, limit_articles: int | None = None) -> XQuAD:
         en = json.loads((directory / "xquad.en.json").read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError) as exc:
         raise RagError(f"{directory} does not hold xquad.ar.json and xquad.en.json: pass --xquad DIR.") from exc
+    return _collection(ar, {"ar": ar, "en": en}, limit_articles)
+
+
+def load_squad(path: Path, limit_articles: int | None = None) -> XQuAD:
+    """Read one SQuAD-format JSON file (`{"data": [{"title", "paragraphs": [{"context", "qas": [{"id",
+    "question", "answers": [{"text", "answer_start"}]}]}]}]}`); its questions are keyed by their language."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        first = data[0]["paragraphs"][0]["qas"][0]["question"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise RagError(f"{path} is not a SQuAD-format JSON file with questions ({exc}): pass --squad FILE.") from exc
+    return _collection(data, {detect_language(first): data}, limit_articles)
+
+
+def _collection(
+    contexts: list[dict],
+    asked: dict[str, list[dict]],
+    limit_articles: int | None,  # type: ignore[type-arg]
+) -> XQuAD:
+    """Articles of joined paragraphs from `contexts`, and the questions of each language's parallel file."""
     articles, gold, answers = [], {}, {}
-    questions: dict[str, list[tuple[str, str]]] = {"ar": [], "en": []}
-    for i, (a_ar, a_en) in enumerate(zip(ar, en, strict=True)):
-        if limit_articles is not None and i >= limit_articles:
-            break
-        aid, text = f"xquad-{i:02d}", ""
-        for p_ar, p_en in zip(a_ar["paragraphs"], a_en["paragraphs"], strict=True):
-            text += "\n\n" if text else ""
-            start = len(text)
-            context = p_ar["context"]
-            shift = start - (len(context) - len(context.lstrip()))  # article offset of the context's character 0
-            text += context.strip()
-            for q_ar, q_en in zip(p_ar["qas"], p_en["qas"], strict=True):
-                gold[q_ar["id"]] = (aid, start, len(text))
-                span = q_ar["answers"][0]
-                answers[q_ar["id"]] = (
-                    aid,
-                    shift + span["answer_start"],
-                    shift + span["answer_start"] + len(span["text"]),
-                )
-                questions["ar"].append((q_ar["id"], q_ar["question"]))
-                questions["en"].append((q_en["id"], q_en["question"]))
-        articles.append(Article(id=aid, title=a_ar.get("title", aid), outlet="XQuAD", text=text, sha256=""))
+    questions: dict[str, list[tuple[str, str]]] = {lang: [] for lang in asked}
+    try:
+        for i, article in enumerate(contexts):
+            if limit_articles is not None and i >= limit_articles:
+                break
+            aid, text = f"xquad-{i:02d}", ""
+            for j, p in enumerate(article["paragraphs"]):
+                text += "\n\n" if text else ""
+                start = len(text)
+                context = p["context"]
+                shift = start - (len(context) - len(context.lstrip()))  # article offset of the context's character 0
+                text += context.strip()
+                for k, qa in enumerate(p["qas"]):
+                    gold[qa["id"]] = (aid, start, len(text))
+                    span = qa["answers"][0]
+                    answers[qa["id"]] = (
+                        aid,
+                        shift + span["answer_start"],
+                        shift + span["answer_start"] + len(span["text"]),
+                    )
+                    for lang, parallel in asked.items():
+                        other = parallel[i]["paragraphs"][j]["qas"][k]
+                        questions[lang].append((other["id"], other["question"]))
+            articles.append(Article(id=aid, title=article.get("title", aid), outlet="XQuAD", text=text, sha256=""))
+    except (KeyError, IndexError, TypeError) as exc:
+        raise RagError(f"Not a SQuAD-format collection: {exc!r} is missing or misplaced.") from exc
     return XQuAD(articles=articles, gold=gold, questions=questions, answers=answers)
 
 

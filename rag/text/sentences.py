@@ -1,9 +1,9 @@
 """What a sentence is, once: the index's sentences, the key quotes and the verifier's claims all split here.
 
 A sentence ends at . ! ? ؟ or 。 (any run of them, with the closing quotes or brackets that follow) when a space, a
-line end or the end of the text comes next, and at every line end. So a point inside "8.8", "3.5 مليون", "U.S" or
-"example.com" does not end one, and neither does the point after an initial or a title ("U.S. officials",
-"J. Smith", "Mr. Lavrov"), though one after a lower-case word does.
+line end or the end of the text comes next and no comma follows ("”. ، وفقا لبيان" goes on), and at every line end.
+So a point inside "8.8", "3.5 مليون", "U.S" or "example.com" does not end one, and neither does the point after an
+initial or a title ("U.S. officials", "J. Smith", "Mr. Lavrov"), though one after a lower-case word does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from functools import lru_cache
 
 # Titles and abbreviations whose point does not end a sentence (compared without their point, lower case).
 ABBREVIATIONS = frozenset("mr mrs ms dr prof st gen sen rep gov lt col sgt capt jr sr vs e.g i.e al".split())
-_END = re.compile(r"[.!?؟。]+[\"'”’»)\]]*(?=\s|$)|\n")  # a mark, with closing quotes or brackets, before a space
+# A mark, with closing quotes or brackets, before a space, unless a comma comes next ("… مضطرب”. ، وفقا لبيان …":
+# a scraped quote's point, the sentence goes on).
+_END = re.compile(r"[.!?؟。]+[\"'”’»)\]]*(?=\s|$)(?!\s*[،,])|\n")
 _WORD_BEFORE = re.compile(r"(\S*)\Z")
 
 
