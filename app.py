@@ -253,11 +253,13 @@ for i, message in enumerate(st.session_state.messages):
             st.warning(escape_markdown(message["warning"]))
         if message.get("content"):
             if message.get("quotes") and message.get("outcome") == "closest":
-                st.warning(escape_markdown(message["intro"]), icon="🔎")  # the closest passages, not an answer
+                st.warning(
+                    escape_markdown(message["intro"]), icon=":material/search:"
+                )  # the closest passages, not an answer
             else:
                 st.markdown(message["intro"] if message.get("quotes") else message["content"])
         if message.get("uncertain"):
-            st.warning(escape_markdown(message["uncertain"]), icon="🔎")
+            st.warning(escape_markdown(message["uncertain"]), icon=":material/search:")
         for quote in message.get("quotes", []):
             st.html(quote["html"])
         if message.get("unsupported"):

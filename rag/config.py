@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         "its key quotes under it; auto = quote with the embedded model, generate with a configured endpoint.",
     )
     answer_confidence: float = Field(
-        0.5,
+        0.6,
         ge=0.0,
         le=1.0,
         description="Least answerability (the estimated probability that the best key quote answers) to show an "

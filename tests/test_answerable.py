@@ -15,6 +15,7 @@ from rag.answer.answerable import (
     assess,
     content_words,
     holds_kind,
+    missing_words,
     people_in,
     window_signals,
 )
@@ -86,3 +87,9 @@ def test_the_estimate_is_a_probability_and_picks_an_outcome() -> None:
     # the fitted estimate rises with the evidence: a far better quote and passage is likelier to answer
     weak = assess(Signals(quote=0.85, dense=0.76, coverage=0.1, absent=0.8, unseen=0.8), "ماذا قالت ماو نينغ؟")
     assert weak.confidence < arabic.confidence
+
+
+def test_a_refusal_can_say_what_the_passages_do_not_mention() -> None:
+    passages = "قال السيد باتروشيف إن التعاون بين روسيا والصين في مجال الأمن له جذور تاريخية عميقة"
+    assert missing_words("ماذا قال باتروشيف عن الأسلحة النووية؟", passages) == ["الأسلحة", "النووية"]
+    assert missing_words("ماذا قال باتروشيف عن التعاون؟", passages) == []

@@ -214,7 +214,7 @@ def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str
     closest = next((q for q, o in outcomes.items() if o == "closest"), None)
     assert closest is not None, f"none of the near-topic questions gets the closest passages: {outcomes}"
     assert json.loads(rag("ask", DUAL_USE_AR, "--json", env=index).stdout)["outcome"] == "answer"
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})
+    page = browser.new_page(viewport={"width": 1280, "height": 2000})  # both answers in one screenshot
     page.goto(seed_page)
     _ask(page, closest)
     uncertain = page.locator("[data-testid='stChatMessage']").nth(1)

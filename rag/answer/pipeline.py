@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
-from rag.answer.answerable import Assessment, Calibration, assess, signals_of
+from rag.answer.answerable import Assessment, Calibration, assess, missing_words, signals_of
 from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
 from rag.answer.quotes import QuotePicker
 from rag.answer.verify import CitationVerifier
@@ -148,12 +148,12 @@ class AnswerStream:
     @property
     def strong_quotes(self) -> tuple[KeyQuote, ...]:
         """The key quotes shown: for an answer the best and the next ones within the margin of it; as the
-        closest passages the best two; none under the closest threshold."""
+        closest passages the best three; none under the closest threshold."""
         tier = self.tier
         if tier == "refused" or not self.quotes:
             return ()
         if tier == "closest":
-            return self.quotes[: max(2, self.quote_count)]
+            return self.quotes[: max(3, self.quote_count)]
         top = self.quotes[0].score
         return tuple(q for q in self.quotes[: self.quote_count] if q.score >= max(top - self.quote_margin, 0.0))
 
@@ -169,8 +169,9 @@ class AnswerStream:
             self._answer = self._finish(text, refused_by="names")
             return
         if self.tier == "refused":  # in both modes: no answer model is asked
-            yield from self._say(refusal)
-            self._answer = self._finish(refusal, refused_by="confidence")
+            text = f"{refusal} {self._missing()}".strip()
+            yield from self._say(text)
+            self._answer = self._finish(text, refused_by="confidence")
             return
         if self.mode == "quote":
             quotes, tier = self.strong_quotes, self.tier
@@ -194,6 +195,14 @@ class AnswerStream:
             self._parts.append(delta)
             yield delta
         self._answer = self._finish("".join(self._parts))
+
+    def _missing(self) -> str:
+        """What the passages found do not mention of the question (its Arabic words, of the rendering for an
+        English question), as a sentence in the question's language; "" when they mention every word."""
+        ev = self.evidence
+        arabic = ev.question if detect_language(ev.question) == "ar" else ev.translation or ""
+        words = missing_words(arabic, " ".join(h.chunk.text for h in ev.hits))
+        return not_mentioned(detect_language(self.asked), tuple(f"«{w}»" for w in words)) if words else ""
 
     def _say(self, text: str) -> Iterator[str]:
         self._said()

@@ -46,7 +46,7 @@ CLOSEST_INTROS = {
 }
 
 
-# After the refusal, when the question names a place none of the retrieved articles mentions.
+# After the refusal, when the question names a place (or asks about words) none of the retrieved articles mentions.
 NOT_MENTIONED = {
     "en": "None of the articles found mentions {names}.",
     "ar": "لا تذكر المقالات التي وُجدت {names}.",
@@ -54,7 +54,7 @@ NOT_MENTIONED = {
 
 
 def not_mentioned(lang: str, names: tuple[str, ...]) -> str:
-    """The sentence that says which places of the question the articles never mention."""
+    """The sentence that says which places or words of the question the articles found never mention."""
     joiner = " و" if lang == "ar" else ", "
     return NOT_MENTIONED.get(lang, NOT_MENTIONED["en"]).format(names=joiner.join(names))
 

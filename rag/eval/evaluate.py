@@ -146,8 +146,9 @@ def evaluate_quotes(questions: list[Question], retriever: Retriever, settings: S
 def evaluate_answers(
     questions: list[Question], retriever: Retriever, chat: ChatModel | Callable[[], ChatModel], settings: Settings
 ) -> dict[str, float | int]:
-    """Answer checks: accuracy (every answer_all group matched), citation precision (cited chunk in one of the
-    question's articles), supported-citation rate (the verifier's verdict), refusals, language."""
+    """Answer checks: accuracy (answered, every answer_all group matched), citation precision (cited chunk in one
+    of the question's articles) and supported-citation rate (the verifier's verdict), both over the citations of
+    answers (the closest passages claim nothing), refusals, closest passages, false answers, language."""
     correct = refusals_right = false_refusals = language_right = cited = cited_right = supported = 0
     closest_answerable = closest_unanswerable = false_answers = 0
     answerable = [q for q in questions if q.answerable]
@@ -156,13 +157,14 @@ def evaluate_answers(
         a = pipeline.ask(q.question).answer
         text = a.text.lower()
         language_right += detect_language(a.text) == q.lang
-        cited += len(a.citations)
-        supported += sum(bool(c.supported) for c in a.citations)
+        claims = a.citations if a.outcome == "answer" else ()  # the closest passages claim nothing
+        cited += len(claims)
+        supported += sum(bool(c.supported) for c in claims)
         if q.answerable:
             false_refusals += a.refused
             closest_answerable += a.outcome == "closest"
-            correct += (not a.refused) and all(any(s.lower() in text for s in group) for group in q.answer_all)
-            cited_right += sum(c.chunk.article_id in q.articles for c in a.citations)
+            correct += a.outcome == "answer" and all(any(s.lower() in text for s in group) for group in q.answer_all)
+            cited_right += sum(c.chunk.article_id in q.articles for c in claims)
         else:
             refusals_right += a.refused and not a.citations
             closest_unanswerable += a.outcome == "closest"
