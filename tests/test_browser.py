@@ -223,7 +223,7 @@ def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str
     assert "قد لا تجيب المقالات عن هذا. أقرب المقاطع:" in text and "closest passages only" in text
     assert "verbatim" not in text.split("Answered by")[-1] and "supports the answer" not in text
     grey = uncertain.locator("blockquote.rag-closest").first
-    assert grey.is_visible()
+    grey.wait_for(state="visible", timeout=30_000)  # the quotes' HTML can render a moment after the sources
     key = grey.locator("mark").first  # the key sentence is underlined, not highlighted as an answer
     assert key.evaluate("m => getComputedStyle(m).backgroundColor") == "rgba(0, 0, 0, 0)"
     _ask(page, DUAL_USE_AR)
@@ -232,6 +232,7 @@ def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str
     assert "جمل المقالات الأقرب إلى سؤالك" in sure.inner_text() and "quoted passage(s), verbatim" in sure.inner_text()
     assert sure.locator("blockquote.rag-closest").count() == 0
     highlighted = sure.locator("blockquote.rag-quote mark", has_text="الاستخدام المزدوج").first
+    highlighted.wait_for(state="visible", timeout=30_000)
     assert highlighted.evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(255, 229, 143)"
     page.screenshot(path=str(ARTIFACTS / "closest-and-answer.png"), full_page=True)
     page.close()
