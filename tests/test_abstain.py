@@ -102,3 +102,14 @@ def test_withheld_protocol_on_eight_xquad_articles() -> None:
     assert 0 <= r["ece"] <= 0.2 and r["reliability"]
     bad = rag("eval", "--squad", str(XQUAD / "README.md"), "--withheld", "--json")
     assert bad.returncode == 1 and "is not a SQuAD-format JSON file" in bad.stderr and "--squad FILE" in bad.stderr
+
+
+@pytest.mark.integration
+def test_withheld_protocol_on_a_squad_file(tmp_path: Path) -> None:
+    squad = tmp_path / "four.json"
+    data = json.loads((XQUAD / "xquad.ar.json").read_text(encoding="utf-8"))["data"][:4]
+    squad.write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
+    done = rag("eval", "--squad", str(squad), "--withheld", "--json")
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["query_lang"] == "ar" and r["questions"] == sum(len(p["qas"]) for a in data for p in a["paragraphs"])

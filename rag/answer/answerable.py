@@ -10,16 +10,17 @@ Signals of one question's best key quote (its key sentence and the adjacent sent
     names      the share of the question's names the window mentions, matched by sound (1 when it names none),
     numbers    the share of the question's numbers the window writes (1 when it writes none),
     kind       1 when the question asks for a kind of answer the window does not hold (how many / كم: a number;
-               when / متى: a date; where / أين: a place), else 0,
+               when / متى: a date; where / أين: a place; who / من / ما اسم: a person it does not name already,
+               found after a title), else 0,
     unseen     the share of the question's Arabic content words (of the rendering, for an English question) that
                no retrieved passage holds ("population" in a question about Beijing over articles that never
                give it),
     absent     the same share for the window alone,
     rendered   1 when an English question was searched with its Arabic rendering.
 A logistic model per question language mixes them into the probability that the quote answers; the weights are
-fitted on XQuAD with half of its articles withheld from the index (scripts/fit_answerable.py, README
-"Answer or abstain"). Every answer gets one of three outcomes from it: an answer, the closest passages
-(uncertain), or a refusal.
+fitted on XQuAD with half of its articles withheld from the index, and with half of each article's paragraphs
+withheld (near-topic questions) (scripts/fit_answerable.py, README "Answer or abstain"). Every answer gets one of
+three outcomes from it: an answer, the closest passages (uncertain), or a refusal.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ FEATURES = (
     "absent",
     "rendered",
 )
-OUTCOMES = ("answer", "closest", "refused")
 
 _ASKS_NUMBER = re.compile(
     r"\b(how (many|much|long|old|far|often|large|big|tall)|what (percentage|percent|proportion|number|amount|age)"

@@ -637,8 +637,9 @@ def evaluate(
         from rag.retrieve.translate import make_translator
 
         embedder = embedder_for(s)
+        lang = query_lang if query_lang in data.questions or squad is None else next(iter(data.questions))
         report, seconds, found = evaluate_xquad(
-            data, query_lang, embedder, s, make_translator(s), progress=not as_json, quotes=quotes
+            data, lang, embedder, s, make_translator(s), progress=not as_json, quotes=quotes
         )
         result = {**report.as_json(), **found, "articles": len(data.articles), "index_seconds": round(seconds, 1)}
     if as_json:
