@@ -258,8 +258,6 @@ for i, message in enumerate(st.session_state.messages):
                 )  # the closest passages, not an answer
             else:
                 st.markdown(message["intro"] if message.get("quotes") else message["content"])
-        if message.get("uncertain"):
-            st.warning(escape_markdown(message["uncertain"]), icon=":material/search:")
         for quote in message.get("quotes", []):
             st.html(quote["html"])
         if message.get("unsupported"):
@@ -268,7 +266,10 @@ for i, message in enumerate(st.session_state.messages):
             st.caption(escape_markdown(message["closest"]["intro"]))
             st.html(message["closest"]["html"])
         if message.get("key_quote"):
-            st.caption("Key quote from the articles (verbatim):")
+            if message.get("uncertain"):  # the model answered, but this may not answer: the closest passage
+                st.warning(escape_markdown(message["uncertain"]), icon=":material/search:")
+            else:
+                st.caption("Key quote from the articles (verbatim):")
             st.html(message["key_quote"]["html"])
         show_sources(message, key=str(i))
         if message.get("searched_as"):
@@ -331,7 +332,9 @@ if question:
             if answer.refused:
                 note = "the articles do not say"
             elif closest:
-                note = "the articles may not answer: closest passages only"
+                note = "the articles may not answer: closest passages only" + (
+                    f", {unverified} unverified" if unverified else ""
+                )
             elif answer.mode == "quote":
                 note = f"{len(answer.citations)} quoted passage(s), verbatim"
             else:

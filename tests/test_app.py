@@ -165,6 +165,9 @@ def test_quote_answer_quotes_the_dual_use_sentence(page: AppTest, monkeypatch: p
     monkeypatch.setattr(client, "make_chat_model", lambda settings: chat)
     monkeypatch.setenv("RAG_ANSWER_MODE", "quote")
     monkeypatch.setenv("RAG_TRANSLATE_QUERIES", "false")
+    # Without its Arabic rendering (no answer model here) the estimate for this English question is about 0.5,
+    # under the default answer threshold: lower it so that this tests the answer's quote (closest: test_browser).
+    monkeypatch.setenv("RAG_ANSWER_CONFIDENCE", "0.4")
     page.run()
     page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
     assert not page.exception and not page.error
