@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.answerable import FEATURES  # noqa: E402
+from rag.answer.answerable import FEATURES, Calibration, Signals  # noqa: E402
 from rag.config import get_settings  # noqa: E402
 from rag.embed.embedder import embedder_for  # noqa: E402
 from rag.eval import withheld  # noqa: E402
@@ -73,9 +73,11 @@ def fit(rows: Rows, use: Sequence[str], l2: float = 1.0, steps: int = 50) -> tup
 
 
 def predict(bias: float, weights: np.ndarray, row: withheld.Row) -> float | None:
+    """The row's confidence under these weights, computed as the product computes it."""
     if not row.signals:
         return None
-    return float(1 / (1 + np.exp(-(bias + np.dot(weights, row.signals)))))
+    signals = Signals(**dict(zip(FEATURES, row.signals, strict=True)))
+    return Calibration(bias, tuple(float(w) for w in weights)).probability(signals)
 
 
 def cross_fold(rows: Rows, use: Sequence[str]) -> dict[str, float | None]:

@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from rag.answer.quotes import writes_number
 from rag.text.arabic import ARABIC_WORD, ascii_digits, detect_language, fold, numbers
 from rag.text.names import Name, NameMatcher, arabic_names, bare_word, english_names
 from rag.types import Article, Hit, KeyQuote
@@ -78,11 +79,8 @@ _TITLES = frozenset(
         " مؤسس لاعب مدرب ممثل مغني فنان محافظ عمدة مندوب"
     ).split()
 )
-_MONTHS = re.compile(
-    r"يناير|فبراير|مارس|أبريل|ابريل|مايو|يونيو|يوليو|أغسطس|اغسطس|سبتمبر|أكتوبر|اكتوبر|نوفمبر|ديسمبر|"
-    r"كانون|شباط|آذار|نيسان|أيار|حزيران|تموز|آب|أيلول|تشرين|الاثنين|الثلاثاء|الأربعاء|الخميس|الجمعة|السبت|الأحد|"
-    r"القرن|عام|سنة|الأسبوع|الشهر"
-)
+# Beyond the months (rag/answer/quotes.py, writes_number): the words a date answer is written with.
+_DATE_WORDS = re.compile(r"الاثنين|الثلاثاء|الأربعاء|الخميس|الجمعة|السبت|الأحد|القرن|عام|سنة|الأسبوع|الشهر")
 _PLACE_WORDS = re.compile(r"مدينة|مقاطعة|ولاية|دولة|منطقة|عاصمة|جزيرة|نهر|إقليم|اقليم|بلدة|قرية|شمال|جنوب|شرق|غرب")
 
 
@@ -155,10 +153,15 @@ class Assessment:
     lang: str  # which calibration was used
 
     def outcome(self, answer_min: float, closest_min: float) -> str:
-        """ "answer" at or above `answer_min`, "closest" at or above `closest_min`, else "refused"."""
-        if self.confidence >= answer_min:
-            return "answer"
-        return "closest" if self.confidence >= closest_min else "refused"
+        """The outcome its confidence gets (`outcome_of`)."""
+        return outcome_of(self.confidence, answer_min, closest_min)
+
+
+def outcome_of(confidence: float, answer_min: float, closest_min: float) -> str:
+    """ "answer" at or above `answer_min`, "closest" at or above `closest_min`, else "refused"."""
+    if confidence >= answer_min:
+        return "answer"
+    return "closest" if confidence >= closest_min else "refused"
 
 
 def asks_for(question: str) -> str | None:
@@ -216,13 +219,10 @@ def holds_kind(kind: str, text: str, asked: str = "") -> bool:
         own = set(ARABIC_WORD.findall(fold(asked))) | {w.lower() for w in re.findall(r"[A-Za-z]+", asked)}
         return any(not (set(p.split()) & own) for p in people_in(text))
     if kind in ("number", "date"):
-        return (
-            bool(re.search(r"\d", ascii_digits(text)))
-            or (kind == "date" and bool(_MONTHS.search(text)))
-            or (
-                kind == "number"
-                and bool(re.search(r"\b(ألف|آلاف|مليون|ملايين|مليار|مئة|مائة|عشر|ثلاث|أربع|خمس)", text))
-            )
+        if kind == "date":  # digits, a month or a date word
+            return writes_number(text) or bool(_DATE_WORDS.search(text))
+        return bool(re.search(r"\d", ascii_digits(text))) or bool(
+            re.search(r"\b(ألف|آلاف|مليون|ملايين|مليار|مئة|مائة|عشر|ثلاث|أربع|خمس)", text)
         )
     if kind == "place":
         return bool(arabic_names(text)) or bool(_PLACE_WORDS.search(text))

@@ -363,16 +363,16 @@ def ask(
     evidence = gather_evidence(standalone, retriever, k, sentences, scope)
     quotes: tuple[KeyQuote, ...] = ()
     articles = retriever.index.articles
+    matcher = NameMatcher()
     assessment = None
     if picker is not None and evidence.hits:
         step("quotes")
         quotes = tuple(picker.pick(standalone, evidence.hits, count=3))
         signals = signals_of(
-            standalone, evidence.translation, evidence.hits, quotes, articles, picker.coverage_of(standalone)
+            standalone, evidence.translation, evidence.hits, quotes, articles, picker.coverage_of(standalone), matcher
         )
         assessment = assess(signals, standalone, calibrations) if quotes else None
     texts = [articles[a].text for a in dict.fromkeys(h.chunk.article_id for h in evidence.hits) if a in articles]
-    matcher = NameMatcher()
     unmentioned = tuple(
         p.text for p in places_in(standalone) if texts and not any(matcher.mentions(p, t) for t in texts)
     )

@@ -136,7 +136,7 @@ class QuotePicker:
                 replace(
                     c,
                     lexical=self._coverage(terms, text),
-                    number=float(asks_number and _writes_number(text)),
+                    number=float(asks_number and writes_number(text)),
                     words=math.log(1 + len(text.split())),
                 )
             )
@@ -209,7 +209,7 @@ class QuotePicker:
         )
 
 
-def _writes_number(text: str) -> bool:
+def writes_number(text: str) -> bool:
     """True when the text writes a number (digits in any script) or a month."""
     return bool(re.search(r"\d", ascii_digits(text)) or _MONTHS.search(text))
 

@@ -604,14 +604,17 @@ def evaluate(
         raise RagError("--withheld works on a collection: pass --xquad DIR or --squad FILE instead of --questions.")
     s = _settings(index_dir=index)
     result: dict[str, Any]
+    if questions is None:  # a collection: its questions in --query-lang (a SQuAD file's own language)
+        data = load_squad(squad, limit_articles) if squad is not None else load_xquad(xquad, limit_articles)  # type: ignore[arg-type]
+        lang = query_lang if query_lang in data.questions or squad is None else next(iter(data.questions))
+        if lang not in data.questions:
+            raise RagError(f"--query-lang must be en or ar, not {query_lang!r}.")
     if withheld:
         import tempfile
 
         from rag.eval import withheld as protocol
         from rag.retrieve.translate import make_translator
 
-        data = load_squad(squad, limit_articles) if squad is not None else load_xquad(xquad, limit_articles)  # type: ignore[arg-type]
-        lang = query_lang if query_lang in data.questions else next(iter(data.questions))
         with tempfile.TemporaryDirectory(prefix="rag-withheld-") as tmp:
             translator = make_translator(s) if lang == "en" else None
             rows = protocol.run(data, [lang], embedder_for(s), s, Path(tmp), translator, progress=not as_json)
@@ -633,11 +636,9 @@ def evaluate(
 
             result |= evaluate_answers(qs, retriever, lambda: make_chat_model(s), s)  # connected when first needed
     else:
-        data = load_squad(squad, limit_articles) if squad is not None else load_xquad(xquad, limit_articles)  # type: ignore[arg-type]
         from rag.retrieve.translate import make_translator
 
         embedder = embedder_for(s)
-        lang = query_lang if query_lang in data.questions or squad is None else next(iter(data.questions))
         report, seconds, found = evaluate_xquad(
             data, lang, embedder, s, make_translator(s), progress=not as_json, quotes=quotes
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from rag.answer.answerable import FEATURES
+from rag.answer.answerable import FEATURES, outcome_of
 from rag.answer.pipeline import AnswerPipeline
 from rag.config import Settings
 from rag.embed.embedder import Embedder
@@ -169,7 +169,7 @@ def outcome_at(row: Row, confidence: float | None, answer_min: float, closest_mi
     """The outcome a row gets with another confidence (a gate's refusal stays a refusal)."""
     if confidence is None or not row.signals or row.gated:
         return "refused"
-    return "answer" if confidence >= answer_min else "closest" if confidence >= closest_min else "refused"
+    return outcome_of(confidence, answer_min, closest_min)
 
 
 def report(
