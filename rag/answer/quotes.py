@@ -39,7 +39,7 @@ _ASKS_NUMBER = re.compile(
     r"|(^|\s)(كم|متى|بكم)(\s|$)|(أي|اي) (عام|سنة|تاريخ)",
     re.IGNORECASE,
 )
-_MONTHS = re.compile(
+MONTHS = re.compile(
     r"يناير|فبراير|مارس|أبريل|ابريل|مايو|يونيو|يوليو|أغسطس|اغسطس|سبتمبر|أكتوبر|اكتوبر|نوفمبر|ديسمبر|"
     r"كانون|شباط|آذار|نيسان|أيار|حزيران|تموز|آب|أيلول|تشرين"
 )
@@ -211,7 +211,7 @@ class QuotePicker:
 
 def writes_number(text: str) -> bool:
     """True when the text writes a number (digits in any script) or a month."""
-    return bool(re.search(r"\d", ascii_digits(text)) or _MONTHS.search(text))
+    return bool(re.search(r"\d", ascii_digits(text)) or MONTHS.search(text))
 
 
 def _with_neighbours(candidates: list[Candidate]) -> list[Candidate]:
