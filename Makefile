@@ -13,7 +13,7 @@ run: index ## provision everything, build the index when missing or stale, start
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501
 
 test: models lint browser ## install, provision the models, lint, run every test (unit, integration, browser)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=25 tests
 
 test-fast: install ## the unit tests only (fakes, no models, no browser): under a minute
 	$(BIN)/python -m pytest -q -m "not integration" tests
@@ -59,14 +59,14 @@ lint: install ## ruff and mypy
 bench: models browser ## measured figures quoted in the README
 	$(BIN)/python scripts/bench.py --page
 
-bench-load: index browser ## several askers at once: CLI and page on the embedded model, CLI on a stub endpoint (README "Many readers at once")
+bench-load: index browser ## several askers at once: CLI and page on the embedded model, CLI on a stub endpoint (docs/many-readers.md)
 	$(BIN)/python scripts/bench_load.py
 
-bench-scale: models ## 10k, 100k and 1M chunks on FAISS, Milvus Lite and the LangChain peer (README "Large archives"; about an hour)
+bench-scale: models ## 10k, 100k and 1M chunks on FAISS, Milvus Lite and the LangChain peer (docs/large-archives.md; about an hour)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python scripts/bench_scale.py
 
-bench-encoder: models ## the embedding model on torch against ONNX Runtime (fp32, fused, int8): speed and cosine (README "Large archives")
+bench-encoder: models ## the embedding model on torch against ONNX Runtime (fp32, fused, int8): speed and cosine (docs/large-archives.md)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python scripts/bench_encoder.py
 

@@ -135,7 +135,7 @@ class Settings(BaseSettings):
         ge=0.0,
         le=1.0,
         description="Least answerability (the estimated probability that the best key quote answers) to show an "
-        'answer; below it the closest passages are shown as exactly that (README "Answer or abstain").',
+        "answer; below it the closest passages are shown as exactly that (docs/answer-or-abstain.md).",
     )
     closest_confidence: float = Field(
         0.15,

@@ -12,7 +12,7 @@ and the wall time. Two answer models:
 
 English questions' Arabic renderings are computed once before the runs and cached (as for any repeated
 question), so every row's search time is the same work; a rendering not cached while the model is busy is
-skipped, not waited for (see the README).
+skipped, not waited for (see docs/many-readers.md).
 """
 
 from __future__ import annotations

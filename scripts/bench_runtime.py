@@ -1,4 +1,4 @@
-"""Prompt and generation tokens/s of the answer runtime on this machine (README "Answer model").
+"""Prompt and generation tokens/s of the answer runtime on this machine (docs/answer-model.md).
 
     .venv/bin/python scripts/bench_runtime.py [--model GGUF] [--threads 2] [--rounds 3]
 

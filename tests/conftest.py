@@ -149,6 +149,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+SHARED = ROOT.parent / "shared"  # the evaluation data beside the checkout: integration tests only
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_stay_unit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test (not `integration`) that reads ../shared or starts the command line as a process fails, saying
+    so: `make test-fast` promises neither (docs/tests.md)."""
+    if request.node.get_closest_marker("integration"):
+        return
+    import builtins
+    import io
+
+    opened = builtins.open
+
+    def guarded(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(file, (str, Path)) and Path(file).resolve().is_relative_to(SHARED.resolve()):
+            raise AssertionError(f"a unit test read {file}: use a fixture it writes, or mark it integration")
+        return opened(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    monkeypatch.setattr(io, "open", guarded)
+    monkeypatch.setenv("RAG_TEST_UNIT", request.node.nodeid)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stop_test_llm_server(real_settings: Settings) -> Iterator[None]:
     """Whatever started the tests' answer server (a fixture, a `rag` subprocess translating a question), stop it."""

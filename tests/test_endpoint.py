@@ -123,8 +123,9 @@ def test_translation_says_when_the_model_timed_out(tmp_path: Path) -> None:
 def test_cli_shows_sources_and_a_clear_error_and_never_the_key(real_index: Path) -> None:
     with StubLLM("status:500") as stub:
         env = {"OPENAI_BASE_URL": stub.url, "RAG_LLM_MODEL": "stub", "OPENAI_API_KEY": KEY, "RAG_LLM_RETRIES": "1"}
-        done = rag("ask", "What did Mao Ning say about dual-use exports?", "--index", str(real_index), env=env)
-        as_json = rag("ask", "ماذا قالت ماو نينغ؟", "--json", "--index", str(real_index), env=env)
+        question = "What did Mao Ning say about dual-use exports?"
+        done = rag("ask", question, "--index", str(real_index), env=env, process=True)
+        as_json = rag("ask", "ماذا قالت ماو نينغ؟", "--json", "--index", str(real_index), env=env, process=True)
     assert done.returncode == 1
     assert "HTTP 500" in done.stderr and "2 attempts" in done.stderr
     assert "passages found" in done.stdout and "000_5016804d4a167ba4" in done.stdout

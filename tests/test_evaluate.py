@@ -53,12 +53,40 @@ def test_recall_and_mrr_arithmetic(data_copy: Path, tmp_path: Path) -> None:
     assert set(report.as_json()) >= {"n", "recall@1", "recall@5", "recall@10", "mrr"}
 
 
-def test_xquad_gold_spans_are_the_paragraphs() -> None:
-    x = load_xquad(XQUAD, limit_articles=2)
-    assert len(x.articles) == 2 and len(x.questions["en"]) == len(x.questions["ar"]) == len(x.gold)
-    raw = json.loads((XQUAD / "xquad.ar.json").read_text(encoding="utf-8"))["data"][0]["paragraphs"][0]
+def _tiny_xquad(folder: Path) -> Path:
+    """Parallel XQuAD-format files of three articles (two paragraphs each), as ../shared/bench/xquad lays them out."""
+    folder.mkdir()
+    for lang, word in (("ar", "سؤال"), ("en", "question")):
+        data = [
+            {
+                "title": f"t{a}",
+                "paragraphs": [
+                    {
+                        "context": f"  فقرة {a}-{p} عن موضوع المقالة {a}.  ",
+                        "qas": [
+                            {
+                                "id": f"q{a}{p}",
+                                "question": f"{word} {a} {p}?",
+                                "answers": [{"text": "x", "answer_start": 0}],
+                            }
+                        ],
+                    }
+                    for p in range(2)
+                ],
+            }
+            for a in range(3)
+        ]
+        (folder / f"xquad.{lang}.json").write_text(json.dumps({"data": data}, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def test_xquad_gold_spans_are_the_paragraphs(tmp_path: Path) -> None:
+    folder = _tiny_xquad(tmp_path / "xquad")
+    x = load_xquad(folder, limit_articles=2)
+    assert len(x.articles) == 2 and len(x.questions["en"]) == len(x.questions["ar"]) == len(x.gold) == 4
+    raw = json.loads((folder / "xquad.ar.json").read_text(encoding="utf-8"))["data"][1]["paragraphs"][1]
     aid, start, end = x.gold[raw["qas"][0]["id"]]
-    assert x.articles[0].text[start:end] == raw["context"].strip()
+    assert aid == x.articles[1].id and x.articles[1].text[start:end] == raw["context"].strip()
 
 
 def test_rag_eval_on_seed_questions(real_index: Path) -> None:

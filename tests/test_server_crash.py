@@ -62,11 +62,11 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
     killed = _segfault(settings)
     assert server_status(settings)[0] == "error" and SEGV in server_status(settings)[1]
 
-    crashed = rag("ask", QUESTION, "--json", env=env)
+    crashed = rag("ask", QUESTION, "--json", env=env, process=True)
     assert crashed.returncode == 0, crashed.stderr
     report = json.loads(crashed.stdout)["translation_skipped"]
     assert SEGV in report and "It was restarted: ask again." in report
-    assert "last lines of" in report and "README 'Answer model'" in report
+    assert "last lines of" in report and "docs/answer-model.md" in report
     assert SEGV in crashed.stderr  # the text output says it too
     assert DUAL_USE in json.loads(crashed.stdout)["answer"]  # the quote answer is still given, from the Arabic words
 
@@ -74,7 +74,7 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
     level, status = server_status(settings)
     assert level == "warning" and status.startswith("running again") and SEGV in status
 
-    after = rag("ask", QUESTION, "--json", env={**env, "RAG_ANSWER_MODE": "generate"})
+    after = rag("ask", QUESTION, "--json", env={**env, "RAG_ANSWER_MODE": "generate"}, process=True)
     assert after.returncode == 0, after.stderr
     answer = json.loads(after.stdout)
     assert answer["translation_skipped"] is None and answer["model"] and answer["answer"].strip()
@@ -82,18 +82,18 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
 
     _segfault(settings)  # a second crash within minutes of the restart: no more restarts, and it keeps saying why
     for _ in range(2):
-        again = rag("ask", "What did Lavrov say about NATO?", "--json", env=env)
+        again = rag("ask", "What did Lavrov say about NATO?", "--json", env=env, process=True)
         assert again.returncode == 0, again.stderr
         assert (
             "Not restarted (crashed again within 10 minutes of its restart)"
             in json.loads(again.stdout)["translation_skipped"]
         )
-    doctor = rag("doctor", "--json", env=env)
+    doctor = rag("doctor", "--json", env=env, process=True)
     assert doctor.returncode == 1
     endpoint = next(c for c in json.loads(doctor.stdout)["checks"] if c["check"] == "endpoint")
     assert endpoint["ok"] is False and SEGV in endpoint["detail"]
 
-    started = rag("llm", "start", env=env)  # the user's way to try again
+    started = rag("llm", "start", env=env, process=True)  # the user's way to try again
     assert started.returncode == 0 and "answered a one-token completion" in started.stdout, started.stderr
     assert server_status(settings)[0] == "ok"
 

@@ -117,9 +117,8 @@ def test_second_writer_is_refused_or_waits(tmp_path: Path) -> None:
     assert not worker.is_alive() and len(_load(index).articles) == 3
 
 
-def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -> None:
-    data = _write(tmp_path / "data", TEXTS)
-    index = tmp_path / "index"
+def _writer_in_another_process(index: Path) -> subprocess.Popen[str]:
+    """Another process that holds the index's writer lock (until it is killed)."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -131,6 +130,13 @@ def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -> None:
+    data = _write(tmp_path / "data", TEXTS)
+    index = tmp_path / "index"
+    holder = _writer_in_another_process(index)
     (index / "v-20260101T000000-1-1.tmp").mkdir()  # what a build killed mid-write leaves
     (index / "v-20250101T000000-1-1.retired").mkdir()  # what a writer killed while retiring a version leaves
     with pytest.raises(IndexBusyError):
@@ -143,7 +149,11 @@ def test_a_killed_writer_leaves_no_stuck_lock_and_no_leftovers(tmp_path: Path) -
 
 def test_cli_busy_index_exits_3(tmp_path: Path) -> None:
     data = _write(tmp_path / "data", TEXTS)
-    with writer_lock(tmp_path / "index"):
+    holder = _writer_in_another_process(tmp_path / "index")
+    try:
         done = rag("index", "update", "--data", str(data), "--index", str(tmp_path / "index"))
+    finally:
+        holder.kill()
+        holder.wait()
     assert done.returncode == 3, done.stderr
     assert done.stderr.startswith("error: ") and "--wait" in done.stderr and "Traceback" not in done.stderr

@@ -19,7 +19,7 @@ Signals of one question's best key quote (its key sentence and the adjacent sent
     rendered   1 when an English question was searched with its Arabic rendering.
 A logistic model per question language mixes them into the probability that the quote answers; the weights are
 fitted on XQuAD with half of its articles withheld from the index, and with half of each article's paragraphs
-withheld (near-topic questions) (scripts/fit_answerable.py, README "Answer or abstain"). Every answer gets one of
+withheld (near-topic questions) (scripts/fit_answerable.py, docs/answer-or-abstain.md). Every answer gets one of
 three outcomes from it: an answer, the closest passages (uncertain), or a refusal.
 """
 
@@ -134,8 +134,8 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
 
-# Fitted by scripts/fit_answerable.py on all 48 XQuAD articles, half of them withheld from the index (README
-# "Answer or abstain" has the two-fold figures, fitted on one half of the articles and measured on the other).
+# Fitted by scripts/fit_answerable.py on all 48 XQuAD articles, half of them withheld from the index
+# (docs/answer-or-abstain.md has the two-fold figures, fitted on one half of the articles and measured on the other).
 CALIBRATIONS: dict[str, Calibration] = {
     "ar": Calibration(
         -26.7928, (-6.1911, 19.2506, 35.9741, -0.1356, 3.4522, 0.5097, 0.4948, -0.6481, -0.7783, -1.6345, 0.0)

@@ -12,7 +12,7 @@ the same sentence reached through two overlapping chunks counts once). A candida
     number     1 when the question asks for a number or a date (how many, when, كم, متى ...) and the sentence
                writes one,
     words      the sentence's length, log(words),
-mixed linearly with weights fitted on XQuAD by a conditional logit (scripts/fit_quotes.py; README "Key quotes").
+mixed linearly with weights fitted on XQuAD by a conditional logit (scripts/fit_quotes.py; docs/key-quotes.md).
 """
 
 from __future__ import annotations

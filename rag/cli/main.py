@@ -575,7 +575,7 @@ def evaluate(
         typer.Option(
             "--withheld",
             help="With --xquad or --squad: index every other article only and ask every question; report answers, "
-            'closest passages and refusals (README "Answer or abstain").',
+            "closest passages and refusals (docs/answer-or-abstain.md).",
         ),
     ] = False,
     query_lang: Annotated[str, typer.Option("--query-lang", help="XQuAD question language: en or ar.")] = "en",
@@ -694,7 +694,7 @@ def llm_stop() -> None:
 
 
 def main() -> None:
-    """Entry point: every mistake is one line on stderr starting with "error:"; exit codes as in the README."""
+    """Entry point: every mistake is one line on stderr starting with "error:"; exit codes as in docs/cli.md."""
     try:
         from typer._click import exceptions as click_errors  # typer >= 0.2x vendors click
     except ImportError:  # pragma: no cover - older typer

@@ -131,7 +131,7 @@ def use_query_threads(threads: int) -> None:
     cores). Call it once the index is loaded (the libraries it limits must be loaded).
 
     One question is a few dozen tokens: a second thread barely speeds it up, while several askers' searches
-    each spinning two threads on two cores slowed them tenfold (scripts/bench_load.py, README "Many readers").
+    each spinning two threads on two cores slowed them tenfold (scripts/bench_load.py, docs/many-readers.md).
     """
     if threads > 0:
         import torch

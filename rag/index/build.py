@@ -266,7 +266,7 @@ def embed_passages(
     default), every chunk is embedded as well as its sentences. With `pooled`, a chunk with sentences is not
     embedded: its vector is the mean of its sentences' vectors weighted by their tokens, renormalized, and a
     one-sentence chunk is embedded itself: about half a build's embedding, for XQuAD R@1 Arabic 0.939 vs 0.937 but
-    English 0.819 vs 0.834 (README "Retrieval, measured")."""
+    English 0.819 vs 0.834 (docs/figures.md, "Retrieval, measured")."""
     dim = embedder.dim
     texts, embedded = passage_texts(chunks, sentences, chunk_vectors)
     if not texts:

@@ -134,7 +134,7 @@ class VectorIndex:
         one call to the store.
 
         Sentences do not propose candidates of their own: measured on XQuAD, a sentence-level search adds no
-        passage that the chunk search and BM25 do not already find (recall identical, README)."""
+        passage that the chunk search and BM25 do not already find (recall identical, docs/figures.md)."""
         return {int(i) for ids in self.vectors.search(queries, pool, where) for i in ids}
 
     def dense_scores(

@@ -125,7 +125,7 @@ def html_to_text(raw: str) -> str:
 
     `trafilatura` (a maintained extractor) finds the article's body and leaves out menus, cookie notices,
     link lists, "most read" boxes, comments and footers (measured on saved news pages, tests/fixtures/pages:
-    `scripts/html_extractors.py`, README "How it works"). A page too short or too odd for it keeps every
+    `scripts/html_extractors.py`, docs/how-it-works.md). A page too short or too odd for it keeps every
     text of the page (`page_text`).
     """
     return _article_of(raw, _parse(raw))

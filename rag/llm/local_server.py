@@ -115,7 +115,7 @@ class Crash:
         when = f"{self.uptime:.0f} s after it started" if self.ready else "during its start-up check (one token)"
         tail = log_tail(self.log, self.log_from)
         last = f"; last lines of {self.log}: {tail}" if tail else f"; see {self.log}"
-        return f"{CRASH_REPORT} {how} {when}{last}; see README 'Answer model' for CPU requirements."
+        return f"{CRASH_REPORT} {how} {when}{last}; see docs/answer-model.md for CPU requirements."
 
 
 _ROUTINE = re.compile(r"^llama_perf_|^INFO: ")  # timings and uvicorn's start-up and access lines: no clue to a crash

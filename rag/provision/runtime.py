@@ -197,7 +197,7 @@ def check_cpu(python: str = sys.executable) -> BuildInfo:
         raise RuntimeProblem(
             f"The answer runtime was built for instructions this CPU ({cpu_model()}) lacks: {', '.join(missing)}. "
             f"Rebuild it for the portable baseline (AVX2, no AVX-512 or AMX): `{python} -m rag.provision.runtime "
-            "--force`; a CPU without AVX2 cannot run the embedded model (see README 'Answer model': set "
+            "--force`; a CPU without AVX2 cannot run the embedded model (see docs/answer-model.md: set "
             "OPENAI_BASE_URL to another answer server)."
         )
     return info

@@ -32,9 +32,9 @@ class Retriever:
     candidates) and its BM25 score (as a share of the query's best possible score), mixed as
     (1 - w) * dense + w * lexical, where w is `lexical_weight` for an Arabic question and
     `rendered_lexical_weight` for one in another language, whose Arabic terms are the answer model's rendering
-    (a machine translation's words are a weaker clue than the asker's own: measured on XQuAD, README "Retrieval,
-    measured"). Near-duplicate chunks are collapsed (the other articles carrying one are named in the kept hit's
-    `also`) and at most `per_article` chunks of one article are kept (0 = no cap). With a recency half-life (days,
+    (a machine translation's words are a weaker clue than the asker's own: measured on XQuAD, docs/figures.md
+    "Retrieval, measured"). Near-duplicate chunks are collapsed (the other articles carrying one are named in the kept
+    hit's `also`) and at most `per_article` chunks of one article are kept (0 = no cap). With a recency half-life (days,
     0 = off) a passage's score is halved for every half-life its article is older than the newest.
     """
 
