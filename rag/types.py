@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,31 @@ class Filter:
         return " · ".join(parts)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Query:
+    """One question as every step of its answer sees it, built once (`Retriever.query`): the search, the reading,
+    the key-quote picker, the estimate and the evidence all read this one record, so they cannot disagree.
+
+    `text` is the question searched (a follow-up's standalone form); `rendering` its Arabic rendering for an
+    English question (None for Arabic, without a translator, or when it was dropped as too far from the question),
+    `skipped` why an English question went without one (the answer model was busy, failed, ...); `vectors` the
+    (unit vector, weight) of the question and of its rendering; `lexical` the words BM25 matches ("" when none:
+    English words alone only match stray Latin in Arabic articles); `scope` the articles searched."""
+
+    text: str
+    language: str
+    vectors: tuple[tuple[np.ndarray, float], ...]
+    rendering: str | None = None
+    skipped: str | None = None
+    lexical: str = ""
+    scope: Filter | None = None
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The question's own vector (not its rendering's)."""
+        return self.vectors[0][0]
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A retrieved chunk, its fused score, its dense score (cosine mix) and lexical score (share of the query's
@@ -139,9 +168,18 @@ class Evidence:
     hits: tuple[Hit, ...]
     passages: tuple[str, ...]  # the text of each hit given to the model
     highlights: tuple[tuple[tuple[int, int], ...], ...]  # per hit, article offsets of those sentences
-    translation: str | None = None  # the Arabic rendering of an English question that was also searched
-    translation_skipped: str | None = None  # why an English question was searched without its rendering
+    query: Query | None = None  # the question as it was searched (None: evidence made without a search)
     search_seconds: float = 0.0  # how long finding the passages took
+
+    @property
+    def translation(self) -> str | None:
+        """The Arabic rendering of an English question that was also searched."""
+        return self.query.rendering if self.query is not None else None
+
+    @property
+    def translation_skipped(self) -> str | None:
+        """Why an English question was searched without its rendering."""
+        return self.query.skipped if self.query is not None else None
 
 
 @dataclass(frozen=True, slots=True)

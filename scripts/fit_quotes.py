@@ -43,12 +43,13 @@ def collect(args: argparse.Namespace) -> list[dict]:  # type: ignore[type-arg]
     index = load_index(workdir, s.index_spec)
     translator = make_translator(s) if args.query_lang == "en" else None
     retriever = retriever_for(index, embedder, s, translator)
-    picker = QuotePicker(retriever)
+    picker = QuotePicker(retriever.index, retriever.bm25)
     rows = []
     for i, (qid, question) in enumerate(data.questions[args.query_lang]):
-        hits = retriever.search(question, args.passages)
+        query = retriever.query(question)
+        hits = retriever.search(query, args.passages)
         aid, a, b = data.answers[qid]
-        cands = picker.candidates(question, hits)
+        cands = picker.candidates(query, hits)
         rows.append(
             {
                 "half": int(aid[-2:]) % 2,

@@ -103,10 +103,12 @@ def test_translation_pauses_after_a_failure(tmp_path: Path) -> None:
             yield ""  # pragma: no cover
 
     translator = QueryTranslator(lambda: Down("x"), "m", tmp_path / "cache.jsonl", pause_after_failure=60)
-    assert translator.arabic("What did Mao Ning say?") is None
-    assert translator.arabic("What did Medvedev warn about?") is None
+    first = translator.render("What did Mao Ning say?")
+    second = translator.render("What did Medvedev warn about?")
+    assert first.arabic is None and second.arabic is None
     assert len(calls) == 1  # the second search did not wait for a model that just failed
-    assert translator.skipped("What did Mao Ning say?") == "the answer model could not be reached"
+    assert first.skipped == "the answer model could not be reached"
+    assert second.skipped == "the answer model failed moments ago"
 
 
 def test_translation_says_when_the_model_timed_out(tmp_path: Path) -> None:
@@ -116,8 +118,8 @@ def test_translation_says_when_the_model_timed_out(tmp_path: Path) -> None:
             yield ""  # pragma: no cover
 
     translator = QueryTranslator(lambda: Slow("x"), "m", tmp_path / "cache.jsonl", pause_after_failure=60)
-    assert translator.arabic("What did Mao Ning say?") is None
-    assert translator.skipped("What did Mao Ning say?") == "the answer model did not answer in time"
+    rendered = translator.render("What did Mao Ning say?")
+    assert rendered.arabic is None and rendered.skipped == "the answer model did not answer in time"
 
 
 def test_cli_shows_sources_and_a_clear_error_and_never_the_key(real_index: Path) -> None:

@@ -14,7 +14,7 @@ from rag.errors import NothingMatchesError, RagError
 from rag.index.build import build_index
 from rag.index.store import VectorIndex, holdings, load_index
 from rag.retrieve.filters import day, make_filter, parse_filter_command
-from rag.retrieve.retriever import Retriever
+from rag.retrieve.retriever import RetrievalWeights, Retriever
 from rag.types import Filter, IndexSpec
 
 from .conftest import FakeEmbedder
@@ -49,7 +49,7 @@ def _published(index: VectorIndex, article_id: str) -> str | None:
 
 @pytest.mark.parametrize("weight", [0.0, 0.4, 1.0])  # dense leg only, both, lexical leg carrying the score
 def test_dates_and_outlets_hold_on_both_legs(index: VectorIndex, weight: float) -> None:
-    retriever = Retriever(index, FakeEmbedder(), lexical_weight=weight)
+    retriever = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=weight))
     unfiltered = retriever.search(QUESTION, 5)
     assert sum(not h.chunk.article_id.startswith("wire-") for h in unfiltered) <= 1  # the fillers crowd the rest out
     since = retriever.search(QUESTION, 5, Filter(since="2024-01-01"))
@@ -64,7 +64,7 @@ def test_dates_and_outlets_hold_on_both_legs(index: VectorIndex, weight: float) 
 
 
 def test_k_passages_come_back_when_k_exist(index: VectorIndex) -> None:
-    retriever = Retriever(index, FakeEmbedder(), lexical_weight=0.4)
+    retriever = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4))
     dated = [a for a in index.articles if _published(index, a)]
     chunks = sum(len(index.records.positions_of(a)) for a in dated)
     assert chunks >= 6  # the dated fixtures, fewer than the 50 candidates the fillers take unfiltered
@@ -76,7 +76,7 @@ def test_k_passages_come_back_when_k_exist(index: VectorIndex) -> None:
 
 
 def test_outlet_names_ignore_case_and_articles_filter(index: VectorIndex) -> None:
-    retriever = Retriever(index, FakeEmbedder(), lexical_weight=0.4)
+    retriever = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4))
     hits = retriever.search(QUESTION, 3, Filter(outlets=("filler wire",)))
     assert len(hits) == 3 and all(h.chunk.article_id.startswith("wire-") for h in hits)
     only = retriever.search(QUESTION, 3, Filter(articles=("feed-001", "harbour")))
@@ -99,7 +99,7 @@ def test_a_filter_that_keeps_nothing_says_so(index: VectorIndex) -> None:
 
 
 def test_duplicates_name_the_other_outlets(index: VectorIndex) -> None:
-    retriever = Retriever(index, FakeEmbedder(), lexical_weight=0.4)
+    retriever = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4))
     hits = retriever.search(QUESTION, 3, Filter(since="2024-01-01"))
     ids = [h.chunk.article_id for h in hits]
     assert ids[0] == "feed-005" and "feed-006" not in ids  # the same text twice: one passage
@@ -109,15 +109,15 @@ def test_duplicates_name_the_other_outlets(index: VectorIndex) -> None:
 
 
 def test_recency_prefers_the_newer_and_is_off_by_default(index: VectorIndex) -> None:
-    default = Retriever(index, FakeEmbedder(), lexical_weight=0.4)
-    assert default.recency_half_life == 0
-    recent = Retriever(index, FakeEmbedder(), lexical_weight=0.4, recency_half_life=30.0)
+    default = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4))
+    assert default.weights.recency_half_life == 0
+    recent = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4, recency_half_life=30.0))
     pair = Filter(articles=("feed-005", "feed-006"))
     assert default.search(QUESTION, 3, pair)[0].chunk.article_id == "feed-005"  # the same text: the first kept
     hits = recent.search(QUESTION, 3, pair)
     assert [h.chunk.article_id for h in hits] == ["feed-006"] and hits[0].also == ("feed-005",)  # a day newer
     positions = np.array([index.records.positions_of(a)[0] for a in ("feed-002", "feed-006", "market", "notes")])
-    slow = Retriever(index, FakeEmbedder(), recency_half_life=365.0)._recency(positions)
+    slow = Retriever(index, FakeEmbedder(), RetrievalWeights(recency_half_life=365.0))._recency(positions)
     assert np.allclose(slow, [1.0, 0.5 ** (127 / 365), 0.5 ** (1030 / 365), 0.5 ** (1030 / 365)], rtol=1e-5)
 
 

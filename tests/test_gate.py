@@ -18,7 +18,7 @@ from rag.index.build import index_articles
 from rag.index.store import VectorIndex, load_index
 from rag.llm.client import OpenAIChat
 from rag.llm.gate import ModelBusyError, ModelGate, gate_for
-from rag.retrieve.translate import QueryTranslator
+from rag.retrieve.translate import QueryTranslator, Rendering
 from rag.types import Article, IndexSpec
 
 from .conftest import FakeChat, FakeEmbedder
@@ -256,33 +256,34 @@ def test_a_search_does_not_wait_for_a_busy_model(tmp_path: Path) -> None:
         )
         with gate.turn(5.0):  # the model is answering someone
             t0 = time.monotonic()
-            assert translator.arabic("What did Mao Ning say?") is None
+            busy = translator.render("What did Mao Ning say?")
             assert time.monotonic() - t0 < 1.0
-            assert translator.skipped("What did Mao Ning say?") == "the answer model was busy with another question"
+            assert busy.arabic is None and busy.skipped == "the answer model was busy with another question"
         # no pause after "busy", nothing cached: the next search gets its rendering
-        assert translator.arabic("What did Mao Ning say?") == stub_ar
-        assert translator.skipped("What did Mao Ning say?") is None
+        assert translator.render("What did Mao Ning say?") == Rendering(stub_ar)
 
 
-def test_a_question_searched_without_its_rendering_tries_again_later(index: VectorIndex) -> None:
-    import rag.retrieve.retriever as retrieval
+def test_a_question_searched_without_its_rendering_tries_again_at_the_next_ask(index: VectorIndex) -> None:
+    from rag.answer.pipeline import gather_evidence
+    from rag.retrieve.retriever import Retriever
 
-    busy = [True]
+    asked: list[str] = []
 
-    class Translator:
-        def arabic(self, question: str) -> str | None:
-            return None if busy[0] else "ماذا قالت ماو نينغ؟"
+    class Translator:  # busy for the first question only
+        def render(self, question: str) -> Rendering:
+            asked.append(question)
+            if len(asked) == 1:
+                return Rendering(skipped="the answer model was busy with another question")
+            return Rendering("ماذا قالت ماو نينغ؟")
 
-        def skipped(self, question: str) -> str | None:
-            return "the answer model was busy with another question" if busy[0] else None
-
-    r = retrieval.Retriever(index, FakeEmbedder(), translator=Translator())  # type: ignore[arg-type]
-    q = "What did Mao Ning say?"
-    assert r.translation(q) is None and r.translation_skipped(q) is not None
-    busy[0] = False
-    assert r.translation(q) is None  # the same answer's steps agree with its search...
-    r._queries_of[q] = (0.0, *r._queries_of[q][1:])  # ...until RENDERING_RETRY has passed
-    assert r.translation(q) == "ماذا قالت ماو نينغ؟"
+    r = Retriever(index, FakeEmbedder(), translator=Translator())  # type: ignore[arg-type]
+    first = gather_evidence("What did Mao Ning say?", r)
+    assert len(asked) == 1  # one rendering per answer: search, reading and quotes read the same Query
+    assert first.translation is None and first.translation_skipped == "the answer model was busy with another question"
+    assert first.query is not None and len(first.query.vectors) == 1 and first.query.lexical == ""
+    again = gather_evidence("What did Mao Ning say?", r)  # no cache of the first answer decides the next one
+    assert again.translation == "ماذا قالت ماو نينغ؟" and again.translation_skipped is None
+    assert again.query is not None and len(again.query.vectors) == 2 and "ماو نينغ" in again.query.lexical
 
 
 class QueuedChat(FakeChat):

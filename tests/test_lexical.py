@@ -14,7 +14,7 @@ from rag.errors import IndexMismatchError, LLMError, RagError
 from rag.index.build import index_articles
 from rag.index.lexical import BM25, Analyzer, BM25Writer, ngrams, stem
 from rag.index.store import load_index
-from rag.retrieve.retriever import Retriever
+from rag.retrieve.retriever import RetrievalWeights, Retriever
 from rag.retrieve.translate import QueryTranslator
 from rag.text.arabic import fold
 from rag.types import Article, IndexSpec
@@ -116,7 +116,7 @@ def test_the_index_loads_its_postings_instead_of_rebuilding_them(
     monkeypatch.setattr(BM25, "build", no_rebuild)
     monkeypatch.setattr(BM25Writer, "add", no_rebuild)
     index = load_index(tmp_path, FAKE_SPEC)
-    retriever = Retriever(index, FakeEmbedder(), lexical_weight=0.5)
+    retriever = Retriever(index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.5))
     assert retriever.bm25 is index.lexical and index.lexical.scores("ماو نينغ").max() > 0
     with pytest.raises(IndexMismatchError, match="lexical_terms='ngram' but the settings say 'stem'"):
         load_index(tmp_path, replace(FAKE_SPEC, lexical_terms="stem"))
@@ -195,27 +195,28 @@ def test_lexical_leg_finds_what_the_dense_leg_misses(small_index) -> None:  # ty
     # The hamza form differs from the text's, so the hashing embedder only matches "في" (in b);
     # the lexical leg folds the spelling and ignores the stop word.
     question = "الإستخدام في"
-    dense = Retriever(small_index, FakeEmbedder(), lexical_weight=0.0).search(question, 1)
-    hybrid = Retriever(small_index, FakeEmbedder(), lexical_weight=0.6).search(question, 1)
+    dense = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.0)).search(question, 1)
+    hybrid = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.6)).search(question, 1)
     assert dense[0].chunk.article_id == "b"
     assert hybrid[0].chunk.article_id in {"a", "c"} and hybrid[0].lexical == pytest.approx(1.0, abs=1e-5)
 
 
 def test_near_duplicates_collapse_and_article_cap(small_index) -> None:  # type: ignore[no-untyped-def]
-    r = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3)
+    r = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3))
     ids = [h.chunk.article_id for h in r.search("ماو نينغ الاستخدام المزدوج", 4)]
     assert len(ids) == 3 and len({"a", "c"} & set(ids)) == 1  # a and c are the same text: one is kept
-    loose = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3, duplicate_overlap=1.01)
+    loose = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3, duplicate_overlap=1.01))
     assert len(loose.search("ماو نينغ الاستخدام المزدوج", 4)) == 4
 
 
 def test_translation_feeds_both_legs(small_index) -> None:  # type: ignore[no-untyped-def]
     translator = QueryTranslator(lambda: FakeChat("ماذا قالت ماو نينغ عن الحوار مع بكين؟"), "fake")
-    r = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3, translator=translator)
-    hits = r.search("What did Mao Ning say about dialogue with Beijing?", 2)
-    assert r.translation("What did Mao Ning say about dialogue with Beijing?") is not None
+    r = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3), translator=translator)
+    query = r.query("What did Mao Ning say about dialogue with Beijing?")
+    hits = r.search(query, 2)
+    assert query.rendering is not None and query.rendering in query.lexical and len(query.vectors) == 2
     assert hits[0].chunk.article_id == "d"
-    plain = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3)
+    plain = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3))
     assert plain.search("What did Mao Ning say about dialogue with Beijing?", 1)[0].lexical == 0.0
 
 
@@ -229,8 +230,7 @@ def test_a_rendered_question_weighs_bm25_by_its_own_weight(small_index) -> None:
         return Retriever(
             small_index,
             FakeEmbedder(),
-            lexical_weight=arabic_weight,
-            rendered_lexical_weight=rendered_weight,
+            RetrievalWeights(lexical_weight=arabic_weight, rendered_lexical_weight=rendered_weight),
             translator=translator,
         )
 
@@ -241,16 +241,20 @@ def test_a_rendered_question_weighs_bm25_by_its_own_weight(small_index) -> None:
     assert rendered_only.search(arabic, 1)[0].chunk.article_id == "b"  # dense only
     for hit in retriever(0.6, 0.2).search(english, 3):  # the fused score is (1 - 0.2) dense' + 0.2 lexical
         assert hit.score <= 0.8 + 0.2 * hit.lexical + 1e-6 and hit.score >= 0.2 * hit.lexical - 1e-6
-    assert Retriever(small_index, FakeEmbedder(), lexical_weight=0.3).rendered_lexical_weight == 0.3  # one weight
+    assert RetrievalWeights(lexical_weight=0.3).rendered_lexical == 0.3  # one weight
 
 
 def test_a_rendering_far_from_the_question_is_dropped(small_index) -> None:  # type: ignore[no-untyped-def]
     translator = QueryTranslator(lambda: FakeChat("ماذا أعتذر مبدوا؟"), "fake")
     question = "What did Medvedev warn about?"
     strict = Retriever(
-        small_index, FakeEmbedder(), lexical_weight=0.3, translator=translator, translation_min_similarity=0.99
+        small_index,
+        FakeEmbedder(),
+        RetrievalWeights(lexical_weight=0.3, translation_min_similarity=0.99),
+        translator=translator,
     )
-    assert strict.translation(question) is None and strict.lexical_query(question) == ""
-    assert len(strict.query_vectors(question)) == 1
-    loose = Retriever(small_index, FakeEmbedder(), lexical_weight=0.3, translator=translator)
-    assert loose.translation(question) == "ماذا أعتذر مبدوا؟" and len(loose.query_vectors(question)) == 2
+    query = strict.query(question)
+    assert query.rendering is None and query.lexical == "" and len(query.vectors) == 1
+    loose = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3), translator=translator)
+    query = loose.query(question)
+    assert query.rendering == "ماذا أعتذر مبدوا؟" and len(query.vectors) == 2

@@ -22,7 +22,7 @@ from rag.index.manifest import read_manifest
 from rag.index.milvus import SLOTS, MilvusWriter, connect, lite_path
 from rag.index.store import load_index
 from rag.index.versions import live_path, live_version
-from rag.retrieve.retriever import Retriever
+from rag.retrieve.retriever import RetrievalWeights, Retriever
 from rag.types import Filter, IndexSpec
 
 from .conftest import DATA, QUESTIONS, FakeEmbedder
@@ -36,7 +36,7 @@ QUESTIONS_AR = ("ماو نينغ الاستخدام المزدوج", "لافرو
 
 
 def _retriever(index_dir: Path, spec: IndexSpec) -> Retriever:
-    return Retriever(load_index(index_dir, spec), FakeEmbedder(), lexical_weight=0.4)
+    return Retriever(load_index(index_dir, spec), FakeEmbedder(), RetrievalWeights(lexical_weight=0.4))
 
 
 def _rows(index_dir: Path) -> dict[str, int]:
@@ -138,7 +138,10 @@ def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:
 
     # the result equals a FAISS index of the same folder
     build_index(data, tmp_path / "faiss", FakeEmbedder(), FAKE_SPEC)
-    faiss, milvus = _retriever(tmp_path / "faiss", FAKE_SPEC), Retriever(after, FakeEmbedder(), lexical_weight=0.4)
+    faiss, milvus = (
+        _retriever(tmp_path / "faiss", FAKE_SPEC),
+        Retriever(after, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4)),
+    )
     for question in (*QUESTIONS_AR, "خبر جديد عن الصين", "جملة أخيرة جديدة"):
         assert _seen(milvus, question) == _seen(faiss, question), question
     assert not any(h.chunk.article_id == gone for q in QUESTIONS_AR for h in milvus.search(q, 10))
@@ -146,7 +149,7 @@ def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:
     # the previous version's rows stay one switch longer (a reader that loaded it still finds them) ...
     rows = _rows(index_dir)
     assert rows["chunks"] > second.chunks
-    old_reader = Retriever(before, FakeEmbedder(), lexical_weight=0.4)
+    old_reader = Retriever(before, FakeEmbedder(), RetrievalWeights(lexical_weight=0.4))
     assert any(h.chunk.article_id == gone for h in old_reader.search("العلاقات الصينية الروسية", 10))
     # ... and are deleted when their last version is retired (the next switch)
     (data / "new2.txt").write_text("خبر آخر جديد تماما.", encoding="utf-8")

@@ -66,8 +66,9 @@ def test_decimal_point_does_not_end_a_sentence() -> None:
 
 
 def test_picker_quotes_the_answering_sentence_with_its_neighbour(retriever) -> None:  # type: ignore[no-untyped-def]
-    hits = retriever.search(QUESTION, 2)
-    quotes = QuotePicker(retriever).pick(QUESTION, hits)
+    query = retriever.query(QUESTION)
+    hits = retriever.search(query, 2)
+    quotes = QuotePicker(retriever.index, retriever.bm25).pick(query, hits)
     best = quotes[0]
     text = ARTICLES[0].text
     assert text[best.focus[0] : best.focus[1]] == MEETING  # the key sentence

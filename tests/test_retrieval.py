@@ -27,8 +27,9 @@ def test_evidence_in_top_5_for_every_answerable_seed_question(
 def test_focused_passages_are_sentences_of_the_chunk(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
     retriever = load_retriever(real_settings, real_embedder)
     question = "What did Mao Ning say about dual-use exports?"
-    hits = retriever.search(question, 3)
-    focused, spans = retriever.read(question, hits, 2)
+    query = retriever.query(question)
+    hits = retriever.search(query, 3)
+    focused, spans = retriever.read(query, hits, 2)
     assert "الاستخدام المزدوج" in focused[0]
     for hit, text in zip(hits, focused, strict=True):
         assert all(part.strip() in hit.chunk.text for part in text.split(" … "))
@@ -36,7 +37,7 @@ def test_focused_passages_are_sentences_of_the_chunk(real_index: Path, real_sett
         article = retriever.index.articles[hit.chunk.article_id].text
         assert all(hit.chunk.start <= a < b <= hit.chunk.end for a, b in hit_spans)
         assert all(article[a:b] in hit.chunk.text for a, b in hit_spans)
-    assert retriever.read(question, hits, 0) == ([h.chunk.text for h in hits], [() for _ in hits])
+    assert retriever.read(query, hits, 0) == ([h.chunk.text for h in hits], [() for _ in hits])
 
 
 def test_scores_are_fused_and_ordered(real_index: Path, real_settings: Settings, real_embedder) -> None:  # type: ignore[no-untyped-def]
@@ -55,7 +56,8 @@ def test_english_question_is_translated_for_the_lexical_leg(
 ) -> None:  # type: ignore[no-untyped-def]
     retriever = load_retriever(real_settings, real_embedder)
     question = "What did Mao Ning say about dual-use exports?"
-    rendering = retriever.translation(question)
+    query = retriever.query(question)
+    rendering = query.rendering
     assert rendering and any("\u0621" <= ch <= "\u064a" for ch in rendering)
-    hits = retriever.search(question, 3)
+    hits = retriever.search(query, 3)
     assert "الاستخدام المزدوج" in hits[0].chunk.text and hits[0].lexical > 0

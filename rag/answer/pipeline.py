@@ -314,15 +314,15 @@ def gather_evidence(
     """Retrieve k passages for the question (from the articles `scope` keeps); the model will read `sentences`
     sentences of each."""
     t0 = time.perf_counter()
-    hits = retriever.search(question, k, scope)
-    passages, highlights = retriever.read(question, hits, sentences)
+    query = retriever.query(question, scope)
+    hits = retriever.search(query, k)
+    passages, highlights = retriever.read(query, hits, sentences)
     return Evidence(
-        question=question,
+        question=query.text,
         hits=tuple(hits),
         passages=tuple(passages),
         highlights=tuple(highlights),
-        translation=retriever.translation(question),
-        translation_skipped=retriever.translation_skipped(question),
+        query=query,
         search_seconds=time.perf_counter() - t0,
     )
 
@@ -365,11 +365,12 @@ def ask(
     articles = retriever.index.articles
     matcher = NameMatcher()
     assessment = None
-    if picker is not None and evidence.hits:
+    if picker is not None and evidence.hits and evidence.query is not None:
         step("quotes")
-        quotes = tuple(picker.pick(standalone, evidence.hits, count=3))
+        query = evidence.query
+        quotes = tuple(picker.pick(query, evidence.hits, count=3))
         signals = signals_of(
-            standalone, evidence.translation, evidence.hits, quotes, articles, picker.coverage_of(standalone), matcher
+            query.text, query.rendering, evidence.hits, quotes, articles, picker.coverage_of(query), matcher
         )
         assessment = assess(signals, standalone, calibrations) if quotes else None
     texts = [articles[a].text for a in dict.fromkeys(h.chunk.article_id for h in evidence.hits) if a in articles]
@@ -413,7 +414,7 @@ def verifier_for(retriever: Retriever, settings: Settings) -> CitationVerifier |
 
 def picker_for(retriever: Retriever, settings: Settings) -> QuotePicker:
     """The key-quote picker over the retriever (its weights are fitted constants, rag/answer/quotes.py)."""
-    return QuotePicker(retriever)
+    return QuotePicker(retriever.index, retriever.bm25)
 
 
 class AnswerPipeline:

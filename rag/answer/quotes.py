@@ -26,9 +26,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from rag.index.lexical import BM25
+from rag.index.store import VectorIndex
 from rag.text.arabic import ascii_digits
 from rag.text.sentences import article_sentences
-from rag.types import Chunk, Hit, KeyQuote
+from rag.types import Chunk, Hit, KeyQuote, Query
 
 Span = tuple[int, int]
 SIGNALS = ("dense", "lexical", "passage", "before", "after", "number", "words")
@@ -86,12 +88,15 @@ class Candidate:
 class QuotePicker:
     """Scores the sentences of retrieved passages against a question (see the module docstring).
 
-    `retriever` supplies the index, the question's vectors (question and Arabic rendering) and the lexical leg.
+    It reads the index's sentences and vectors, and the idf of `lexical` (the retriever's BM25 leg; None when
+    retrieval is dense only, and then no lexical signal); the question's vectors, rendering and lexical words come
+    with its Query.
     """
 
-    def __init__(self, retriever, weights: QuoteWeights | None = None) -> None:  # type: ignore[no-untyped-def]
-        self.retriever = retriever
-        self.index = retriever.index
+    def __init__(self, index: VectorIndex, lexical: BM25 | None = None, weights: QuoteWeights | None = None) -> None:
+        self.index = index
+        self.bm25 = lexical
+        self.analyzer = index.lexical.analyzer
         self.weights = weights or QuoteWeights()
         self._sentences = lru_cache(maxsize=512)(self._article_sentences)
 
@@ -108,18 +113,15 @@ class QuotePicker:
             return min(spans[i][0], span[0]), max(spans[i][1], span[1])
         return span
 
-    def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
+    def candidates(self, query: Query, hits: Sequence[Hit]) -> list[Candidate]:
         """Every sentence of the hits with its signals, in order of first appearance."""
-        queries = self.retriever.query_vectors(question)
-        terms = self._query_terms(question)
-        asks_number = bool(
-            _ASKS_NUMBER.search(question) or _ASKS_NUMBER.search(self.retriever.translation(question) or "")
-        )
+        terms = self._query_terms(query)
+        asks_number = bool(_ASKS_NUMBER.search(query.text) or _ASKS_NUMBER.search(query.rendering or ""))
         found: dict[tuple[str, Span], Candidate] = {}
         for n, hit in enumerate(hits, 1):
             spans, vectors = self.index.units_of(hit.chunk)
             dense = np.zeros(len(spans), dtype=np.float32)
-            for vector, weight in queries:
+            for vector, weight in query.vectors:
                 dense += weight * (vectors @ vector)
             for span, d in zip(spans, dense, strict=True):
                 whole = self._whole(hit.chunk.article_id, span)
@@ -142,17 +144,15 @@ class QuotePicker:
             )
         return _with_neighbours(out)
 
-    def _query_terms(self, question: str) -> dict[str, float]:
+    def _query_terms(self, query: Query) -> dict[str, float]:
         """The question's lexical terms (with its Arabic rendering) and their idf; empty without a lexical leg."""
-        bm25 = self.retriever.bm25
-        text = self.retriever.lexical_query(question)
-        if bm25 is None or not text:
+        if self.bm25 is None or not query.lexical:
             return {}
-        return {t: bm25.idf(t) for t in set(self.retriever.analyzer.terms(text))}
+        return {t: self.bm25.idf(t) for t in set(self.analyzer.terms(query.lexical))}
 
-    def coverage_of(self, question: str) -> Callable[[str], float]:
+    def coverage_of(self, query: Query) -> Callable[[str], float]:
         """The share of the question's terms (idf-weighted) a text holds, as a function of the text."""
-        terms = self._query_terms(question)
+        terms = self._query_terms(query)
         return lambda text: self._coverage(terms, text)
 
     def _coverage(self, terms: dict[str, float], text: str) -> float:
@@ -161,14 +161,14 @@ class QuotePicker:
         total = sum(terms.values())
         if total <= 0:
             return 0.0
-        held = set(self.retriever.analyzer.terms(text))
+        held = set(self.analyzer.terms(text))
         return sum(w for t, w in terms.items() if t in held) / total
 
-    def pick(self, question: str, hits: Sequence[Hit], count: int = 3) -> list[KeyQuote]:
+    def pick(self, query: Query, hits: Sequence[Hit], count: int = 3) -> list[KeyQuote]:
         """The `count` best key quotes, best first: each is its best sentence and, as context, the adjacent
         sentence that scores higher (measured on XQuAD: the answer is often the next or previous sentence);
         a sentence already inside a better quote does not start another."""
-        cands = self.candidates(question, hits)
+        cands = self.candidates(query, hits)
         scores = [c.score(self.weights) for c in cands]
         quotes: list[KeyQuote] = []
         for i in sorted(range(len(cands)), key=lambda i: -scores[i]):

@@ -251,8 +251,9 @@ def search(
     scope = _filter(since, until, outlet, article)
     retriever = load_retriever(s, scope=scope)
     use_query_threads(s.query_threads)
-    hits = retriever.search(question, s.top_k, scope)
-    rendering, skipped = retriever.translation(question), retriever.translation_skipped(question)
+    query = retriever.query(question, scope)
+    hits = retriever.search(query, s.top_k)
+    rendering, skipped = query.rendering, query.skipped
     articles = retriever.index.articles
     if as_json:
         hits_json = [_hit_json(i, h, articles) for i, h in enumerate(hits, 1)]

@@ -135,7 +135,8 @@ def evaluate_quotes(questions: list[Question], retriever: Retriever, settings: S
     at1 = at3 = 0
     answerable = [q for q in questions if q.answerable]
     for q in answerable:
-        quotes = picker.pick(q.question, retriever.search(q.question, settings.answer_k), count=3)
+        query = retriever.query(q.question)
+        quotes = picker.pick(query, retriever.search(query, settings.answer_k), count=3)
         holds = [any(e in quote.text for e in q.evidence) for quote in quotes]
         at1 += bool(holds[:1] and holds[0])
         at3 += any(holds)
@@ -287,7 +288,8 @@ def evaluate_xquad(
             at1 = at3 = 0
             for qid, question in xquad.questions[lang]:
                 aid, a, b = xquad.answers[qid]
-                best = picker.pick(question, retriever.search(question, settings.answer_k), count=3)
+                query = retriever.query(question)
+                best = picker.pick(query, retriever.search(query, settings.answer_k), count=3)
                 holds = [q.chunk.article_id == aid and q.start <= a and b <= q.end for q in best]
                 at1 += bool(holds[:1] and holds[0])
                 at3 += any(holds)

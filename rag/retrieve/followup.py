@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from rag.answer.prompts import rewrite_messages
 from rag.errors import LLMError
 from rag.llm.client import ChatModel
 from rag.llm.gate import OnWait
@@ -15,6 +14,43 @@ log = logging.getLogger(__name__)
 
 MAX_TURNS = 3  # the last turns the rewriter reads
 _MAX_ANSWER_CHARS = 400
+
+# Follow-up questions: rewritten with the conversation into a question that stands on its own.
+REWRITE_SYSTEM = (
+    "You rewrite the last question of a conversation about news articles so that it can be understood on its own. "
+    "Replace pronouns (he, she, it, they, هو، هي، هم) and vague references with the people and topics they stand "
+    "for, taken from the conversation. Keep the language of the last question. If it is already clear on its own, "
+    "repeat it unchanged. Reply with the rewritten question only."
+)
+# Arabic example first: with it last, the 1.5B model answered English follow-ups in Arabic (measured).
+REWRITE_EXAMPLES = [
+    (
+        [("ماذا قال وزير الخارجية عن السد؟", "قال إن السد سينتهي في 2025 [1].")],
+        "وماذا قال عن تكلفته؟",
+        "ماذا قال وزير الخارجية عن تكلفة السد؟",
+    ),
+    (
+        [("What did Joe Biden say about the dam?", "He said it would be finished in 2025 [1].")],
+        "And what did he say about its cost?",
+        "What did Joe Biden say about the cost of the dam?",
+    ),
+]
+
+
+def _conversation(turns: list[tuple[str, str]], question: str) -> str:
+    past = "\n".join(f"Question: {q}\nAnswer: {a}" for q, a in turns)
+    return f"Conversation:\n{past}\n\nLast question: {question}"
+
+
+def rewrite_messages(turns: list[tuple[str, str]], question: str) -> list[dict[str, str]]:
+    """The chat messages asking for a standalone version of a follow-up question."""
+    messages = [{"role": "system", "content": REWRITE_SYSTEM}]
+    for past, asked, rewritten in REWRITE_EXAMPLES:
+        messages += [
+            {"role": "user", "content": _conversation(past, asked)},
+            {"role": "assistant", "content": rewritten},
+        ]
+    return [*messages, {"role": "user", "content": _conversation(turns, question)}]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
 
@@ -17,12 +16,45 @@ from rag.embed.embedder import Embedder
 from rag.errors import RagError
 from rag.index.backend import Where
 from rag.index.store import VectorIndex, load_index
-from rag.retrieve.translate import QueryTranslator, make_translator
+from rag.retrieve.translate import QueryTranslator, Rendering, make_translator
 from rag.text.arabic import detect_language, for_embedding
-from rag.types import Filter, Hit
+from rag.types import Filter, Hit, Query
 
 TWIN_DENSE = 0.05  # past the k-th hit, only a candidate whose dense score is this near a kept one is read
-RENDERING_RETRY = 30.0  # seconds before a question searched without its rendering (model busy) tries again
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalWeights:
+    """How the retriever mixes and tidies its legs (the settings' retrieval group, `RetrievalWeights.of`).
+
+    `rendered_lexical_weight` None = the same as `lexical_weight`; `recency_half_life` in days, 0 = off;
+    `per_article` 0 = no cap."""
+
+    sentence_weight: float = 0.5
+    lexical_weight: float = 0.0
+    rendered_lexical_weight: float | None = None
+    translation_weight: float = 0.2
+    translation_min_similarity: float = 0.0
+    per_article: int = 0
+    duplicate_overlap: float = 0.8
+    recency_half_life: float = 0.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> RetrievalWeights:
+        return cls(
+            sentence_weight=settings.sentence_weight,
+            lexical_weight=settings.lexical_weight,
+            rendered_lexical_weight=settings.rendered_lexical_weight,
+            translation_weight=settings.translation_weight,
+            translation_min_similarity=settings.translation_min_similarity,
+            per_article=settings.per_article,
+            recency_half_life=settings.recency_half_life_days,
+        )
+
+    @property
+    def rendered_lexical(self) -> float:
+        """The BM25 weight for a question searched with its rendering's Arabic words."""
+        return self.lexical_weight if self.rendered_lexical_weight is None else self.rendered_lexical_weight
 
 
 class Retriever:
@@ -42,91 +74,37 @@ class Retriever:
         self,
         index: VectorIndex,
         embedder: Embedder,
-        sentence_weight: float = 0.5,
-        *,
-        lexical_weight: float = 0.0,
-        rendered_lexical_weight: float | None = None,
+        weights: RetrievalWeights | None = None,
         translator: QueryTranslator | None = None,
-        translation_weight: float = 0.2,
-        translation_min_similarity: float = 0.0,
-        per_article: int = 0,
-        duplicate_overlap: float = 0.8,
-        recency_half_life: float = 0.0,
     ) -> None:
         self.index = index
         self.embedder = embedder
-        self.sentence_weight = sentence_weight
-        self.lexical_weight = lexical_weight
-        self.rendered_lexical_weight = lexical_weight if rendered_lexical_weight is None else rendered_lexical_weight
+        self.weights = w = weights or RetrievalWeights()
         self.translator = translator
-        self.translation_weight = translation_weight
-        self.translation_min_similarity = translation_min_similarity
-        self.per_article = per_article
-        self.duplicate_overlap = duplicate_overlap
-        self.recency_half_life = recency_half_life  # days; 0 = off
         self.analyzer = index.lexical.analyzer
-        self.bm25 = index.lexical if max(lexical_weight, self.rendered_lexical_weight) > 0 else None
-        # Per question: (kept until, rendering, query vectors); search, read and the quotes share them.
-        self._queries_of: OrderedDict[str, tuple[float, str | None, tuple[tuple[np.ndarray, float], ...]]] = (
-            OrderedDict()
-        )
-        self._queries_lock = threading.Lock()
+        self.bm25 = index.lexical if max(w.lexical_weight, w.rendered_lexical) > 0 else None
+        self._lock = threading.Lock()
         self._wheres: OrderedDict[Filter, Where | None] = OrderedDict()  # per filter: the chunks it keeps
 
-    def _rendered(self, question: str) -> tuple[str | None, tuple[tuple[np.ndarray, float], ...]]:
-        """The Arabic rendering kept for an English question, and the (vector, weight) of the question and of
-        that rendering: one batch. A rendering too far from the question (a garbled name) is dropped.
-
-        Kept for the next 256 questions; a question searched without its rendering because the model was busy
-        is kept only for RENDERING_RETRY seconds (the same answer's steps agree, the next ask tries again)."""
-        with self._queries_lock:
-            kept = self._queries_of.get(question)
-            if kept is not None and kept[0] > time.monotonic():
-                self._queries_of.move_to_end(question)
-                return kept[1], kept[2]
-        rendering, queries = self._embed_queries(question)
-        skipped = self.translator is not None and self.translator.skipped(question) is not None
-        until = time.monotonic() + (RENDERING_RETRY if skipped else float("inf"))
-        with self._queries_lock:
-            self._queries_of[question] = (until, rendering, queries)
-            while len(self._queries_of) > 256:
-                self._queries_of.popitem(last=False)
-        return rendering, queries
-
-    def translation_skipped(self, question: str) -> str | None:
-        """Why an English question was searched without its Arabic rendering (None when it was not skipped)."""
-        return self.translator.skipped(question) if self.translator is not None else None
-
-    def _embed_queries(self, question: str) -> tuple[str | None, tuple[tuple[np.ndarray, float], ...]]:
-        rendering = self.translator.arabic(question) if self.translator else None
+    def query(self, question: str, scope: Filter | None = None) -> Query:
+        """The question as every step of one answer reads it: its Arabic rendering for an English question (or
+        why it has none), the (vector, weight) of the question and of that rendering (one batch), the words the
+        lexical leg matches, and the filter. A rendering too far from the question (a garbled name) is dropped."""
+        question = question.strip()
+        if not question:
+            raise RagError("The question is empty: type a question.")
+        rendered = self.translator.render(question) if self.translator is not None else Rendering()
+        rendering = rendered.arabic
         texts = [question, rendering] if rendering else [question]
         vectors = self.embedder.embed_queries([for_embedding(t) for t in texts])
-        if rendering and float(vectors[0] @ vectors[1]) < self.translation_min_similarity:
+        if rendering and float(vectors[0] @ vectors[1]) < self.weights.translation_min_similarity:
             rendering = None
-        if not rendering:
-            return None, ((vectors[0], 1.0),)
-        return rendering, ((vectors[0], 1 - self.translation_weight), (vectors[1], self.translation_weight))
-
-    def _queries(self, question: str) -> tuple[tuple[np.ndarray, float], ...]:
-        return self._rendered(question)[1]
-
-    def _query_vector(self, question: str) -> np.ndarray:
-        return self._queries(question)[0][0]
-
-    def query_vectors(self, question: str) -> tuple[tuple[np.ndarray, float], ...]:
-        """(vector, weight) of the question and, for an English one, of its Arabic rendering."""
-        return self._queries(question)
-
-    def lexical_query(self, question: str) -> str:
-        """The words the lexical leg matches: an Arabic question, or an English one with its Arabic rendering."""
-        rendering = self.translation(question)
+        w = self.weights.translation_weight
+        queries = ((vectors[0], 1 - w), (vectors[1], w)) if rendering else ((vectors[0], 1.0),)
+        language = detect_language(question)
         # English words alone only match stray Latin in Arabic articles (measured: en R@1 0.793 -> 0.734).
-        return f"{question} {rendering}" if rendering else question if detect_language(question) == "ar" else ""
-
-    def translation(self, question: str) -> str | None:
-        """The Arabic rendering used for an English question (None without a translator, for Arabic, or when the
-        rendering was too far from the question)."""
-        return self._rendered(question)[0]
+        lexical = f"{question} {rendering}" if rendering else question if language == "ar" else ""
+        return Query(question, language, queries, rendering, rendered.skipped, lexical, scope)
 
     def warm_up(self) -> None:
         """Run one search (an Arabic one, so no answer model is asked) so that the first real question does not
@@ -137,33 +115,30 @@ class Retriever:
         """The index's chunks a filter keeps (kept for the next 32 filters: the page asks with the same one)."""
         if scope is None or not scope.active:
             return None
-        with self._queries_lock:
+        with self._lock:
             kept = self._wheres.get(scope)
         if kept is None:
             kept = self.index.where(scope)
-            with self._queries_lock:
+            with self._lock:
                 self._wheres[scope] = kept
                 while len(self._wheres) > 32:
                     self._wheres.popitem(last=False)
         return kept
 
-    def search(self, question: str, k: int = 5, scope: Filter | None = None) -> list[Hit]:
-        """The k best passages for the question, best first; only from the articles `scope` keeps (applied
+    def search(self, query: Query | str, k: int = 5, scope: Filter | None = None) -> list[Hit]:
+        """The k best passages for the query, best first; only from the articles its scope keeps (applied
         inside both legs, before the top k is cut, so k passages come back when k exist; a filter that keeps
-        nothing raises NothingMatchesError)."""
-        if not question.strip():
-            raise RagError("The question is empty: type a question.")
+        nothing raises NothingMatchesError). A question given as text is made a Query first (with `scope`)."""
         if k < 1:
             raise RagError(f"-k must be at least 1, got {k}.")
+        q = query if isinstance(query, Query) else self.query(query, scope)
         pool = max(10 * k, 50)
-        where = self.where(scope)
-        queries = self._queries(question)
-        found = self.index.candidates(np.stack([v for v, _ in queries]), pool, where)
+        where = self.where(q.scope)
+        found = self.index.candidates(np.stack([v for v, _ in q.vectors]), pool, where)
         lexical, ceiling = None, 0.0
-        lexical_query = self.lexical_query(question)
-        weight = self.rendered_lexical_weight if self.translation(question) else self.lexical_weight
-        if self.bm25 is not None and lexical_query and weight > 0:
-            lexical, ceiling = self.bm25.scores(lexical_query), self.bm25.ceiling(lexical_query)
+        weight = self.weights.rendered_lexical if q.rendering else self.weights.lexical_weight
+        if self.bm25 is not None and q.lexical and weight > 0:
+            lexical, ceiling = self.bm25.scores(q.lexical), self.bm25.ceiling(q.lexical)
             if where is not None:
                 allowed = np.zeros(len(lexical), dtype=bool)
                 allowed[where.positions] = True
@@ -173,14 +148,14 @@ class Retriever:
         ids = np.array(sorted(found), dtype=np.int64)
         if not len(ids):
             return []
-        dense = self.index.dense_scores(queries, ids, self.sentence_weight)
+        dense = self.index.dense_scores(q.vectors, ids, self.weights.sentence_weight)
         span = float(dense.max() - dense.min())
         fused = (dense - dense.min()) / span if span > 0 else np.ones_like(dense)
         lex = np.zeros_like(dense)
         if lexical is not None and ceiling > 0:
             lex = np.minimum(lexical[ids] / ceiling, 1.0)
             fused = (1 - weight) * fused + weight * lex
-        if self.recency_half_life > 0:
+        if self.weights.recency_half_life > 0:
             fused = fused * self._recency(ids)
         order = np.argsort(-fused, kind="stable")
 
@@ -198,7 +173,7 @@ class Retriever:
             return np.ones(len(ids), dtype=np.float32)
         newest, oldest = date.fromisoformat(last), date.fromisoformat(first)
         ages = [(newest - (date.fromisoformat(p) if p else oldest)).days for p in self.index.records.published_of(ids)]
-        return np.power(0.5, np.array(ages, dtype=np.float32) / self.recency_half_life).astype(np.float32)
+        return np.power(0.5, np.array(ages, dtype=np.float32) / self.weights.recency_half_life).astype(np.float32)
 
     def _tidy(self, candidates: Iterable[tuple[float, Callable[[], Hit]]], k: int) -> list[Hit]:
         """Best-first hits (candidates: dense score, and how to read the hit) without near-duplicates and with at
@@ -220,10 +195,12 @@ class Retriever:
                 if not any(abs(score - h.dense) <= TWIN_DENSE for h in kept):
                     continue
             hit = read()
-            if self.per_article and per_article.get(hit.chunk.article_id, 0) >= self.per_article:
+            if self.weights.per_article and per_article.get(hit.chunk.article_id, 0) >= self.weights.per_article:
                 continue
             grams = frozenset(self.analyzer.terms(hit.chunk.text))
-            twin = next((i for i, other in enumerate(seen) if _overlap(grams, other) >= self.duplicate_overlap), None)
+            twin = next(
+                (i for i, other in enumerate(seen) if _overlap(grams, other) >= self.weights.duplicate_overlap), None
+            )
             if twin is not None:
                 article = hit.chunk.article_id
                 if article != kept[twin].chunk.article_id and article not in also[twin]:
@@ -238,7 +215,7 @@ class Retriever:
         return [replace(hit, also=tuple(more)) if more else hit for hit, more in zip(kept, also, strict=True)]
 
     def read(
-        self, question: str, hits: list[Hit], sentences: int
+        self, query: Query, hits: list[Hit], sentences: int
     ) -> tuple[list[str], list[tuple[tuple[int, int], ...]]]:
         """What the answer model reads of each hit, and where that is in the article.
 
@@ -247,7 +224,7 @@ class Retriever:
         """
         texts, spans_per_hit = [], []
         for hit in hits:
-            spans = self.index.focus_spans(hit.chunk, self._query_vector(question), sentences)
+            spans = self.index.focus_spans(hit.chunk, query.vector, sentences)
             text = self.index.articles[hit.chunk.article_id].text
             whole = not spans or len(spans) == len(self.index.sentences_of(hit.chunk))
             texts.append(hit.chunk.text if whole else " … ".join(text[a:b] for a, b in spans))
@@ -279,18 +256,7 @@ def retriever_for(
     index: VectorIndex, embedder: Embedder, settings: Settings, translator: QueryTranslator | None = None
 ) -> Retriever:
     """A retriever over `index` with the settings' weights."""
-    return Retriever(
-        index,
-        embedder,
-        settings.sentence_weight,
-        lexical_weight=settings.lexical_weight,
-        rendered_lexical_weight=settings.rendered_lexical_weight,
-        translator=translator,
-        translation_weight=settings.translation_weight,
-        translation_min_similarity=settings.translation_min_similarity,
-        per_article=settings.per_article,
-        recency_half_life=settings.recency_half_life_days,
-    )
+    return Retriever(index, embedder, RetrievalWeights.of(settings), translator)
 
 
 def _overlap(a: frozenset[str], b: frozenset[str]) -> float:

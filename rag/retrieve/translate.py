@@ -8,11 +8,10 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer.prompts import translation_messages
 from rag.config import Settings
 from rag.errors import LLMCrashedError, LLMTimeoutError, RagError
 from rag.llm import client
@@ -23,6 +22,33 @@ from rag.text.arabic import detect_language, has_arabic
 log = logging.getLogger(__name__)
 
 _CYRILLIC_WORD = re.compile("\\S*[\u0400-\u04ff]\\S*")  # the 1.5B model slips in "сколько" for "how many"
+
+# Two worked examples keep the 1.5B model translating instead of answering.
+TRANSLATE_MESSAGES = [
+    {
+        "role": "system",
+        "content": "You are a translator from English to Arabic. You never answer questions; you only translate "
+        "them word for word into Arabic, keeping it a question. Write names in Arabic letters.",
+    },
+    {"role": "user", "content": "Translate: Who won the election in 1990?"},
+    {"role": "assistant", "content": "من فاز في الانتخابات عام 1990؟"},
+    {"role": "user", "content": "Translate: What did Joe Biden say about the dam?"},
+    {"role": "assistant", "content": "ماذا قال جو بايدن عن السد؟"},
+]
+
+
+def translation_messages(question: str) -> list[dict[str, str]]:
+    """The chat messages asking for an Arabic rendering of an English question."""
+    return [*TRANSLATE_MESSAGES, {"role": "user", "content": f"Translate: {question}"}]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """An English question's Arabic rendering, or why there is none this time (`skipped`: the model was busy,
+    failed or timed out; None when no rendering was wanted, e.g. an Arabic question)."""
+
+    arabic: str | None = None
+    skipped: str | None = None
 
 
 class QueryTranslator:
@@ -41,8 +67,7 @@ class QueryTranslator:
         self.pause_after_failure = pause_after_failure  # seconds without asking a model that just failed
         self._paused_until = 0.0
         self._chat: ChatModel | None = None
-        self._cache: dict[str, str] = {}
-        self._notes: OrderedDict[str, str] = OrderedDict()  # why a question got no rendering this time (busy...)
+        self._cache: dict[str, str] = {}  # question -> its rendering ("" when the model made none)
         self._lock = threading.Lock()  # page sessions share one translator; the model call itself runs unlocked
         if cache_file is not None and cache_file.exists():
             for line in cache_file.read_text(encoding="utf-8").splitlines():
@@ -55,54 +80,39 @@ class QueryTranslator:
 
     def arabic(self, question: str) -> str | None:
         """The question in Arabic, or None when it is not English or the model cannot be reached."""
+        return self.render(question).arabic
+
+    def render(self, question: str) -> Rendering:
+        """The question's Arabic rendering, or why it has none this time (a search goes on without it)."""
         question = question.strip()
         if detect_language(question) != "en":
-            return None
+            return Rendering()
         with self._lock:
             if question in self._cache:
-                return self._cache[question] or None
+                return Rendering(self._cache[question] or None)
             if time.monotonic() < self._paused_until:  # the model failed moments ago: don't make every search wait
-                self._note(question, "the answer model failed moments ago")
-                return None
+                return Rendering(skipped="the answer model failed moments ago")
         try:
             with self._lock:
                 self._chat = chat = self._chat or self.connect()
             raw = "".join(chat.stream(translation_messages(question)))
         except ModelBusyError:  # a search never queues behind answers: it goes on without the rendering
-            with self._lock:
-                self._note(question, "the answer model was busy with another question")
-            return None
+            return Rendering(skipped="the answer model was busy with another question")
         except RagError as exc:  # retrieval goes on without the translation
             log.warning("Query translation skipped for %.0f s: %s", self.pause_after_failure, exc)
-            timed_out = isinstance(exc, LLMTimeoutError)
             with self._lock:
                 if not (isinstance(exc, LLMCrashedError) and exc.restarted):  # a restarted server can be asked now
                     self._paused_until = time.monotonic() + self.pause_after_failure
-                if isinstance(exc, LLMCrashedError):
-                    self._note(question, str(exc))  # say what happened, not "could not be reached"
-                else:
-                    why = "did not answer in time" if timed_out else "could not be reached"
-                    self._note(question, f"the answer model {why}")
-            return None
+            if isinstance(exc, LLMCrashedError):
+                return Rendering(skipped=str(exc))  # say what happened, not "could not be reached"
+            why = "did not answer in time" if isinstance(exc, LLMTimeoutError) else "could not be reached"
+            return Rendering(skipped=f"the answer model {why}")
         first_line = raw.strip().splitlines()[0] if raw.strip() else ""
         text = " ".join(_CYRILLIC_WORD.sub(" ", first_line).split())
         rendering = text if has_arabic(text) else ""
         with self._lock:
-            self._notes.pop(question, None)
             self._remember(question, rendering, chat.name)
-        return rendering or None
-
-    def skipped(self, question: str) -> str | None:
-        """Why the last `arabic(question)` found no rendering though one was wanted (None: it was not skipped)."""
-        with self._lock:
-            return self._notes.get(question.strip())
-
-    def _note(self, question: str, why: str) -> None:
-        """Remember why `question` went without a rendering (the newest 256 questions; call with the lock held)."""
-        self._notes[question] = why
-        self._notes.move_to_end(question)
-        while len(self._notes) > 256:
-            self._notes.popitem(last=False)
+        return Rendering(rendering or None)
 
     def _remember(self, question: str, rendering: str, model: str) -> None:
         """Keep the rendering; on disk only a real one, under the name of the model that made it."""
