@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answer.pipeline import ask  # noqa: E402
+from rag.answer.pipeline import AnswerRules, ask  # noqa: E402
 from rag.config import get_settings  # noqa: E402
 from rag.embed.embedder import embedder_for  # noqa: E402
 from rag.eval.evaluate import evaluate_questions, load_questions  # noqa: E402
@@ -226,7 +226,7 @@ def main() -> None:
                     first, full = [], []
                     for q in QUESTIONS:
                         t0 = time.perf_counter()
-                        stream = ask(q.question, retriever, chat, settings.answer_k, sentences)
+                        stream = ask(q.question, retriever, chat, AnswerRules(k=settings.answer_k, sentences=sentences))
                         t_first = None
                         for _ in stream:
                             if t_first is None:

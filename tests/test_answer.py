@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.pipeline import AnswerStream, ask, is_refusal, parse_citations
+from rag.answer.pipeline import AnswerRules, AnswerStream, ask, is_refusal, parse_citations
 from rag.answer.prompts import REFUSAL_AR, REFUSAL_EN, build_messages
 from rag.index.build import build_index
 from rag.index.store import load_index
@@ -87,7 +87,9 @@ def test_the_answer_model_reads_outlet_and_date(tmp_path: Path) -> None:
     news = Path(__file__).parent / "fixtures" / "news"
     build_index(news, tmp_path / "ix", FakeEmbedder(), FAKE_SPEC)
     retriever = Retriever(load_index(tmp_path / "ix", FAKE_SPEC), FakeEmbedder())
-    stream = ask("ماذا قالت ماو نينغ عن الاستخدام المزدوج؟", retriever, chat, k=2, scope=Filter(since="2024-06-30"))
+    stream = ask(
+        "ماذا قالت ماو نينغ عن الاستخدام المزدوج؟", retriever, chat, AnswerRules(k=2), scope=Filter(since="2024-06-30")
+    )
     assert stream.answer.citations and stream.answer.citations[0].also  # feed-005 and feed-006: one passage
     user = chat.messages[1]["content"]
     assert 'published="2024-06-30">' in user or 'published="2024-07-01">' in user

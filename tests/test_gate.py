@@ -300,13 +300,16 @@ class QueuedChat(FakeChat):
 
 
 def test_the_answer_says_how_long_it_queued(index: VectorIndex) -> None:
-    from rag.answer.pipeline import ask
+    from rag.answer.pipeline import Hooks, ask
     from rag.retrieve.retriever import retriever_for
 
     retriever = retriever_for(index, FakeEmbedder(), get_settings(translate_queries=False))
     told: list[int] = []
     stream = ask(
-        "what did mao ning say about exports", retriever, QueuedChat("Mao Ning said so [1]."), on_wait=told.append
+        "what did mao ning say about exports",
+        retriever,
+        QueuedChat("Mao Ning said so [1]."),
+        hooks=Hooks(on_wait=told.append),
     )
     answer = stream.answer
     assert told == [2, 1, 0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.pipeline import AnswerStream, ask, verifier_for
+from rag.answer.pipeline import AnswerRules, AnswerStream, AnswerTools, ask, verifier_for
 from rag.answer.prompts import SYSTEM_PROMPT, build_messages
 from rag.answer.verify import CitationVerifier, numbers, split_claims
 from rag.config import get_settings
@@ -101,9 +101,8 @@ def test_stream_marks_citations_and_highlights_the_quote(index) -> None:  # type
         "Where did patrushev and yang jiechi meet?",
         retriever,
         chat,
-        k=2,
-        sentences=1,
-        verifier=verifier_for(retriever, settings),
+        AnswerRules(k=2, sentences=1),
+        tools=AnswerTools(verifier=verifier_for(retriever, settings)),
     )
     answer = stream.answer
     assert answer.citations[0].chunk.article_id == "fujian"
@@ -121,10 +120,12 @@ def _evidence(question: str, dense: float) -> Evidence:
 @pytest.mark.parametrize(("question", "refusal"), [("Who won?", "The articles do not say."), ("من فاز؟", "لا تذكر")])
 def test_off_topic_question_is_refused_without_the_model(question: str, refusal: str) -> None:
     chat = FakeChat("should not be asked [1]")
-    answer = AnswerStream(_evidence(question, dense=0.6), chat, refuse_below=0.7).answer
+    answer = AnswerStream(_evidence(question, dense=0.6), chat, AnswerRules(refuse_below=0.7)).answer
     assert answer.refused and answer.refused_by == "retrieval" and not answer.citations
     assert refusal in answer.text and chat.messages == []
-    on_topic = AnswerStream(_evidence(question, dense=0.8), FakeChat("The articles do not say."), refuse_below=0.7)
+    on_topic = AnswerStream(
+        _evidence(question, dense=0.8), FakeChat("The articles do not say."), AnswerRules(refuse_below=0.7)
+    )
     assert on_topic.answer.refused_by == "model"
 
 
@@ -133,7 +134,7 @@ def test_follow_up_is_rewritten_before_retrieval(index) -> None:  # type: ignore
     retriever = retriever_for(index, FakeEmbedder(), settings)
     chat = ScriptedChat("Where did patrushev and yang jiechi meet?", "In Fujian [1].")
     history = (Turn("What did Patrushev and Yang Jiechi agree on?", "More joint military drills [1]."),)
-    stream = ask("And where did they meet?", retriever, chat, k=1, sentences=1, history=history)
+    stream = ask("And where did they meet?", retriever, chat, AnswerRules(k=1, sentences=1), history=history)
     answer = stream.answer
     assert stream.evidence.question == "Where did patrushev and yang jiechi meet?"
     assert answer.question == "And where did they meet?" and answer.standalone == stream.evidence.question

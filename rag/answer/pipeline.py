@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from rag.answer.answerable import Assessment, Calibration, assess, missing_words, signals_of
 from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
@@ -35,6 +35,67 @@ _CITATION = re.compile(r"\[([0-9٠-٩۰-۹][0-9٠-٩۰-۹,،\s]*)\]")
 MODES = ("auto", "quote", "generate")
 
 OnStep = Callable[[str], None]  # told the name of each step as it starts: rewrite, search, quotes, answer, verify
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRules:
+    """The settings' answer group (`AnswerRules.of`): k passages, the `sentences` of each the model reads, the
+    mode, and the thresholds: `refuse_below` (the best passage's dense score under which a question is off-topic),
+    `answer_min` and `closest_min` (the answerability estimate's tiers), and how many key quotes an answer shows
+    (`quote_count`, those within `quote_margin` of the best)."""
+
+    k: int = 3
+    sentences: int = 2
+    mode: str = "generate"
+    refuse_below: float = 0.0
+    answer_min: float = 0.0
+    closest_min: float = 0.0
+    quote_count: int = 1
+    quote_margin: float = 0.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> AnswerRules:
+        return cls(
+            k=settings.answer_k,
+            sentences=settings.context_sentences,
+            mode=resolve_mode(settings),
+            refuse_below=settings.refuse_below,
+            answer_min=settings.answer_confidence,
+            closest_min=settings.closest_confidence,
+            quote_count=settings.quote_count,
+            quote_margin=settings.quote_margin,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTools:
+    """The steps besides the model, each optional: the citation verifier, the key-quote picker (no picker: no key
+    quotes and no estimate) and the answerability calibrations (None: the fitted ones)."""
+
+    verifier: CitationVerifier | None = None
+    picker: QuotePicker | None = None
+    calibrations: Mapping[str, Calibration] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """Who hears of an answer's progress: `on_step` each step's name as it starts, `on_wait` how many questions
+    are ahead while this one queues for the answer model (then 0 when its turn comes)."""
+
+    on_step: OnStep | None = None
+    on_wait: OnWait | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """What the pipeline found before answering: the question as asked (None: as searched), the key quotes, the
+    estimate that the best one answers (None: no key quotes), and the places the question names that no retrieved
+    article mentions."""
+
+    asked: str | None = None
+    quotes: tuple[KeyQuote, ...] = ()
+    assessment: Assessment | None = None
+    unmentioned: tuple[str, ...] = ()
 
 
 def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
@@ -80,39 +141,28 @@ class AnswerStream:
         self,
         evidence: Evidence,
         chat: ChatModel,
-        verifier: CitationVerifier | None = None,
-        refuse_below: float = 0.0,
-        asked: str | None = None,
+        rules: AnswerRules | None = None,
+        findings: Findings | None = None,
         *,
-        mode: str = "generate",
-        quotes: tuple[KeyQuote, ...] = (),
-        assessment: Assessment | None = None,
-        answer_min: float = 0.0,
-        closest_min: float = 0.0,
-        quote_count: int = 1,
-        quote_margin: float = 0.0,
+        verifier: CitationVerifier | None = None,
         articles: Mapping[str, Article] | None = None,
-        on_step: OnStep | None = None,
-        unmentioned: tuple[str, ...] = (),
-        on_wait: OnWait | None = None,
+        hooks: Hooks | None = None,
         started: float | None = None,
     ) -> None:
+        found = findings or Findings()
         self.evidence = evidence
-        self.unmentioned = unmentioned  # places the question names that no retrieved article mentions
         self.chat = chat
+        self.rules = rules or AnswerRules()
         self.verifier = verifier
-        self.refuse_below = refuse_below
-        self.asked = asked or evidence.question
-        self.mode = mode
-        self.quotes = quotes
-        self.assessment = assessment  # how likely the best key quote answers (None: no key quotes)
-        self.answer_min = answer_min
-        self.closest_min = closest_min
-        self.quote_count = quote_count
-        self.quote_margin = quote_margin
+        self.asked = found.asked or evidence.question
+        self.mode = self.rules.mode
+        self.quotes = found.quotes
+        self.assessment = found.assessment  # how likely the best key quote answers (None: no key quotes)
+        self.unmentioned = found.unmentioned  # places the question names that no retrieved article mentions
         self.articles = articles or {}  # for the outlets named in a quote answer
-        self.on_step = on_step or (lambda step: None)
-        self.on_wait = on_wait  # told how many questions are ahead while this one queues for the answer model
+        hooks = hooks or Hooks()
+        self.on_step = hooks.on_step or (lambda step: None)
+        self.on_wait = hooks.on_wait  # told how many questions are ahead while this one queues for the answer model
         self._parts: list[str] = []
         self._answer: Answer | None = None
         self._t0 = time.perf_counter() if started is None else started  # when the question was asked
@@ -135,7 +185,7 @@ class AnswerStream:
     def off_topic(self) -> bool:
         """True when no retrieved passage is close enough to the question to hold its answer."""
         hits = self.evidence.hits
-        return not hits or max(h.dense for h in hits) < self.refuse_below
+        return not hits or max(h.dense for h in hits) < self.rules.refuse_below
 
     @property
     def tier(self) -> str:
@@ -143,19 +193,19 @@ class AnswerStream:
         key-quote picker)."""
         if self.assessment is None:
             return "answer"
-        return self.assessment.outcome(self.answer_min, self.closest_min)
+        return self.assessment.outcome(self.rules.answer_min, self.rules.closest_min)
 
     @property
     def strong_quotes(self) -> tuple[KeyQuote, ...]:
         """The key quotes shown: for an answer the best and the next ones within the margin of it; as the
         closest passages the best three; none under the closest threshold."""
-        tier = self.tier
+        tier, count = self.tier, self.rules.quote_count
         if tier == "refused" or not self.quotes:
             return ()
         if tier == "closest":
-            return self.quotes[: max(3, self.quote_count)]
+            return self.quotes[: max(3, count)]
         top = self.quotes[0].score
-        return tuple(q for q in self.quotes[: self.quote_count] if q.score >= max(top - self.quote_margin, 0.0))
+        return tuple(q for q in self.quotes[:count] if q.score >= max(top - self.rules.quote_margin, 0.0))
 
     def __iter__(self) -> Iterator[str]:
         refusal = REFUSALS[detect_language(self.asked)]
@@ -331,40 +381,29 @@ def ask(
     question: str,
     retriever: Retriever,
     chat: ChatModel,
-    k: int = 3,
-    sentences: int = 2,
+    rules: AnswerRules | None = None,
     *,
-    verifier: CitationVerifier | None = None,
-    refuse_below: float = 0.0,
+    tools: AnswerTools | None = None,
     history: tuple[Turn, ...] = (),
-    mode: str = "generate",
-    picker: QuotePicker | None = None,
-    answer_min: float = 0.0,
-    closest_min: float = 0.0,
-    quote_count: int = 1,
-    quote_margin: float = 0.0,
-    on_step: OnStep | None = None,
-    on_wait: OnWait | None = None,
     scope: Filter | None = None,
-    calibrations: Mapping[str, Calibration] | None = None,
+    hooks: Hooks | None = None,
 ) -> AnswerStream:
     """Rewrite a follow-up, retrieve passages (from the articles `scope` keeps), pick key quotes, and start
-    streaming the answer.
-
-    `on_step` hears each step's name as it starts; `on_wait` how many questions are ahead while this one
-    queues for the answer model (a follow-up's rewrite, a generated answer), then 0 when its turn comes."""
+    streaming the answer (`hooks` hear each step and the wait for the answer model)."""
     started = time.perf_counter()
-    step = on_step or (lambda name: None)
+    rules, tools, hooks = rules or AnswerRules(), tools or AnswerTools(), hooks or Hooks()
+    step = hooks.on_step or (lambda name: None)
     question = question.strip()
     if history:
         step("rewrite")
-    standalone = standalone_question(question, history, chat, on_wait) if history else question
+    standalone = standalone_question(question, history, chat, hooks.on_wait) if history else question
     step("search")
-    evidence = gather_evidence(standalone, retriever, k, sentences, scope)
+    evidence = gather_evidence(standalone, retriever, rules.k, rules.sentences, scope)
     quotes: tuple[KeyQuote, ...] = ()
     articles = retriever.index.articles
     matcher = NameMatcher()
     assessment = None
+    picker = tools.picker
     if picker is not None and evidence.hits and evidence.query is not None:
         step("quotes")
         query = evidence.query
@@ -372,29 +411,14 @@ def ask(
         signals = signals_of(
             query.text, query.rendering, evidence.hits, quotes, articles, picker.coverage_of(query), matcher
         )
-        assessment = assess(signals, standalone, calibrations) if quotes else None
+        assessment = assess(signals, standalone, tools.calibrations) if quotes else None
     texts = [articles[a].text for a in dict.fromkeys(h.chunk.article_id for h in evidence.hits) if a in articles]
     unmentioned = tuple(
         p.text for p in places_in(standalone) if texts and not any(matcher.mentions(p, t) for t in texts)
     )
+    findings = Findings(question, quotes, assessment, unmentioned)
     return AnswerStream(
-        evidence,
-        chat,
-        verifier,
-        refuse_below,
-        question,
-        mode=mode,
-        quotes=quotes,
-        assessment=assessment,
-        answer_min=answer_min,
-        closest_min=closest_min,
-        quote_count=quote_count,
-        quote_margin=quote_margin,
-        articles=articles,
-        on_step=on_step,
-        unmentioned=unmentioned,
-        on_wait=on_wait,
-        started=started,
+        evidence, chat, rules, findings, verifier=tools.verifier, articles=articles, hooks=hooks, started=started
     )
 
 
@@ -441,7 +465,8 @@ class AnswerPipeline:
         )
         self.verifier = verifier_for(retriever, settings)
         self.picker = picker_for(retriever, settings)
-        self.mode = resolve_mode(settings)
+        self.rules = AnswerRules.of(settings)
+        self.mode = self.rules.mode
 
     def over(self, retriever: Retriever) -> AnswerPipeline:
         """The same pipeline over another retriever (a new index version), sharing the answer model."""
@@ -459,27 +484,10 @@ class AnswerPipeline:
     ) -> AnswerStream:
         """Start answering `question` (with the conversation so far) from the articles `scope` keeps (all by
         default); iterate the stream for the text."""
-        s = self.settings
-        return ask(
-            question,
-            self.retriever,
-            self.chat,
-            k or s.answer_k,
-            s.context_sentences,
-            verifier=self.verifier,
-            refuse_below=s.refuse_below,
-            history=history,
-            mode=self.mode,
-            picker=self.picker,
-            answer_min=s.answer_confidence,
-            closest_min=s.closest_confidence,
-            quote_count=s.quote_count,
-            quote_margin=s.quote_margin,
-            on_step=on_step,
-            on_wait=on_wait,
-            scope=scope,
-            calibrations=self.calibrations,
-        )
+        rules = replace(self.rules, k=k) if k else self.rules
+        tools = AnswerTools(self.verifier, self.picker, self.calibrations)
+        hooks = Hooks(on_step, on_wait)
+        return ask(question, self.retriever, self.chat, rules, tools=tools, history=history, scope=scope, hooks=hooks)
 
 
 def ask_with(
