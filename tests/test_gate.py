@@ -16,7 +16,7 @@ from rag.config import get_settings
 from rag.errors import LLMError
 from rag.index.build import index_articles
 from rag.index.store import VectorIndex, load_index
-from rag.llm.client import OpenAIChat
+from rag.llm.client import OpenAIChat, Queue
 from rag.llm.gate import ModelBusyError, ModelGate, gate_for
 from rag.retrieve.translate import QueryTranslator, Rendering
 from rag.types import Article, IndexSpec
@@ -216,7 +216,7 @@ def index(tmp_path: Path) -> VectorIndex:
 
 
 def _gated(url: str, gate: ModelGate, queue_timeout: float | None = None) -> OpenAIChat:
-    return OpenAIChat("stub", url, None, timeout=10, max_tokens=50, gate=gate, queue_timeout=queue_timeout)
+    return OpenAIChat("stub", url, None, timeout=10, max_tokens=50, queue=Queue(gate, queue_timeout))
 
 
 def test_an_endpoint_never_gets_more_requests_than_its_concurrency(tmp_path: Path) -> None:
@@ -252,7 +252,7 @@ def test_a_search_does_not_wait_for_a_busy_model(tmp_path: Path) -> None:
     stub_ar = "ماذا قالت ماو نينغ؟"
     with StubLLM("ok", answer=[stub_ar]) as stub:
         translator = QueryTranslator(
-            lambda: OpenAIChat("stub", stub.url, None, 10, 50, gate=gate, queue_timeout=0.0), "m", tmp_path / "r.jsonl"
+            lambda: OpenAIChat("stub", stub.url, None, 10, 50, queue=Queue(gate, 0.0)), "m", tmp_path / "r.jsonl"
         )
         with gate.turn(5.0):  # the model is answering someone
             t0 = time.monotonic()

@@ -555,8 +555,16 @@ def _print_sources(a: Answer | None, articles: Mapping[str, Article]) -> None:
 
 @app.command("eval")
 def evaluate(
-    questions: Annotated[
-        Path | None, typer.Option("--questions", help="A question file in the seed_questions.jsonl format.")
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            "--xquad",
+            "--squad",
+            help="What to measure on, told by the path: a question file in the seed_questions.jsonl format (.jsonl), "
+            "an XQuAD folder (xquad.ar.json, xquad.en.json) or a SQuAD-format JSON file; a collection is indexed "
+            "and queried.",
+        ),
     ] = None,
     answers: Annotated[
         bool, typer.Option("--answers", help="Also ask the answer model and check the answers (includes --quotes).")
@@ -565,12 +573,6 @@ def evaluate(
         bool,
         typer.Option("--quotes", help="Also check the key quotes (no answer model): quote_accuracy @1 and @3."),
     ] = False,
-    xquad: Annotated[
-        Path | None, typer.Option("--xquad", help="XQuAD folder (xquad.ar.json, xquad.en.json): index and query it.")
-    ] = None,
-    squad: Annotated[
-        Path | None, typer.Option("--squad", help="A SQuAD-format JSON file (one language): index and query it.")
-    ] = None,
     withheld: Annotated[
         bool,
         typer.Option(
@@ -599,8 +601,11 @@ def evaluate(
         load_xquad,
     )
 
-    if sum(x is not None for x in (questions, xquad, squad)) != 1:
+    if source is None:
         raise RagError("Pass exactly one of --questions FILE, --xquad DIR or --squad FILE.")
+    questions = source if source.suffix == ".jsonl" and not source.is_dir() else None
+    xquad = source if source.is_dir() else None
+    squad = source if questions is None and xquad is None else None
     if withheld and questions is not None:
         raise RagError("--withheld works on a collection: pass --xquad DIR or --squad FILE instead of --questions.")
     s = _settings(index_dir=index)

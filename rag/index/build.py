@@ -64,9 +64,31 @@ class _Parts:
     vectors: tuple[np.ndarray, np.ndarray] | Kept
 
 
-def _readable(data_dir: Path) -> tuple[list[Article], list[Skipped], list[str], dict[str, str]]:
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What a build read from the data folder: the articles, the files skipped (a build adds byte-identical
+    copies), the metadata notices, and the checksums of the files read (name -> sha256)."""
+
+    articles: list[Article]
+    skipped: list[Skipped]
+    notices: tuple[str, ...] = ()
+    sources: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where and how a build writes: the index folder, the embedder and spec, the store options, a progress bar."""
+
+    index_dir: Path
+    embedder: Embedder
+    spec: IndexSpec
+    options: StoreOptions | None = None
+    progress: bool = False
+
+
+def _readable(data_dir: Path) -> _Read:
     """The data folder's articles (byte-identical copies skipped: the first by name is kept), the skipped files,
-    the metadata notices, and the checksums of the files read (name -> sha256)."""
+    the metadata notices, and the checksums of the files read."""
     sources = source_checksums(data_dir)
     folder = read_folder(data_dir)
     if not folder.articles:
@@ -84,7 +106,7 @@ def _readable(data_dir: Path) -> tuple[list[Article], list[Skipped], list[str], 
         else:
             first[a.sha256] = where
             unique.append(a)
-    return unique, folder.skipped, folder.notices, sources
+    return _Read(unique, folder.skipped, tuple(folder.notices), sources)
 
 
 def source_checksums(data_dir: Path) -> dict[str, str]:
@@ -106,20 +128,10 @@ def build_index(
     """Full rebuild of `index_dir` from the articles in `data_dir`; the old index stays live until the swap.
     One writer at a time: another build or update makes this one wait (`wait`) or fail with IndexBusyError."""
     t0 = time.perf_counter()
-    articles, skipped, notices, sources = _readable(data_dir)
+    read = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        report = index_articles(
-            articles,
-            index_dir,
-            embedder,
-            spec,
-            progress=progress,
-            skipped=skipped,
-            t0=t0,
-            options=options,
-            sources=sources,
-        )
-    return replace(report, notices=tuple(notices))
+        report = _build(read, _Target(index_dir, embedder, spec, options, progress), t0)
+    return replace(report, notices=read.notices)
 
 
 def index_articles(
@@ -129,19 +141,19 @@ def index_articles(
     spec: IndexSpec,
     *,
     progress: bool = False,
-    skipped: list[Skipped] | None = None,
-    t0: float | None = None,
     options: StoreOptions | None = None,
-    sources: dict[str, str] | None = None,
 ) -> BuildReport:
-    """Chunk, embed and store already-read articles (a full rebuild of `index_dir`); `sources`: the checksums of
-    the data files they were read from, saved in the manifest (index_is_current compares them)."""
-    t0 = time.perf_counter() if t0 is None else t0
-    skipped = skipped or []
-    _check_embedder(embedder, spec)
-    path, n_chunks, _ = _write(index_dir, articles, embedder, spec, skipped, t0, options, progress, sources=sources)
+    """Chunk, embed and store already-read articles (a full rebuild of `index_dir`, no data folder behind it)."""
+    return _build(_Read(articles, []), _Target(index_dir, embedder, spec, options, progress), time.perf_counter())
+
+
+def _build(read: _Read, target: _Target, t0: float) -> BuildReport:
+    """A full rebuild from what was read; `read.sources` (the checksums of the data files) go in the manifest,
+    where index_is_current compares them."""
+    _check_embedder(target.embedder, target.spec)
+    path, n_chunks, _ = _write(target, read, t0)
     seconds = time.perf_counter() - t0
-    return BuildReport(articles=len(articles), chunks=n_chunks, skipped=tuple(skipped), seconds=seconds, path=path)
+    return BuildReport(len(read.articles), n_chunks, tuple(read.skipped), seconds, path)
 
 
 def update_index(
@@ -159,26 +171,17 @@ def update_index(
     ones, keep the vectors of unchanged ones. The result equals a full rebuild; the old version stays live
     until the switch. Without an index it builds one. One writer at a time, as for build_index."""
     t0 = time.perf_counter()
-    articles, skipped, notices, sources = _readable(data_dir)
+    read = _readable(data_dir)
     with writer_lock(index_dir, wait, on_wait):
-        report = _update(articles, skipped, index_dir, embedder, spec, progress, t0, options, sources)
-    return replace(report, notices=tuple(notices))
+        report = _update(read, _Target(index_dir, embedder, spec, options, progress), t0)
+    return replace(report, notices=read.notices)
 
 
-def _update(
-    articles: list[Article],
-    skipped: list[Skipped],
-    index_dir: Path,
-    embedder: Embedder,
-    spec: IndexSpec,
-    progress: bool,
-    t0: float,
-    options: StoreOptions | None,
-    sources: dict[str, str],
-) -> UpdateReport:
-    _check_embedder(embedder, spec)
+def _update(read: _Read, target: _Target, t0: float) -> UpdateReport:
+    articles, skipped = read.articles, read.skipped
+    _check_embedder(target.embedder, target.spec)
     try:
-        old = load_index(index_dir, spec, options)
+        old = load_index(target.index_dir, target.spec, target.options)
     except IndexMissingError:
         old = None
     before = old.articles if old else {}
@@ -190,7 +193,7 @@ def _update(
     added = tuple(a.id for a in fresh if a.id not in before)
     changed = tuple(a.id for a in fresh if a.id in before)
     removed = tuple(sorted(set(before) - {a.id for a in articles}))
-    unchanged_files = old is not None and old.manifest.sources == sources
+    unchanged_files = old is not None and old.manifest.sources == read.sources
     if (
         old is not None
         and not fresh
@@ -205,9 +208,7 @@ def _update(
         return _Parts(*old.article_parts(article_id)) if old is not None and article_id in same_text else None
 
     live = old.manifest if old is not None else None
-    path, n_chunks, embedded = _write(
-        index_dir, articles, embedder, spec, skipped, t0, options, progress, reuse, live, sources
-    )
+    path, n_chunks, embedded = _write(target, read, t0, reuse, live)
     return UpdateReport(
         added, changed, removed, len(kept), n_chunks, embedded, tuple(skipped), time.perf_counter() - t0, path
     )
@@ -286,37 +287,32 @@ def embed_passages(
 
 
 def _write(
-    index_dir: Path,
-    articles: list[Article],
-    embedder: Embedder,
-    spec: IndexSpec,
-    skipped: list[Skipped],
+    target: _Target,
+    read: _Read,
     t0: float,
-    options: StoreOptions | None,
-    progress: bool,
     reuse: Callable[[str], _Parts | None] = lambda _: None,
     live: Manifest | None = None,
-    sources: dict[str, str] | None = None,
 ) -> tuple[Path, int, int]:
     """Write a version batch by batch, in article order: an article's parts are reused when `reuse` has them,
     else embedded. Memory holds one batch of vectors at a time. The version, its chunks, passages embedded."""
     from tqdm import tqdm
 
+    articles, embedder = read.articles, target.embedder
     embedded = 0
     with (
-        VersionWriter(index_dir, spec, embedder.dim, options, live) as writer,
-        tqdm(total=len(articles), unit="article", disable=not progress, smoothing=0.1) as bar,
+        VersionWriter(target.index_dir, target.spec, embedder.dim, target.options, live) as writer,
+        tqdm(total=len(articles), unit="article", disable=not target.progress, smoothing=0.1) as bar,
     ):
         for start in range(0, len(articles), BATCH_ARTICLES):
             batch = articles[start : start + BATCH_ARTICLES]
             parts = {a.id: p for a in batch if (p := reuse(a.id)) is not None}
-            fresh, count = _embed([a for a in batch if a.id not in parts], embedder, spec)
+            fresh, count = _embed([a for a in batch if a.id not in parts], embedder, target.spec)
             embedded += count
             parts |= fresh
             writer.add_parts(batch, [(parts[a.id].chunks, parts[a.id].sentences, parts[a.id].vectors) for a in batch])
             bar.update(len(batch))
             bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
-        path = writer.commit(_skip_list(skipped), time.perf_counter() - t0, sources)
+        path = writer.commit(_skip_list(read.skipped), time.perf_counter() - t0, read.sources)
     return path, writer.chunks, embedded
 
 

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Protocol
 
 from rag.config import Settings
@@ -27,6 +28,15 @@ class ChatModel(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """Where requests wait their turn at the model: its gate, and how long a wait may go without the line moving
+    (None = the request timeout; 0 = fail at once with ModelBusyError when the model is busy)."""
+
+    gate: ModelGate
+    timeout: float | None = None
+
+
 class OpenAIChat:
     """Chat completions, streamed, from an OpenAI-compatible endpoint.
 
@@ -35,9 +45,9 @@ class OpenAIChat:
     What the client does not do is ours: a stream cut after text was shown is reported, never retried (the reader
     would see the start twice), and messages name the endpoint and the fix; the API key never appears in them.
 
-    With a `gate`, the request first waits its turn (given up when no request ahead finishes for `queue_timeout`
-    seconds, default `timeout`; 0 = fail at once with ModelBusyError when the model is busy), so concurrent
-    questions queue instead of colliding; the client's retries happen within that turn.
+    With a `queue`, the request first waits its turn at the gate (given up when no request ahead finishes for
+    `queue.timeout` seconds, default `timeout`; 0 = fail at once with ModelBusyError when the model is busy), so
+    concurrent questions queue instead of colliding; the client's retries happen within that turn.
     """
 
     def __init__(
@@ -48,8 +58,7 @@ class OpenAIChat:
         timeout: float,
         max_tokens: int,
         retries: int = 2,
-        gate: ModelGate | None = None,
-        queue_timeout: float | None = None,
+        queue: Queue | None = None,
         diagnose: Callable[[], LLMError | None] | None = None,
     ) -> None:
         from openai import OpenAI
@@ -58,8 +67,8 @@ class OpenAIChat:
         self.endpoint = base_url or "https://api.openai.com/v1"
         self.max_tokens = max_tokens
         self.attempts = retries + 1
-        self.gate = gate
-        self.queue_timeout = timeout if queue_timeout is None else queue_timeout
+        self.gate = queue.gate if queue is not None else None
+        self.queue_timeout = timeout if queue is None or queue.timeout is None else queue.timeout
         self._key = api_key or ""
         self.diagnose = diagnose  # after a failed request: what happened to the server (the embedded one crashed)
         # Local servers ignore the key, but the client insists on one.
@@ -187,7 +196,6 @@ def make_chat_model(settings: Settings, queue_timeout: float | None = None) -> C
         settings.llm_timeout,
         settings.llm_max_tokens,
         retries=settings.llm_retries,
-        gate=gate_for(settings.cache, endpoint, settings.answer_model, settings.answer_concurrency),
-        queue_timeout=queue_timeout,
+        queue=Queue(gate_for(settings.cache, endpoint, settings.answer_model, settings.answer_concurrency), queue_timeout),
         diagnose=(lambda: crash_error(settings)) if settings.uses_embedded_llm else None,
     )
