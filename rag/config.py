@@ -81,10 +81,12 @@ class Settings(BaseSettings):
         description="From this many chunks on, a build adds an approximate (IVF) index that proposes candidates; "
         "below it every search is exact (make bench-scale measures both).",
     )
-    vector_store: Literal["faiss", "milvus"] = Field(
+    vector_store: str = Field(
         "faiss",
+        pattern=r"^[a-z][a-z0-9_]*$",
         description="Where the vectors live: faiss (files in the index folder, embedded) or milvus (a Milvus server "
-        "or cluster, or Milvus Lite; RAG_MILVUS_URI). Saved with the index: changing it asks for `rag index build`.",
+        "or cluster, or Milvus Lite; RAG_MILVUS_URI), or another kind of the store registry (rag/index/stores/). "
+        "Saved with the index: changing it asks for `rag index build`.",
     )
     milvus_uri: str | None = Field(
         None,
@@ -248,9 +250,8 @@ class Settings(BaseSettings):
 
     @property
     def store_options(self) -> StoreOptions:
-        """How builds lay out the vector store and where Milvus is."""
-        token = self.milvus_token.get_secret_value() if self.milvus_token else ""
-        return StoreOptions(self.ann_min_chunks, self.milvus_uri or "", self.milvus_prefix, token)
+        """The settings the vector stores read (how a build lays out its store, where a Milvus server is)."""
+        return StoreOptions({name: getattr(self, name) for name in type(self).model_fields})
 
     @property
     def uses_embedded_llm(self) -> bool:

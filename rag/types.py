@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,13 +39,18 @@ class IndexSpec:
 
 @dataclass(frozen=True, slots=True)
 class StoreOptions:
-    """How a build lays out its vector store, and where a Milvus store is (settings that do not make an index
-    stale: the server may move, the approximate index is chosen by size)."""
+    """What the vector stores may read of the settings (by setting name, e.g. FAISS `ann_min_chunks`, Milvus
+    `milvus_uri`): each backend reads its own. These do not make an index stale (the server may move, the
+    approximate index is chosen by size). `scratch`: a throwaway index in a temporary folder, which keeps
+    everything inside that folder (Milvus: a Milvus Lite file there, whatever the settings' server)."""
 
-    ann_min_chunks: int = 100_000  # FAISS: from this many chunks on, an IVF index proposes the candidates
-    milvus_uri: str = ""  # Milvus: a server (http://host:19530) or a Milvus Lite file; "" = <index>/milvus.db
-    milvus_prefix: str = "rag"  # Milvus: collection names start with it (several indexes on one server)
-    milvus_token: str = field(default="", repr=False)  # Milvus: "user:password" or an API key, for a server
+    values: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    scratch: bool = False
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The setting `name`, or `default` when it is unset."""
+        value = self.values.get(name)
+        return default if value is None else value
 
 
 @dataclass(frozen=True, slots=True)

@@ -306,7 +306,7 @@ def phase_search(size: int, work: Path, backend: str = "faiss") -> dict[str, Any
     from rag.config import get_settings
     from rag.embed.embedder import embedder_for, use_query_threads
     from rag.index.store import load_index
-    from rag.index.vectors import Vectors
+    from rag.index.stores.faiss import Vectors
     from rag.retrieve.retriever import retriever_for
 
     settings = get_settings()
@@ -333,7 +333,7 @@ def phase_search(size: int, work: Path, backend: str = "faiss") -> dict[str, Any
     assert isinstance(v, Vectors)
     exact = Vectors(v.chunks, v.sentences, v.offsets, None, 0)
     recall = []
-    if index.manifest.ann["kind"] != "flat":
+    if index.manifest.store["ann"]["kind"] != "flat":
         for vector in embedder.embed_queries(qs):
             # ties count: the recombined corpus repeats chunks, so another copy of a true neighbour is one too
             tenth = float(np.asarray(v.chunks[exact.nearest(vector, 10)[-1]]) @ vector)
@@ -345,7 +345,7 @@ def phase_search(size: int, work: Path, backend: str = "faiss") -> dict[str, Any
         "search_p50_ms": statistics.median(times),
         "search_p95_ms": float(np.percentile(times, 95)),
         "recall_at_10": float(np.mean(recall)) if recall else 1.0,
-        "ann": index.manifest.ann,
+        "ann": index.manifest.store["ann"],
         "search_rss_mb": search_rss,
     }
 

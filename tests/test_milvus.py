@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexChangedError, IndexMismatchError, RagError
-from rag.index import milvus
 from rag.index.build import build_index, update_index
 from rag.index.manifest import read_manifest
-from rag.index.milvus import SLOTS, MilvusWriter, connect, lite_path
 from rag.index.store import load_index
+from rag.index.stores import milvus
+from rag.index.stores.milvus import SLOTS, MilvusOptions, MilvusWriter, connect, lite_path
 from rag.index.versions import live_path, live_version
 from rag.retrieve.retriever import RetrievalWeights, Retriever
 from rag.types import Filter, IndexSpec
@@ -45,7 +45,7 @@ def _rows(index_dir: Path) -> dict[str, int]:
     client = connect(lite_path("", index_dir))
     count = {}
     for kind in ("chunks", "sentences"):
-        found = client.query(m.milvus[kind], filter="", output_fields=["count(*)"])
+        found = client.query(m.store[kind], filter="", output_fields=["count(*)"])
         count[kind] = int(found[0]["count(*)"])
     return count
 
@@ -66,7 +66,7 @@ def test_milvus_retrieves_what_faiss_retrieves(data_copy: Path, tmp_path: Path) 
     build_index(data_copy, tmp_path / "faiss", FakeEmbedder(), FAKE_SPEC)
     build_index(data_copy, tmp_path / "milvus", FakeEmbedder(), MILVUS)
     m = read_manifest(tmp_path / "milvus")
-    assert m.store == "milvus" and m.ann["kind"] == "hnsw" and m.milvus["next_key"] == m.chunks
+    assert m.kind == "milvus" and m.store["ann"]["kind"] == "hnsw" and m.store["next_key"] == m.chunks
     assert (tmp_path / "milvus" / "milvus.db").exists()  # Milvus Lite inside the index folder by default
     assert _rows(tmp_path / "milvus") == {"chunks": m.chunks, "sentences": m.sentences}
     faiss, milvus = _retriever(tmp_path / "faiss", FAKE_SPEC), _retriever(tmp_path / "milvus", MILVUS)
@@ -128,13 +128,13 @@ def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:
     report = update_index(data, index_dir, FakeEmbedder(), MILVUS)
     assert (report.added, report.changed, report.removed, report.unchanged) == (("new",), (changed,), (gone,), 3)
     second = read_manifest(index_dir)
-    assert second.milvus["chunks"] == first.milvus["chunks"]  # the same collections, written in place
+    assert second.store["chunks"] == first.store["chunks"]  # the same collections, written in place
     after = load_index(index_dir, MILVUS)
     keys_after = {after.chunks[i].id: int(after.vectors.keys[i]) for i in range(len(after.chunks))}  # type: ignore[attr-defined]
     kept = [c for c in keys_after if c.split(":")[0] not in (gone, changed, "new")]
     assert kept and all(keys_after[c] == keys_before[c] for c in kept)  # unchanged chunks keep their keys
     fresh = [k for c, k in keys_after.items() if c.split(":")[0] in (changed, "new")]
-    assert min(fresh) >= first.milvus["next_key"] and second.milvus["next_key"] == max(fresh) + 1
+    assert min(fresh) >= first.store["next_key"] and second.store["next_key"] == max(fresh) + 1
 
     # the result equals a FAISS index of the same folder
     build_index(data, tmp_path / "faiss", FakeEmbedder(), FAKE_SPEC)
@@ -157,9 +157,9 @@ def test_update_inserts_and_deletes_only_what_changed(tmp_path: Path) -> None:
     third = read_manifest(index_dir)
     assert _rows(index_dir) == {"chunks": third.chunks, "sentences": third.sentences}
     client = connect(lite_path("", index_dir))
-    held = {int(r["key"]) for r in client.query(third.milvus["chunks"], filter="key >= 0", output_fields=["key"])}
+    held = {int(r["key"]) for r in client.query(third.store["chunks"], filter="key >= 0", output_fields=["key"])}
     assert not {k for c, k in keys_before.items() if c.startswith(gone)} & held  # the removed article's rows
-    sentences = client.query(third.milvus["sentences"], filter="key >= 0", output_fields=["chunk"])
+    sentences = client.query(third.store["sentences"], filter="key >= 0", output_fields=["chunk"])
     assert {int(r["chunk"]) for r in sentences} <= held  # no sentence row outlives its chunk
     assert update_index(data, index_dir, FakeEmbedder(), MILVUS).path is None  # nothing changed: nothing written
     assert _rows(index_dir) == {"chunks": third.chunks, "sentences": third.sentences}
@@ -172,7 +172,7 @@ def test_a_rebuild_makes_new_collections_and_drops_the_old_ones_with_their_versi
     names = []
     for _ in range(3):
         build_index(data_copy, index_dir, FakeEmbedder(), MILVUS)
-        names.append(read_manifest(index_dir).milvus["chunks"])
+        names.append(read_manifest(index_dir).store["chunks"])
     assert len(set(names)) == 3
     client = connect(lite_path("", index_dir))
     collections = set(client.list_collections())
@@ -191,7 +191,7 @@ def test_the_collections_of_a_build_killed_before_its_switch_are_dropped_by_the_
     (data / "new.txt").write_text("خبر جديد.", encoding="utf-8")
     update_index(data, index_dir, FakeEmbedder(), MILVUS)
     assert not leftover & set(client.list_collections()) and not killed.exists()
-    assert read_manifest(index_dir).milvus["chunks"] in client.list_collections()
+    assert read_manifest(index_dir).store["chunks"] in client.list_collections()
 
 
 def test_a_failed_update_leaves_no_rows_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,18 +207,18 @@ def test_a_failed_update_leaves_no_rows_behind(tmp_path: Path, monkeypatch: pyte
             return super().embed_documents(texts, progress)
 
     import rag.index.build
-    import rag.index.milvus
+    import rag.index.stores.milvus
 
     monkeypatch.setattr(rag.index.build, "BATCH_ARTICLES", 6)  # the five seeds and more.txt, then new.txt
-    monkeypatch.setattr(rag.index.milvus, "INSERT_ROWS", 1)  # more.txt's rows reach Milvus before the failure
+    monkeypatch.setattr(rag.index.stores.milvus, "INSERT_ROWS", 1)  # more.txt's rows reach Milvus before the failure
     inserted: list[int] = []
-    real_insert = rag.index.milvus.MilvusWriter._insert
+    real_insert = rag.index.stores.milvus.MilvusWriter._insert
 
     def counting(self, final):  # type: ignore[no-untyped-def]
         inserted.append(len(self._chunk_rows))
         real_insert(self, final)
 
-    monkeypatch.setattr(rag.index.milvus.MilvusWriter, "_insert", counting)
+    monkeypatch.setattr(rag.index.stores.milvus.MilvusWriter, "_insert", counting)
     with pytest.raises(KeyboardInterrupt):
         update_index(data, index_dir, FailsLate(), MILVUS)
     assert sum(inserted) > 0  # rows were inserted, then the update failed
@@ -232,15 +232,15 @@ def test_rows_a_killed_writer_inserted_are_removed_by_the_next_one(tmp_path: Pat
     data, index_dir = _seeds_in_milvus(tmp_path)
     m = read_manifest(index_dir)
     client = connect(lite_path("", index_dir))
-    orphan = m.milvus["next_key"]  # what a writer killed mid-insert leaves: rows under keys no version knows
-    client.insert(m.milvus["chunks"], [{"key": orphan, "article": "ghost", "vector": [0.1] * m.dim}])
-    client.insert(m.milvus["sentences"], [{"key": orphan * SLOTS, "chunk": orphan, "vector": [0.1] * m.dim}])
+    orphan = m.store["next_key"]  # what a writer killed mid-insert leaves: rows under keys no version knows
+    client.insert(m.store["chunks"], [{"key": orphan, "article": "ghost", "vector": [0.1] * m.dim}])
+    client.insert(m.store["sentences"], [{"key": orphan * SLOTS, "chunk": orphan, "vector": [0.1] * m.dim}])
     assert all(h.chunk.article_id != "ghost" for h in _retriever(index_dir, MILVUS).search("الصين", 10))
     (data / "new.txt").write_text("خبر جديد.", encoding="utf-8")
     update_index(data, index_dir, FakeEmbedder(), MILVUS)
-    assert client.query(m.milvus["chunks"], filter='article == "ghost"', output_fields=["key"]) == []
+    assert client.query(m.store["chunks"], filter='article == "ghost"', output_fields=["key"]) == []
     # new.txt (one sentence: no sentence rows) now has key `orphan`; the orphan's sentence row is gone
-    assert client.query(m.milvus["sentences"], filter=f"chunk == {orphan}", output_fields=["key"]) == []
+    assert client.query(m.store["sentences"], filter=f"chunk == {orphan}", output_fields=["key"]) == []
     assert _rows(index_dir)["chunks"] == read_manifest(index_dir).chunks
 
 
@@ -352,7 +352,7 @@ def test_the_milvus_token_is_a_secret(data_copy: Path, tmp_path: Path) -> None:
 
     settings = Settings(milvus_token="user:s3cret-token", vector_store="milvus")
     assert "s3cret" not in repr(settings) and "s3cret" not in repr(settings.store_options)
-    assert settings.store_options.milvus_token == "user:s3cret-token"
+    assert MilvusOptions.of(settings.store_options).token == "user:s3cret-token"
     build_index(data_copy, tmp_path / "index", FakeEmbedder(), MILVUS, options=settings.store_options)
     assert "s3cret" not in (live_path(tmp_path / "index") / "manifest.json").read_text()  # Lite ignores it
 

@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined
 
 from rag.cli.main import app
 from rag.config import Settings
-from rag.index.milvus import lite_path
+from rag.index.stores.milvus import MilvusOptions, lite_path
 
 from .conftest import ROOT
 
@@ -83,7 +83,7 @@ def test_every_documented_default_is_the_code_default(monkeypatch: pytest.Monkey
     assert cell == f"`{endpoint.answer_model}` with a key, `{embedded.answer_model}` embedded"
     assert computed.pop("RAG_MILVUS_TOKEN")[0] == "unset"
     cell = computed.pop("RAG_MILVUS_URI")[0]
-    lite = lite_path(Settings().store_options.milvus_uri, models)
+    lite = lite_path(MilvusOptions.of(Settings().store_options).uri, models)
     assert cell == "`$RAG_INDEX_DIR/milvus.db` (Milvus Lite)" and lite == str(models / "milvus.db")
     assert not computed, f"settings whose computed default this test does not check yet: {sorted(computed)}"
 

@@ -10,7 +10,7 @@ import pytest
 from rag.index.build import build_index
 from rag.index.manifest import read_manifest
 from rag.index.store import load_index
-from rag.index.vectors import AnnParams, Vectors, ann_params_for, write_vectors
+from rag.index.stores.faiss import AnnParams, Vectors, ann_params_for, write_vectors
 from rag.retrieve.retriever import Retriever
 from rag.types import StoreOptions
 
@@ -94,10 +94,11 @@ def test_write_refuses_sentences_out_of_chunk_order(tmp_path: Path) -> None:
 
 def test_an_ivf_index_is_built_recorded_and_searched_like_a_flat_one(data_copy: Path, tmp_path: Path) -> None:
     build_index(data_copy, tmp_path / "flat", FakeEmbedder(), FAKE_SPEC)
-    build_index(data_copy, tmp_path / "ivf", FakeEmbedder(), FAKE_SPEC, options=StoreOptions(ann_min_chunks=1))
-    assert read_manifest(tmp_path / "flat").ann["kind"] == "flat"
+    build_index(data_copy, tmp_path / "ivf", FakeEmbedder(), FAKE_SPEC, options=StoreOptions({"ann_min_chunks": 1}))
+    assert read_manifest(tmp_path / "flat").store["ann"]["kind"] == "flat"
     m = read_manifest(tmp_path / "ivf")
-    assert m.ann["kind"] == "ivf" and m.ann["nlist"] == 1 and m.files["ann.faiss"]  # a few dozen chunks: one cell
+    ann = m.store["ann"]
+    assert ann["kind"] == "ivf" and ann["nlist"] == 1 and m.files["ann.faiss"]  # a few dozen chunks: one cell
     flat = Retriever(load_index(tmp_path / "flat", FAKE_SPEC), FakeEmbedder())
     ivf = Retriever(load_index(tmp_path / "ivf", FAKE_SPEC), FakeEmbedder())
     for question in ("ماو نينغ الاستخدام المزدوج", "لافروف في بكين", "الصادرات"):

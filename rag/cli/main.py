@@ -167,6 +167,7 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the index holds."""
     from rag.index.manifest import read_manifest
     from rag.index.store import holdings
+    from rag.index.stores import backend
 
     s = _settings(index_dir=index)
     m = read_manifest(s.index_dir)
@@ -177,11 +178,9 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
         "model": m.model,
         "dim": m.dim,
         "built_at": m.built_at,
-        "store": m.store,
-        "search": _search_kind(m.ann),
+        "store": m.kind,
+        **backend(m.kind).describe(m.store, s.index_dir),
     }
-    if m.store == "milvus":
-        info["milvus"] = {"uri": m.milvus.get("uri") or str(s.index_dir / "milvus.db"), "chunks": m.milvus["chunks"]}
     info |= holdings(s.index_dir)
     if as_json:
         _emit(info)
@@ -194,15 +193,6 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
                     f"{value['first']} to {value['last']}, {value['undated']} undated" if value["first"] else "no dates"
                 )
             typer.echo(f"{key:>9}: {value}")
-
-
-def _search_kind(ann: dict[str, Any]) -> str:
-    """How candidates are found: exact, FAISS IVF with its cells visited, or Milvus HNSW."""
-    if ann["kind"] == "flat":
-        return "exact"
-    if ann["kind"] == "hnsw":
-        return f"HNSW (M {ann['M']})"
-    return f"IVF{ann['nlist']},SQ8 (nprobe {ann['nprobe']})"
 
 
 def _chunk_json(c: Chunk) -> dict[str, Any]:

@@ -272,7 +272,7 @@ def evaluate_xquad(
         raise RagError(f"--query-lang must be en or ar, not {lang!r}.")
     with tempfile.TemporaryDirectory(prefix="rag-xquad-") as tmp:
         spec = replace(settings.index_spec, model=embedder.name)
-        options = replace(settings.store_options, milvus_uri="")  # Milvus: a private Milvus Lite file in `tmp`
+        options = replace(settings.store_options, scratch=True)  # Milvus: a private Milvus Lite file in `tmp`
         report = index_articles(xquad.articles, Path(tmp), embedder, spec, progress=progress, options=options)
         index = load_index(Path(tmp), spec, options)
         retriever = retriever_for(index, embedder, settings, translator if lang == "en" else None)

@@ -108,7 +108,7 @@ def run(
     paragraph variant, `paragraphs_withheld`) every article of `data` is indexed and those questions are the
     withheld ones."""
     spec = replace(settings.index_spec, model=embedder.name)
-    options = replace(settings.store_options, milvus_uri="")
+    options = replace(settings.store_options, scratch=True)
     if not (folder / "current").exists():
         chosen = [a for i, a in enumerate(data.articles) if kept(i) or withheld_questions is not None]
         index_articles(chosen, folder, embedder, spec, options=options)

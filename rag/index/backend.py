@@ -1,4 +1,6 @@
-"""The vector store interface: what the retriever, the builder and the verifier ask of wherever the vectors live.
+"""The vector store interface: what the retriever, the builder and the verifier ask of wherever the vectors live,
+and what the registry (`rag/index/stores/__init__.py`) asks of each backend (`Backend`: open, writer, retire,
+describe).
 
 Ids are the version's chunk positions (what `Records.chunks[i]` reads). Each backend maps them to its own
 storage: FAISS to the rows of the version's own files (the same numbers), Milvus to rows with stable integer keys
@@ -11,10 +13,16 @@ gives each candidate's chunk cosine and best-sentence cosine for any number of q
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from rag.types import StoreOptions
+
+OFFSETS = "sentence_offsets.npy"  # int64, n_chunks + 1: the sentences of chunk i are rows offsets[i]:offsets[i + 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +63,19 @@ class Fetched:
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """Chunks of an older version that a new version reuses: what its writer needs to carry them over (FAISS:
-    their vectors, copied into the new files; Milvus: their keys, the rows stay where they are)."""
+    """Chunks of an older version that a new version reuses: their sentence counts, and what the backend that
+    holds them needs to carry them over (its own record: FAISS their vectors, Milvus their keys)."""
 
     counts: np.ndarray  # sentences per chunk
-    chunk_vectors: np.ndarray | None = None
-    sentence_vectors: np.ndarray | None = None
-    keys: np.ndarray | None = None
+    held: object
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """A version folder and its manifest's `store` section (the kind and that backend's own parameters)."""
+
+    folder: Path
+    section: Mapping[str, Any]
 
 
 class VectorStore(Protocol):
@@ -96,10 +110,6 @@ class VectorStore(Protocol):
         """What a writer needs to carry chunks `ids` over into a new version."""
         ...
 
-    def describe(self) -> dict[str, Any]:
-        """How this store is searched (for `rag index info`)."""
-        ...
-
 
 class VectorStoreWriter(Protocol):
     """Fills a new version's vector store batch by batch, in chunk order."""
@@ -122,7 +132,8 @@ class VectorStoreWriter(Protocol):
         ...
 
     def close(self) -> tuple[list[str], dict[str, Any]]:
-        """Finish; the files written into the version folder and what the manifest records about the store."""
+        """Finish; the files written into the version folder and the parameters of the manifest's `store` section
+        (the registry adds the kind)."""
         ...
 
     def switched(self) -> None:
@@ -134,7 +145,53 @@ class VectorStoreWriter(Protocol):
         ...
 
 
+class Backend(Protocol):
+    """One kind of vector store, as the registry knows it: a module under `rag/index/stores/` with a `BACKEND`."""
+
+    kind: str
+
+    def writer(
+        self, folder: Path, dim: int, options: StoreOptions, live: Mapping[str, Any] | None
+    ) -> VectorStoreWriter:
+        """A writer filling the new version in `folder` (`live`: the live version's `store` section when it is of
+        this kind, for an update that writes into the same place)."""
+        ...
+
+    def open(self, version: StoredVersion, dim: int, options: StoreOptions) -> VectorStore:
+        """The version's store, its own files checked (ValueError or RuntimeError saying what does not match)."""
+        ...
+
+    def retire(
+        self, index_dir: Path, retired: list[StoredVersion], kept: list[StoredVersion], options: StoreOptions
+    ) -> None:
+        """Remove what only the retired versions of this kind used outside their folders (their folders go after)."""
+        ...
+
+    def describe(self, section: Mapping[str, Any], index_dir: Path) -> dict[str, Any]:
+        """How a version of this kind is searched, from its `store` section (`search`, and what `rag index info`
+        shows besides)."""
+        ...
+
+
 def unit_floor(fetched: Fetched, query: np.ndarray) -> float:
     """The best sentence (or one-sentence chunk) cosine among fetched chunks: -1 for none."""
     best = fetched.scores(query)[1]
     return float(best.max()) if len(best) else -1.0
+
+
+def sentence_counts(sentence_chunks: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Sentences per chunk of a batch, from each sentence's chunk (which must be grouped, in chunk order)."""
+    order = np.asarray(sentence_chunks, dtype=np.int64)
+    if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= n_chunks):
+        raise ValueError("sentence rows must be grouped by chunk, in chunk order")
+    return np.bincount(order, minlength=n_chunks).astype(np.int64)
+
+
+def write_offsets(folder: Path, counts: list[np.ndarray]) -> str:
+    """Write where each chunk's sentences start (from the batches' per-chunk counts); the file's name. Every
+    backend writes them: the records and the loader read them."""
+    flat = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(len(flat) + 1, dtype=np.int64)
+    np.cumsum(flat, out=offsets[1:])
+    np.save(folder / OFFSETS, offsets)
+    return OFFSETS

@@ -16,7 +16,10 @@ from rag.types import IndexSpec
 #    manifest, records in SQLite read on demand, versions written batch by batch (rag/index/writer.py)
 # 6: a vector store per index (faiss or milvus: `store`, `milvus`), sentence offsets kept with the records;
 #    `chunk_vectors` added later with the default of the indexes built before it (own)
-FORMAT = 7
+# 7: `sources` (the data files' checksums)
+# 8: one `store` section (the kind and that backend's own parameters) instead of `store`, `ann` and `milvus`;
+#    a format 7 manifest is read as 8 (the same files)
+FORMAT = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +40,20 @@ class Manifest:
     skipped: list[dict[str, str]]
     files: dict[str, str]  # file name -> sha256, to detect corruption
     sizes: dict[str, int]  # file name -> bytes
-    ann: dict[str, int | str]  # how candidates are proposed (AnnParams): flat, or IVF with its cells
-    store: str = "faiss"  # where the vectors are: "faiss" (files in the version) or "milvus"
-    milvus: dict[str, Any] = field(default_factory=dict)  # the Milvus collections and keys (rag/index/milvus.py)
+    store: dict[str, Any]  # where the vectors are: {"kind": "faiss" | "milvus" | ..., that backend's own parameters}
     chunk_vectors: str = "own"  # how chunk vectors were made: "own" pass, or "pooled" from sentence vectors
     sources: dict[str, str] = field(default_factory=dict)  # data file name -> sha256: articles, sidecars, feeds
+
+    @property
+    def kind(self) -> str:
+        """The kind of vector store (the registry's key)."""
+        return str(self.store["kind"])
 
     @property
     def spec(self) -> IndexSpec:
         """What the index was built with."""
         return IndexSpec(
-            self.model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms, self.store, self.chunk_vectors
+            self.model, self.chunk_tokens, self.chunk_overlap, self.lexical_terms, self.kind, self.chunk_vectors
         )
 
 
@@ -62,6 +68,9 @@ def read_manifest(index_dir: Path) -> Manifest:
 def parse_manifest(path: Path, index_dir: Path) -> Manifest:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("format") == 7:  # the same files, the store's fields apart
+            store = {"kind": data.pop("store", "faiss"), "ann": data.pop("ann", {}), **data.pop("milvus", {})}
+            data |= {"format": FORMAT, "store": store}
         if isinstance(data, dict) and data.get("format") != FORMAT:  # before its fields: they change with it
             raise IndexMismatchError(f"The index in {index_dir} has an old format: {build_hint(index_dir)}.")
         manifest = Manifest(**data)
@@ -78,8 +87,9 @@ def build_hint(index_dir: Path) -> str:
 
 def check_manifest(manifest: Manifest, index_dir: Path, spec: IndexSpec) -> None:
     """Stop when the index was built with other settings than the current ones."""
+    built = asdict(manifest.spec)
     for key, value in asdict(spec).items():
-        have = getattr(manifest, key)
+        have = built[key]
         if have != value:
             raise IndexMismatchError(
                 f"The index in {index_dir} was built with {key}={have!r} but the settings say {value!r}: "

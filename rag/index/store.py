@@ -1,8 +1,9 @@
-"""A loaded index version: its records, its vector store (FAISS files or Milvus collections) and its BM25 postings,
-and the loader that checks a version before anyone reads it.
+"""A loaded index version: its records, its vector store and its BM25 postings, and the loader that checks a
+version before anyone reads it.
 
 The on-disk format and its checks are in `manifest.py`, the writer lock and version switching in `versions.py`,
-the vector stores behind `backend.VectorStore` in `vectors.py` (FAISS) and `milvus.py`.
+the vector stores behind `backend.VectorStore` in `stores/` (one module per kind, chosen by the registry in
+`stores/__init__.py` from the manifest's `store` section).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import numpy as np
 
 from rag.errors import IndexMismatchError, IndexMissingError, NothingMatchesError, RagError
 from rag.files import file_sha256
-from rag.index.backend import VectorStore, Where
+from rag.index.backend import StoredVersion, VectorStore, Where
 from rag.index.lexical import BM25, Analyzer
 from rag.index.manifest import Manifest, build_hint, check_manifest, parse_manifest
 from rag.index.records import Records
-from rag.index.vectors import OFFSETS, AnnParams, Vectors
+from rag.index.stores import backend, kinds
 from rag.index.versions import RETIRED, live_path, old_versions
 from rag.types import Chunk, Filter, IndexSpec, Sentence, StoreOptions
 
@@ -172,16 +173,6 @@ def load_index(index_dir: Path, spec: IndexSpec, options: StoreOptions | None = 
     return _load_version(live_path(index_dir), index_dir, spec, options)
 
 
-def open_vectors(path: Path, manifest: Manifest, index_dir: Path, options: StoreOptions) -> VectorStore:
-    """The version's vector store: its FAISS files, or its Milvus collections."""
-    if manifest.store == "milvus":
-        from rag.index.milvus import MilvusVectors, client_for
-
-        client = client_for(options, index_dir, str(manifest.milvus.get("uri", "")))
-        return MilvusVectors(client, manifest.milvus, path, np.load(path / OFFSETS), manifest.dim)
-    return Vectors.load(path, AnnParams(**manifest.ann), manifest.dim)  # type: ignore[arg-type]
-
-
 def _load_version(path: Path, index_dir: Path, spec: IndexSpec, options: StoreOptions) -> VectorIndex:
     hint = f"{build_hint(index_dir)}"
     if not (path / "manifest.json").exists():
@@ -196,7 +187,7 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec, options: StoreOp
         if size != manifest.sizes.get(name) or (size <= HASH_LIMIT and file_sha256(file) != digest):
             raise IndexMismatchError(f"The index file {file} is corrupt (its size or checksum differs): {hint}.")
     try:
-        vectors = open_vectors(path, manifest, index_dir, options)
+        vectors = backend(manifest.kind).open(StoredVersion(path, manifest.store), manifest.dim, options)
         records = Records(path)
         lexical = BM25.load(path / LEXICAL, Analyzer(manifest.lexical_terms))
         n = len(records.chunks)
@@ -209,8 +200,6 @@ def _load_version(path: Path, index_dir: Path, spec: IndexSpec, options: StoreOp
             and len(records.articles) == len(manifest.articles)
             and np.array_equal(records.spans[:, 0], np.repeat(np.arange(n), np.diff(offsets)))
         )
-        if isinstance(vectors, Vectors):
-            consistent = consistent and len(vectors.sentences) == manifest.sentences == vectors.sentences.shape[0]
     except (RuntimeError, ValueError, TypeError, sqlite3.Error) as exc:
         raise IndexMismatchError(f"The index in {path} cannot be read ({exc}): {hint}.") from exc
     if not consistent:
@@ -228,32 +217,29 @@ def holdings(index_dir: Path) -> dict[str, Any]:
 
 def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> None:
     """Remove the versions not in `keep` (the live one and the one before it: a reader that resolved the previous
-    version a moment before the switch can still finish loading it), and in Milvus what only they used (and the
-    collections of builds killed before their switch). Each is renamed `<name>.retired` before anything of it is
-    deleted (a killed writer's leftover is finished by the next one)."""
+    version a moment before the switch can still finish loading it), and what only they used outside their folders
+    (each kind's backend decides: Milvus rows and collections, also those of builds killed before their switch).
+    Each is renamed `<name>.retired` before anything of it is deleted (a killed writer's leftover is finished by the
+    next one)."""
     retired = []
     for p in old_versions(index_dir, keep):  # renamed first: a Milvus reader of it sees it gone before its rows go
         retired.append(p if p.name.endswith(RETIRED) else p.rename(p.with_name(p.name + RETIRED)))
-    kept_milvus = [index_dir / name for name in sorted(keep) if name and _store_of(index_dir / name) == "milvus"]
-    retired_milvus = [p for p in retired if _store_of(p) == "milvus"]
-    if kept_milvus or retired_milvus:
-        from rag.files import mapped_rows
-        from rag.index.milvus import CHUNK_KEYS, client_for, release
-
-        def version(p: Path) -> tuple[dict[str, Any], np.ndarray]:
-            m = parse_manifest(p / "manifest.json", index_dir)
-            return m.milvus, np.asarray(mapped_rows(p / CHUNK_KEYS, np.int64))
-
-        kept = [version(p) for p in kept_milvus]
-        recorded = str(parse_manifest((kept_milvus or retired_milvus)[0] / "manifest.json", index_dir).milvus["uri"])
-        release(client_for(options, index_dir, recorded), [version(p) for p in retired_milvus], kept)
+    by_kind: dict[str, tuple[list[StoredVersion], list[StoredVersion]]] = {}
+    for group, folders in ((0, retired), (1, [index_dir / name for name in sorted(keep) if name])):
+        for folder in folders:
+            version = _stored(folder)
+            if version is not None:
+                by_kind.setdefault(str(version.section["kind"]), ([], []))[group].append(version)
+    for kind, (gone, kept) in by_kind.items():
+        if kind in kinds():  # a version of a kind no longer installed leaves nothing we could remove
+            backend(kind).retire(index_dir, gone, kept, options)
     for p in retired:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def _store_of(version: Path) -> str | None:
-    """The store a version folder's manifest names (None when it cannot be read)."""
+def _stored(version: Path) -> StoredVersion | None:
+    """A version folder with its manifest's store section (None when it cannot be read)."""
     try:
-        return parse_manifest(version / "manifest.json", version.parent).store
+        return StoredVersion(version, parse_manifest(version / "manifest.json", version.parent).store)
     except (RagError, OSError):
         return None

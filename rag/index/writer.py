@@ -20,7 +20,7 @@ from rag.index.lexical import Analyzer, BM25Writer
 from rag.index.manifest import FORMAT, Manifest
 from rag.index.records import RecordWriter
 from rag.index.store import LEXICAL, retire_versions
-from rag.index.vectors import VectorWriter
+from rag.index.stores import backend
 from rag.index.versions import CURRENT, live_version
 from rag.types import Article, Chunk, IndexSpec, Sentence, StoreOptions
 
@@ -31,8 +31,8 @@ class VersionWriter:
     an exception (or a kill: the next writer removes `.tmp` folders) leaves the live version untouched.
 
     Only the article hashes, the BM25 vocabulary and per-chunk counts are kept across batches. The vectors go to
-    the spec's store: FAISS files in the folder, or Milvus (`live`, the live manifest when updating, tells an
-    update which collections it writes into and where its keys start)."""
+    the writer of the spec's store kind (`live`, the live manifest when updating: a store of the same kind is told
+    its `store` section, e.g. Milvus writes into the same collections, its keys going on from the last)."""
 
     def __init__(
         self,
@@ -52,30 +52,13 @@ class VersionWriter:
         self.version = index_dir / f"v-{self._stamp:%Y%m%dT%H%M%S}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         self.tmp = self.version.with_name(self.version.name + ".tmp")
         self.tmp.mkdir()
-        self._vectors: VectorStoreWriter = self._vector_writer(live)
+        same = live is not None and live.kind == spec.store
+        self._vectors: VectorStoreWriter = backend(spec.store).writer(
+            self.tmp, dim, self.options, live.store if live is not None and same else None
+        )
         self._records = RecordWriter(self.tmp)
         self._lexical = BM25Writer(self.tmp / LEXICAL, Analyzer(spec.lexical_terms))
         self._articles: dict[str, str] = {}
-
-    def _vector_writer(self, live: Manifest | None) -> VectorStoreWriter:
-        if self.spec.store != "milvus":
-            return VectorWriter(self.tmp, self.dim, self.options.ann_min_chunks)
-        from rag.index.milvus import MilvusWriter, client_for
-
-        client = client_for(self.options, self.index_dir)
-        same = live is not None and live.store == "milvus" and live.milvus.get("prefix") == self.options.milvus_prefix
-        if live is None or not same:  # a build: a new pair of collections
-            return MilvusWriter(self.tmp, self.dim, client, self.options.milvus_uri, self.options.milvus_prefix)
-        collections = (str(live.milvus["chunks"]), str(live.milvus["sentences"]))
-        return MilvusWriter(
-            self.tmp,
-            self.dim,
-            client,
-            self.options.milvus_uri,
-            self.options.milvus_prefix,
-            collections,
-            int(live.milvus["next_key"]),
-        )
 
     def __enter__(self) -> VersionWriter:
         return self
@@ -129,7 +112,7 @@ class VersionWriter:
         """Finish the version and make it the live one; the version's folder. `sources`: the data files read
         (name -> sha256), which decide whether the index is current."""
         tmp = self.tmp
-        vector_files, store = self._vectors.close()
+        vector_files, section = self._vectors.close()
         record_files = self._records.close()
         lexical = self._lexical.close()
         written = [*vector_files, *record_files, *(f"{LEXICAL}/{name}" for name in lexical)]
@@ -148,9 +131,7 @@ class VersionWriter:
             skipped=skipped,
             files={name: file_sha256(tmp / name) for name in written},
             sizes={name: (tmp / name).stat().st_size for name in written},
-            ann=store["ann"],
-            store=self.spec.store,
-            milvus=store.get("milvus", {}),
+            store={"kind": self.spec.store, **section},
             chunk_vectors=self.spec.chunk_vectors,
             sources=dict(sources or {}),
         )

@@ -189,6 +189,7 @@ def make_chat_model(settings: Settings, queue_timeout: float | None = None) -> C
         raise LLMError("OPENAI_BASE_URL is set but RAG_LLM_MODEL is not: set RAG_LLM_MODEL to the model it serves.")
     base_url = ensure_local_server(settings) if settings.uses_embedded_llm else settings.answer_base_url
     endpoint = base_url or "https://api.openai.com/v1"
+    gate = gate_for(settings.cache, endpoint, settings.answer_model, settings.answer_concurrency)
     return OpenAIChat(
         settings.answer_model,
         base_url,
@@ -196,6 +197,6 @@ def make_chat_model(settings: Settings, queue_timeout: float | None = None) -> C
         settings.llm_timeout,
         settings.llm_max_tokens,
         retries=settings.llm_retries,
-        queue=Queue(gate_for(settings.cache, endpoint, settings.answer_model, settings.answer_concurrency), queue_timeout),
+        queue=Queue(gate, queue_timeout),
         diagnose=(lambda: crash_error(settings)) if settings.uses_embedded_llm else None,
     )

@@ -119,7 +119,7 @@ def _index(settings: Settings) -> Check:
         m = read_manifest(settings.index_dir)
     except RagError as exc:
         return Check("index", False, str(exc), "run `rag index build`")
-    detail = f"{settings.index_dir}: {len(m.articles)} articles, {m.chunks} chunks, {m.store}, built {m.built_at}"
+    detail = f"{settings.index_dir}: {len(m.articles)} articles, {m.chunks} chunks, {m.kind}, built {m.built_at}"
     if not index_is_current(settings.data_dir, settings.index_dir, settings.index_spec):
         return Check("index", False, f"{detail}; out of date with {settings.data_dir} or the settings",
                      "run `rag index update` (or `rag index build`)")  # fmt: skip

@@ -2,7 +2,7 @@
 that outgrow one machine. `RAG_MILVUS_URI` names a Milvus server or cluster (`http://host:19530`) or a Milvus Lite
 file (embedded, one process at a time; unset = `<index>/milvus.db`).
 
-What lives where: the version folder keeps what it keeps for FAISS (manifest, records, BM25 postings, sentence
+What lives where: the version folder keeps what every version keeps (manifest, records, BM25 postings, sentence
 offsets) plus `chunk_keys.i64`, the Milvus key of each chunk position. Milvus holds the vectors:
 
 - `<prefix>_<build>_chunks`: key (INT64, primary), article (VARCHAR, for filters), vector (HNSW, inner product);
@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,7 @@ import numpy as np
 
 from rag.errors import IndexChangedError, RagError
 from rag.files import mapped_rows
-from rag.index.backend import Fetched, Kept, Where, unit_floor
-from rag.index.vectors import sentence_counts, write_offsets
+from rag.index.backend import OFFSETS, Fetched, Kept, StoredVersion, Where, sentence_counts, unit_floor, write_offsets
 from rag.types import StoreOptions
 
 CHUNK_KEYS = "chunk_keys.i64"  # raw int64, one per chunk position: its key in the Milvus collections
@@ -45,15 +45,34 @@ QUERY_KEYS = 4000  # keys per get/delete call (Milvus caps a request's size)
 LITE_DB = "milvus.db"
 
 
+@dataclass(frozen=True, slots=True)
+class MilvusOptions:
+    """The Milvus settings: the server's URI ("" = the Milvus Lite file in the index folder), the collections'
+    prefix and the credentials."""
+
+    uri: str = ""
+    prefix: str = "rag"
+    token: str = field(default="", repr=False)
+
+    @classmethod
+    def of(cls, options: StoreOptions) -> MilvusOptions:
+        """From the settings (RAG_MILVUS_URI, RAG_MILVUS_PREFIX, RAG_MILVUS_TOKEN); a scratch index keeps its
+        Milvus Lite file in its own folder whatever the server configured."""
+        token = options.get("milvus_token", "")
+        token = token.get_secret_value() if hasattr(token, "get_secret_value") else str(token)
+        uri = "" if options.scratch else str(options.get("milvus_uri", ""))
+        return cls(uri, str(options.get("milvus_prefix", "rag")), token)
+
+
 def lite_path(uri: str, index_dir: Path) -> str:
     """The URI to connect to: the given one, or the Milvus Lite file inside the index folder."""
     return uri or str(index_dir / LITE_DB)
 
 
-def client_for(options: StoreOptions, index_dir: Path, recorded: str = "") -> Any:
+def client_for(options: MilvusOptions, index_dir: Path, recorded: str = "") -> Any:
     """A client for the index's Milvus: the settings' URI (and token), else the one the manifest recorded, else the
     Milvus Lite file in the index folder."""
-    return connect(lite_path(options.milvus_uri or recorded, index_dir), options.milvus_token)
+    return connect(lite_path(options.uri or recorded, index_dir), options.token)
 
 
 def connect(uri: str, token: str = "") -> Any:
@@ -186,8 +205,9 @@ class MilvusWriter:
 
     def add_kept(self, kept: Kept) -> None:
         """Chunks of the live version: their rows stay, only their keys are written."""
-        assert kept.keys is not None
-        self._append(kept.keys, kept.counts)
+        if not isinstance(kept.held, np.ndarray):
+            raise TypeError(f"Milvus carries over chunks kept by a Milvus store, not {type(kept.held).__name__}")
+        self._append(kept.held, kept.counts)
 
     def _append(self, keys: np.ndarray, counts: np.ndarray) -> None:
         self._keys.write(np.asarray(keys, dtype=np.int64).tobytes())
@@ -201,20 +221,21 @@ class MilvusWriter:
                 del rows[:INSERT_ROWS]
 
     def close(self) -> tuple[list[str], dict[str, Any]]:
-        """Send what is left and flush; the files written and the manifest's `ann` and `milvus`."""
+        """Send what is left and flush; the files written and the `store` section's parameters: how it is searched
+        (`ann`), where (`uri`), the collections and the next free key."""
         self._insert(final=True)
         self.client.flush(self.chunks_name)
         self.client.flush(self.sentences_name)
         self._keys.close()
         names = [CHUNK_KEYS, write_offsets(self.folder, self._counts)]
-        milvus = {
+        return names, {
+            "ann": {"kind": "hnsw", **HNSW},
             "uri": self.uri,
             "prefix": self.prefix,
             "chunks": self.chunks_name,
             "sentences": self.sentences_name,
             "next_key": self.next_key,
         }
-        return names, {"ann": {"kind": "hnsw", **HNSW}, "milvus": milvus}
 
     def switched(self) -> None:
         """The version is live: the aliases follow it."""
@@ -245,7 +266,9 @@ def point_aliases(client: Any, prefix: str, chunks: str, sentences: str) -> None
 
 
 def release(
-    client: Any, retired: list[tuple[dict[str, Any], np.ndarray]], kept: list[tuple[dict[str, Any], np.ndarray]]
+    client: Any,
+    retired: list[tuple[Mapping[str, Any], np.ndarray]],
+    kept: list[tuple[Mapping[str, Any], np.ndarray]],
 ) -> None:
     """Delete what only retired versions read: their rows absent from every kept version of the same collections,
     and collections no kept version reads (each version given as its manifest's `milvus` and its chunk keys).
@@ -275,7 +298,7 @@ def release(
 class MilvusVectors:
     """A version's Milvus store (`VectorStore`): searches and fetches by key, keeping only this version's keys."""
 
-    def __init__(self, client: Any, info: dict[str, Any], folder: Path, offsets: np.ndarray, dim: int) -> None:
+    def __init__(self, client: Any, info: Mapping[str, Any], folder: Path, offsets: np.ndarray, dim: int) -> None:
         self.client = client
         self.info = info
         self.chunks_name = str(info["chunks"])
@@ -398,11 +421,49 @@ class MilvusVectors:
 
     def keep(self, ids: np.ndarray) -> Kept:
         ids = np.asarray(ids, dtype=np.int64)
-        return Kept((self.offsets[ids + 1] - self.offsets[ids]).astype(np.int64), keys=np.asarray(self.keys[ids]))
+        return Kept((self.offsets[ids + 1] - self.offsets[ids]).astype(np.int64), np.asarray(self.keys[ids]))
 
-    def describe(self) -> dict[str, Any]:
+
+class MilvusBackend:
+    """The registry's Milvus entry: collections on a server or in a Milvus Lite file, chunk keys in the folder."""
+
+    kind = "milvus"
+
+    def writer(self, folder: Path, dim: int, options: StoreOptions, live: Mapping[str, Any] | None) -> MilvusWriter:
+        o = MilvusOptions.of(options)
+        client = client_for(o, folder.parent)
+        if live is None or live.get("prefix") != o.prefix:  # a build: a new pair of collections
+            return MilvusWriter(folder, dim, client, o.uri, o.prefix)
+        collections = (str(live["chunks"]), str(live["sentences"]))
+        return MilvusWriter(folder, dim, client, o.uri, o.prefix, collections, int(live["next_key"]))
+
+    def open(self, version: StoredVersion, dim: int, options: StoreOptions) -> MilvusVectors:
+        folder, section = version.folder, version.section
+        client = client_for(MilvusOptions.of(options), folder.parent, str(section.get("uri", "")))
+        offsets = np.load(folder / OFFSETS)
+        vectors = MilvusVectors(client, section, folder, offsets, dim)
+        if len(offsets) != len(vectors) + 1:
+            raise ValueError(f"its {CHUNK_KEYS} does not match {OFFSETS}")
+        return vectors
+
+    def retire(
+        self, index_dir: Path, retired: list[StoredVersion], kept: list[StoredVersion], options: StoreOptions
+    ) -> None:
+        """Rows and collections only the retired versions read (and the collections of builds killed before their
+        switch), on the Milvus the versions recorded unless the settings name one."""
+
+        def keys(v: StoredVersion) -> tuple[Mapping[str, Any], np.ndarray]:
+            return v.section, np.asarray(mapped_rows(v.folder / CHUNK_KEYS, np.int64))
+
+        recorded = str((kept or retired)[0].section.get("uri", ""))
+        client = client_for(MilvusOptions.of(options), index_dir, recorded)
+        release(client, [keys(v) for v in retired], [keys(v) for v in kept])
+
+    def describe(self, section: Mapping[str, Any], index_dir: Path) -> dict[str, Any]:
         return {
-            "store": "milvus",
-            "search": f"HNSW (M {HNSW['M']}, ef = 2 × candidates, at least {EF_MIN})",
-            "collections": [self.chunks_name, self.sentences_name],
+            "search": f"HNSW (M {section['ann']['M']})",
+            "milvus": {"uri": section.get("uri") or str(index_dir / LITE_DB), "chunks": section["chunks"]},
         }
+
+
+BACKEND = MilvusBackend()

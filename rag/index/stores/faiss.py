@@ -1,5 +1,6 @@
-"""The vectors of one index version, held once: chunk and sentence vectors as memory-mapped float32 files, and for
-large indexes an IVF index (FAISS, 8-bit codes, memory-mapped) that proposes candidates.
+"""The FAISS store (the default, `RAG_VECTOR_STORE=faiss`): the vectors of one index version, held once: chunk
+and sentence vectors as memory-mapped float32 files, and for large indexes an IVF index (FAISS, 8-bit codes,
+memory-mapped) that proposes candidates.
 
 Search has two steps. `nearest` proposes chunk ids: exact (one product with every chunk vector) below
 `ann_min_chunks`, approximate (IVF) above. `scores` then gives the candidates their exact chunk and best-sentence
@@ -10,6 +11,7 @@ how they rank. Only the pages of the vectors a question touches are read from di
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,11 @@ import faiss
 import numpy as np
 
 from rag.files import RowReader, mapped_rows
-from rag.index.backend import Fetched, Kept, Where, unit_floor
+from rag.index.backend import OFFSETS, Fetched, Kept, StoredVersion, Where, sentence_counts, unit_floor, write_offsets
+from rag.types import StoreOptions
 
 CHUNKS = "chunk_vectors.f32"  # raw float32, one row per chunk, normalized (appended batch by batch)
 SENTENCES = "sentence_vectors.f32"  # raw float32, one row per sentence, grouped by chunk in chunk order
-OFFSETS = "sentence_offsets.npy"  # int64, n_chunks + 1: the sentences of chunk i are rows offsets[i]:offsets[i + 1]
 ANN = "ann.faiss"  # only above ann_min_chunks
 ANN_MIN_CHUNKS = 100_000  # below this an exact search costs under ~20 ms on 2 cores (make bench-scale)
 EXACT_SUBSET = 200_000  # a filter's chunks up to this many are searched exactly (about 10 ms on 2 cores)
@@ -80,8 +82,9 @@ class VectorWriter:
 
     def add_kept(self, kept: Kept) -> None:
         """Chunks of an older version: their vectors are copied."""
-        assert kept.chunk_vectors is not None and kept.sentence_vectors is not None
-        self._write(kept.chunk_vectors, kept.sentence_vectors, kept.counts)
+        if not isinstance(kept.held, Fetched):
+            raise TypeError(f"FAISS carries over chunks kept by a FAISS store, not {type(kept.held).__name__}")
+        self._write(kept.held.chunk_vectors, kept.held.sentence_vectors, kept.counts)
 
     def _write(self, chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, counts: np.ndarray) -> None:
         self._chunks.write(np.ascontiguousarray(chunk_vectors, dtype=np.float32).reshape(-1, self.dim).tobytes())
@@ -109,23 +112,6 @@ class VectorWriter:
         """Nothing lives outside the version folder."""
         self._chunks.close()
         self._sentences.close()
-
-
-def sentence_counts(sentence_chunks: np.ndarray, n_chunks: int) -> np.ndarray:
-    """Sentences per chunk of a batch, from each sentence's chunk (which must be grouped, in chunk order)."""
-    order = np.asarray(sentence_chunks, dtype=np.int64)
-    if len(order) and (np.any(np.diff(order) < 0) or order[0] < 0 or order[-1] >= n_chunks):
-        raise ValueError("sentence rows must be grouped by chunk, in chunk order")
-    return np.bincount(order, minlength=n_chunks).astype(np.int64)
-
-
-def write_offsets(folder: Path, counts: list[np.ndarray]) -> str:
-    """Write where each chunk's sentences start (from the batches' per-chunk counts); the file's name."""
-    flat = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-    offsets = np.zeros(len(flat) + 1, dtype=np.int64)
-    np.cumsum(flat, out=offsets[1:])
-    np.save(folder / OFFSETS, offsets)
-    return OFFSETS
 
 
 def write_vectors(
@@ -244,13 +230,7 @@ class Vectors:
     def keep(self, ids: np.ndarray) -> Kept:
         """The vectors of chunks `ids`, for a new version that reuses them."""
         fetched = self.fetch(ids)
-        return Kept(fetched.counts, fetched.chunk_vectors, fetched.sentence_vectors)
-
-    def describe(self) -> dict[str, Any]:
-        if self.ann is None:
-            return {"store": "faiss", "search": "exact"}
-        ivf = faiss.extract_index_ivf(self.ann)
-        return {"store": "faiss", "search": f"IVF{ivf.nlist},SQ8", "nprobe": self.nprobe}
+        return Kept(fetched.counts, fetched)
 
     def units(self, chunk: int) -> np.ndarray:
         """A chunk's sentence vectors, or its own vector (one row) for a one-sentence chunk."""
@@ -272,3 +252,32 @@ class Vectors:
         if len(self._singles):
             best = max(best, float((self.chunks[self._singles] @ q).max()))
         return best
+
+
+class FaissBackend:
+    """The registry's FAISS entry: files in the version folder, nothing outside it."""
+
+    kind = "faiss"
+
+    def writer(self, folder: Path, dim: int, options: StoreOptions, live: Mapping[str, Any] | None) -> VectorWriter:
+        return VectorWriter(folder, dim, int(options.get("ann_min_chunks", ANN_MIN_CHUNKS)))
+
+    def open(self, version: StoredVersion, dim: int, options: StoreOptions) -> Vectors:
+        vectors = Vectors.load(version.folder, AnnParams(**version.section["ann"]), dim)
+        if vectors.sentences.shape[0] != int(vectors.offsets[-1]) or len(vectors.offsets) != len(vectors) + 1:
+            raise ValueError(f"its vector files ({CHUNKS}, {SENTENCES}) do not match {OFFSETS}")
+        return vectors
+
+    def retire(
+        self, index_dir: Path, retired: list[StoredVersion], kept: list[StoredVersion], options: StoreOptions
+    ) -> None:
+        """Nothing lives outside the version folders."""
+
+    def describe(self, section: Mapping[str, Any], index_dir: Path) -> dict[str, Any]:
+        ann = section["ann"]
+        if ann["kind"] == "flat":
+            return {"search": "exact"}
+        return {"search": f"IVF{ann['nlist']},SQ8 (nprobe {ann['nprobe']})"}
+
+
+BACKEND = FaissBackend()
