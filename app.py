@@ -10,29 +10,19 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from rag.answer.pipeline import AnswerPipeline
-from rag.answer.prompts import CLOSEST_INTROS, UNCERTAIN_INTROS
-from rag.answer.render import (
-    STYLE,
-    article_html,
-    escape_markdown,
-    isolated,
-    quote_html,
-    safe_url,
-    snippet_html,
-    title_html,
-)
+from rag.answer.render import STYLE, article_html, escape_markdown, isolated, quote_html, snippet_html, title_html
+from rag.answer.view import AnswerView, Block, Source, answer_view, retrieved_view
 from rag.config import Settings, get_settings
 from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
 from rag.index.manifest import read_manifest
 from rag.index.versions import live_version
 from rag.llm import client
-from rag.llm.local_server import CRASH_REPORT, server_status
+from rag.llm.local_server import server_status
 from rag.retrieve.filters import make_filter
 from rag.retrieve.followup import Turn
 from rag.retrieve.retriever import Retriever, load_retriever
-from rag.text.arabic import detect_language
-from rag.types import Chunk, Citation, Filter, KeyQuote
+from rag.types import Filter
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
@@ -84,40 +74,51 @@ def show_article_page(retriever: Retriever) -> None:
     components.html(article_html(article, chunk, spans), height=720, scrolling=True)
 
 
-def citation_record(
-    n: int,
-    chunk: Chunk,
-    highlights: tuple[tuple[int, int], ...],
-    retriever: Retriever,
-    cite: Citation | None = None,
-    also: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    """What the page keeps of a citation between reruns (plain data, the snippet already escaped)."""
-    articles = retriever.index.articles
-    article = articles.get(chunk.article_id)
+def source_record(s: Source) -> dict[str, Any]:
+    """What the page keeps of a source between reruns (plain data, the snippet already escaped)."""
     return {
-        "n": n,
-        "article_id": chunk.article_id,
-        "chunk_id": chunk.id,
-        "title": article.title if article else chunk.article_id,
-        "outlet": article.outlet if article else None,
-        "published": article.published[:10] if article and article.published else None,
-        "url": safe_url(article.url) if article else None,
-        "html": snippet_html(chunk, article, highlights, cite.also if cite else also, articles),
-        "highlights": [list(h) for h in highlights],
-        "supported": cite.supported if cite else None,
-        "reason": cite.reason if cite else "",
+        "n": s.n,
+        "article_id": s.chunk.article_id,
+        "chunk_id": s.chunk.id,
+        "title": s.title,
+        "outlet": s.outlet,
+        "published": s.published[:10] if s.published else None,
+        "url": s.url,
+        "html": snippet_html(s.chunk, s.article, s.highlights, s.others),
+        "highlights": [list(h) for h in s.highlights],
+        "supported": s.supported,
+        "reason": s.reason,
+        "verdict": s.verdict,
+        "warn": s.warn,
     }
 
 
-def quote_record(
-    quote: KeyQuote, retriever: Retriever, also: tuple[str, ...] = (), closest: bool = False
-) -> dict[str, Any]:
-    """What the page keeps of a key quote: its escaped blockquote (with the outlets that carried it too), grey and
-    dashed when it is only the closest passage."""
-    articles = retriever.index.articles
-    article = articles.get(quote.chunk.article_id)
-    return {"n": quote.n, "html": quote_html(quote, article, also, articles, closest=closest)}
+def block_html(block: Block) -> str:
+    """A key quote's escaped blockquote (with the outlets that carried it too), grey and dashed when it is only the
+    closest passage."""
+    return quote_html(block.quote, block.source.article, block.source.others, closest=block.closest)
+
+
+def answer_record(view: AnswerView) -> dict[str, Any]:
+    """What the page keeps of an answer between reruns: its view, as plain data."""
+    aside = view.aside
+    return {
+        "role": "assistant",
+        "content": view.text,
+        "mode": view.mode,
+        "outcome": view.outcome,
+        "lead": view.lead,
+        "lead_warn": view.lead_warn,
+        "quotes": [{"n": b.quote.n, "html": block_html(b)} for b in view.blocks],
+        "alerts": list(view.alerts),
+        "unsupported": view.unsupported,
+        "aside": aside and {"intro": aside.intro, "warn": aside.warn, "html": block_html(aside.block)},
+        "sources": [source_record(s) for s in view.sources],
+        "heading": view.heading,
+        "meta": view.meta,
+        "warning": view.notice,
+        "searched_as": view.searched_as,
+    }
 
 
 STEP_LABELS = {
@@ -142,24 +143,22 @@ def conversation() -> tuple[Turn, ...]:
 
 
 def show_sources(message: dict[str, Any], key: str) -> None:
-    """One popover per citation: the snippet, and a button that opens the whole article."""
+    """One popover per source: the snippet, whether it supports the answer, and buttons that open the whole
+    article and the original."""
     sources = message.get("sources", [])
     if not sources:
         return
-    st.caption("Sources" if message.get("cited", True) else "Retrieved passages (the answer model did not answer)")
+    st.caption(message["heading"])
     cols = st.columns(min(len(sources), 4))
     for i, cite in enumerate(sources):
         about = (f" · {cite['outlet']}" if cite.get("outlet") else "") + (
             f" · {isolated(cite['published'])}" if cite.get("published") else ""
         )
         title = cite["title"] if len(cite["title"]) <= 40 else cite["title"][:40] + "…"
-        flag = " · ⚠ unverified" if cite.get("supported") is False else ""
-        label = escape_markdown(f"[{cite['n']}] {title}{about}") + flag
+        label = escape_markdown(f"[{cite['n']}] {title}{about}") + (" · ⚠ unverified" if cite["warn"] else "")
         with cols[i % len(cols)].popover(label, width="stretch", key=f"cite-{key}-{i}"):
-            if cite.get("supported") is False:
-                st.warning(f"Unverified: {cite['reason']}. The closest sentence of the passage is highlighted.")
-            elif cite.get("supported"):
-                st.caption("✓ The highlighted sentence supports the answer.")
+            if cite["verdict"]:
+                (st.warning if cite["warn"] else st.caption)(cite["verdict"])
             st.html(cite["html"])
             st.link_button("Open the full article ↗", article_link(cite), key=f"open-{key}-{i}")
             if cite.get("url"):
@@ -251,41 +250,36 @@ for i, message in enumerate(st.session_state.messages):
             st.error(message["error"])
         if message.get("warning"):
             st.warning(escape_markdown(message["warning"]))
-        if message.get("content"):
-            if message.get("quotes") and message.get("outcome") == "closest":
-                st.warning(
-                    escape_markdown(message["intro"]), icon=":material/search:"
-                )  # the closest passages, not an answer
+        if message.get("lead"):
+            if message.get("lead_warn"):  # the closest passages follow, not an answer
+                st.warning(escape_markdown(message["lead"]), icon=":material/search:")
             else:
-                st.markdown(message["intro"] if message.get("quotes") else message["content"])
+                st.markdown(message["lead"])
         for quote in message.get("quotes", []):
             st.html(quote["html"])
-        if message.get("unsupported"):
-            st.warning("No cited passage supports this answer: read the sources before trusting it.", icon="⚠️")
-        if message.get("closest"):
-            st.caption(escape_markdown(message["closest"]["intro"]))
-            st.html(message["closest"]["html"])
-        if message.get("key_quote"):
-            if message.get("uncertain"):  # the model answered, but this may not answer: the closest passage
-                st.warning(escape_markdown(message["uncertain"]), icon=":material/search:")
+        for alert in message.get("alerts", []):
+            st.warning(alert, icon="⚠️")
+        if aside := message.get("aside"):
+            if aside["warn"]:
+                st.warning(escape_markdown(aside["intro"]), icon=":material/search:")
             else:
-                st.caption("Key quote from the articles (verbatim):")
-            st.html(message["key_quote"]["html"])
+                st.caption(escape_markdown(aside["intro"]))
+            st.html(aside["html"])
         show_sources(message, key=str(i))
         if message.get("searched_as"):
             with st.expander("Searched as"):
                 st.markdown(escape_markdown(message["searched_as"]))
         if message.get("meta"):
-            st.caption(message["meta"])
+            st.caption(escape_markdown(message["meta"]))
 
 if question := st.chat_input("Ask about the articles…"):
     question = question.strip()
 if question:
-    st.session_state.messages.append({"role": "user", "content": question})
+    st.session_state.messages.append({"role": "user", "content": question, "lead": question})
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
-        record: dict[str, Any] = {"role": "assistant", "content": "", "filter": scope.describe()}
+        record: dict[str, Any] = {"role": "assistant", "content": ""}
         if scope.active:
             st.caption(escape_markdown(f"Filter: {scope.describe()}"))
         pipeline = AnswerPipeline(
@@ -303,68 +297,17 @@ if question:
         stream = None
         try:
             stream = pipeline.ask(question, conversation(), k=k, on_step=show_step, on_wait=show_wait, scope=scope)
-            if pipeline.mode == "generate":
-                st.write_stream(stream)
-            answer = stream.answer
+            st.write_stream(stream)  # shown as it comes; the rerun below lays the answer out from its view
             step.empty()
-            record["content"] = answer.text
-            record["mode"] = answer.mode
-            record["outcome"] = answer.outcome
-            record["unsupported"] = answer.unsupported
-            record["sources"] = [citation_record(c.n, c.chunk, c.highlights, retriever, c) for c in answer.citations]
-            closest = answer.outcome == "closest"
-            if answer.mode == "quote" and not answer.refused:
-                record["intro"] = answer.text.split("\n", 1)[0]
-                record["quotes"] = [
-                    quote_record(q, retriever, answer.hits[q.n - 1].also, closest) for q in stream.strong_quotes
-                ]
-            elif answer.closest is not None:
-                record["closest"] = {
-                    "intro": CLOSEST_INTROS[detect_language(question)],
-                    **quote_record(answer.closest, retriever, answer.hits[answer.closest.n - 1].also, True),
-                }
-            elif answer.key_quotes and not answer.refused:
-                best = answer.key_quotes[0]
-                record["key_quote"] = quote_record(best, retriever, answer.hits[best.n - 1].also, closest)
-                if closest:  # the model answered, but the estimate doubts it and no citation is verified
-                    record["uncertain"] = UNCERTAIN_INTROS[detect_language(question)]
-            unverified = sum(c.supported is False for c in answer.citations)
-            if answer.refused:
-                note = "the articles do not say"
-            elif closest:
-                note = "the articles may not answer: closest passages only" + (
-                    f", {unverified} unverified" if unverified else ""
-                )
-            elif answer.mode == "quote":
-                note = f"{len(answer.citations)} quoted passage(s), verbatim"
-            else:
-                note = f"{len(answer.citations)} cited passage(s)" + (
-                    f", {unverified} unverified" if unverified else ""
-                )
-            by = answer.model or ("key quotes" if answer.mode == "quote" else "the retrieval check")
-            record["meta"] = f"Answered by {by} in {answer.seconds:.1f} s · {note}"
-            if answer.confidence is not None:
-                record["meta"] += f" · answerability {answer.confidence:.0%}"
-            if answer.standalone:
-                record["searched_as"] = answer.standalone
-            if stream.evidence.translation:
-                record["meta"] += f" · also searched in Arabic as «{escape_markdown(stream.evidence.translation)}»"
-            elif (skipped := stream.evidence.translation_skipped) and skipped.startswith(CRASH_REPORT):
-                record["warning"] = f"Searched without the Arabic rendering: {skipped}"  # shown above the answer
-                record["meta"] += " · searched without the Arabic rendering (the answer model crashed: see above)"
-            elif skipped:
-                record["meta"] += f" · searched without the Arabic rendering ({skipped})"
+            record = answer_record(answer_view(stream.answer, stream.evidence, retriever.index.articles, scope))
         except RagError as exc:
             step.empty()
             if stream is None:  # failed before or during the search: nothing to show but the message
                 record["error"] = str(exc)
             else:
+                record = answer_record(retrieved_view(stream.evidence, retriever.index.articles))
                 record["error"] = f"{exc} The passages retrieved for your question are below."
                 record["cited"] = False
-                ev = stream.evidence
-                record["sources"] = [
-                    citation_record(n, h.chunk, spans, retriever, also=h.also)
-                    for n, (h, spans) in enumerate(zip(ev.hits, ev.highlights, strict=True), 1)
-                ]
+        record["filter"] = scope.describe()
         st.session_state.messages.append(record)
     st.rerun()

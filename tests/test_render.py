@@ -70,11 +70,11 @@ def test_sources_show_outlet_date_link_and_who_else_reported() -> None:
     articles = {"o": other, "s": same, "u": untitled}
     a = _dated()
     chunk = Chunk(id="d:0-3", article_id="d", text="نص.", start=0, end=3)
-    out = snippet_html(chunk, a, (), ("o", "s", "u", "o"), articles)
+    out = snippet_html(chunk, a, (), also_reported_by(a, ("o", "s", "u", "o"), articles))
     assert '<time datetime="2024-07-01T09:30:00+03:00" dir="ltr">2024-07-01</time>' in out
     assert 'href="https://example.net/a?x=1&amp;y=2" target="_blank" rel="noopener noreferrer">original ↗' in out
     assert "also reported by &lt;b&gt;BBC&lt;/b&gt;, بلا منفذ</span>" in out  # own outlet left out, each once
-    assert source_text(a, ("o",), articles) == (
+    assert source_text(a, also_reported_by(a, ("o",), articles)) == (
         "إذاعة الساحل · 2024-07-01T09:30:00+03:00 · https://example.net/a?x=1&y=2 · also reported by <b>BBC</b>"
     )
     assert also_reported_by(a, ("s",), articles) == [] and source_text(_article()) == "<i>BBC</i>"

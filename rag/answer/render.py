@@ -90,23 +90,19 @@ def also_reported_by(article: Article | None, also: Sequence[str], articles: Map
     return names
 
 
-def source_text(
-    article: Article | None, also: Sequence[str] = (), articles: Mapping[str, Article] | None = None
-) -> str:
-    """Outlet · date · link · also reported by …, for the terminal ("" when nothing is known)."""
+def source_text(article: Article | None, others: Sequence[str] = ()) -> str:
+    """Outlet · date · link · also reported by `others` (outlets or titles), for the terminal ("" when nothing is
+    known)."""
     if article is None:
         return ""
     parts = [p for p in (article.outlet, article.published, safe_url(article.url)) if p]
-    others = also_reported_by(article, also, articles or {})
     if others:
         parts.append("also reported by " + ", ".join(others))
     return " · ".join(parts)
 
 
-def source_html(
-    article: Article | None, also: Sequence[str] = (), articles: Mapping[str, Article] | None = None
-) -> str:
-    """Outlet · date · a link to the original · also reported by …, escaped ("" when nothing is known)."""
+def source_html(article: Article | None, others: Sequence[str] = ()) -> str:
+    """Outlet · date · a link to the original · also reported by `others`, escaped ("" when nothing is known)."""
     if article is None:
         return ""
     parts = [f'<span class="rag-outlet">{html.escape(article.outlet)}</span>'] if article.outlet else []
@@ -118,24 +114,19 @@ def source_html(
     if url:
         link = f'<a class="rag-original" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
         parts.append(f"{link}original ↗</a>")
-    others = also_reported_by(article, also, articles or {})
     if others:
         parts.append(f'<span class="rag-also">also reported by {html.escape(", ".join(others))}</span>')
     return " · ".join(parts)
 
 
 def snippet_html(
-    chunk: Chunk,
-    article: Article | None,
-    highlights: Sequence[Span] = (),
-    also: Sequence[str] = (),
-    articles: Mapping[str, Article] | None = None,
+    chunk: Chunk, article: Article | None, highlights: Sequence[Span] = (), others: Sequence[str] = ()
 ) -> str:
     """The cited chunk with its title, outlet, date, link and the outlets that carried it too, highlighted
     sentences in <mark>, right-to-left when Arabic."""
     dir_, lang = direction(chunk.text)
     title = html.escape(article.title) if article else html.escape(chunk.article_id)
-    about = source_html(article, also, articles)
+    about = source_html(article, others)
     body = _marked(chunk.text, chunk.start, highlights)
     return (
         f'{STYLE}<div class="rag-snippet"><div class="rag-meta" dir="auto">{title}{" · " + about if about else ""}'
@@ -160,20 +151,14 @@ def article_html(article: Article, chunk: Chunk, highlights: Sequence[Span] = ()
     )
 
 
-def quote_html(
-    quote: KeyQuote,
-    article: Article | None,
-    also: Sequence[str] = (),
-    articles: Mapping[str, Article] | None = None,
-    closest: bool = False,
-) -> str:
+def quote_html(quote: KeyQuote, article: Article | None, others: Sequence[str] = (), closest: bool = False) -> str:
     """A key quote as a blockquote: verbatim, its key sentence highlighted, its [n], the outlet, date, link and
     title, and the outlets that carried it too. A closest passage (it may not answer) is grey, dashed and its key
     sentence only underlined: never styled as an answer."""
     kind = "rag-quote rag-closest" if closest else "rag-quote"
     dir_, lang = direction(quote.text)
     source = html.escape(article.title if article else quote.chunk.article_id)
-    about = source_html(article, also, articles)
+    about = source_html(article, others)
     return (
         f'{STYLE}<blockquote class="{kind}"><div class="rag-text" dir="{dir_}" lang="{lang}">'
         f'{_marked(quote.text, quote.start, [quote.focus])} <span class="rag-cite">[{quote.n}]</span></div>'

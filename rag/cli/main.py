@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rag.answer.prompts import CLOSEST_INTROS, UNCERTAIN_INTROS
-from rag.answer.render import also_reported_by, safe_url, source_text
+from rag.cli import show
 from rag.config import Settings, get_settings
 from rag.errors import IndexBusyError, LLMError, RagError
-from rag.types import Answer, Article, Chunk, Citation, Evidence, Filter, Hit, KeyQuote, Skipped
+from rag.types import Article, Filter, Skipped
 
 if TYPE_CHECKING:
-    from rag.answer.pipeline import AnswerPipeline, AnswerStream
+    from rag.answer.pipeline import AnswerPipeline
     from rag.embed.embedder import Embedder
 
 EXIT_BUSY = 3  # another build or update holds the index
@@ -67,10 +65,6 @@ def _settings(**overrides: Any) -> Settings:
         first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ["?"], "msg": str(exc)}  # type: ignore[attr-defined]
         field = ".".join(str(x) for x in first["loc"])
         raise RagError(f"Invalid setting {field}: {first['msg']}.") from exc
-
-
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @models_app.command("install")
@@ -183,7 +177,7 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     }
     info |= holdings(s.index_dir)
     if as_json:
-        _emit(info)
+        show.emit(info)
     else:
         for key, value in info.items():
             if key == "outlets":
@@ -193,27 +187,6 @@ def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
                     f"{value['first']} to {value['last']}, {value['undated']} undated" if value["first"] else "no dates"
                 )
             typer.echo(f"{key:>9}: {value}")
-
-
-def _chunk_json(c: Chunk) -> dict[str, Any]:
-    return {"article_id": c.article_id, "chunk_id": c.id, "start": c.start, "end": c.end, "text": c.text}
-
-
-def _source_json(article_id: str, also: tuple[str, ...], articles: Mapping[str, Article]) -> dict[str, Any]:
-    """Where a passage comes from: title, outlet, date, link (null when unknown), and who else carried it."""
-    article = articles.get(article_id)
-    return {
-        "title": article.title if article else None,
-        "outlet": article.outlet if article else None,
-        "published": article.published if article else None,
-        "url": safe_url(article.url) if article else None,  # a web address only (http, https)
-        "also_reported_by": also_reported_by(article, also, articles),
-    }
-
-
-def _hit_json(rank: int, hit: Hit, articles: Mapping[str, Article]) -> dict[str, Any]:
-    scores = {"score": round(hit.score, 4), "dense": round(hit.dense, 4), "lexical": round(hit.lexical, 4)}
-    return {"rank": rank, **scores, **_chunk_json(hit.chunk), **_source_json(hit.chunk.article_id, hit.also, articles)}
 
 
 def _filter(since: str | None, until: str | None, outlet: list[str] | None, article: list[str] | None) -> Filter:
@@ -243,152 +216,11 @@ def search(
     use_query_threads(s.query_threads)
     query = retriever.query(question, scope)
     hits = retriever.search(query, s.top_k)
-    rendering, skipped = query.rendering, query.skipped
-    articles = retriever.index.articles
+    searched = (query.rendering, query.skipped)
     if as_json:
-        hits_json = [_hit_json(i, h, articles) for i, h in enumerate(hits, 1)]
-        _emit(
-            {
-                "query": question,
-                "filter": _filter_json(scope),
-                "translation": rendering,
-                "translation_skipped": skipped,
-                "hits": hits_json,
-            }
-        )
-        return
-    if scope.active:
-        typer.echo(f"(filter: {scope.describe()})")
-    if rendering:
-        typer.echo(f"(also searched as: {rendering})\n")
+        show.emit(show.hits_json(question, hits, retriever.index.articles, searched, scope))
     else:
-        _searched_without(skipped)
-    for i, h in enumerate(hits, 1):
-        typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}")
-        about = source_text(articles.get(h.chunk.article_id), h.also, articles)
-        typer.echo(f"{about}\n{h.chunk.text}\n" if about else f"{h.chunk.text}\n")
-
-
-def _filter_json(scope: Filter) -> dict[str, Any] | None:
-    if not scope.active:
-        return None
-    return {
-        "since": scope.since,
-        "until": scope.until,
-        "outlets": list(scope.outlets),
-        "articles": list(scope.articles),
-    }
-
-
-def _citation_json(c: Citation, articles: Mapping[str, Article]) -> dict[str, Any]:
-    return {
-        "n": c.n,
-        **_chunk_json(c.chunk),
-        **_source_json(c.chunk.article_id, c.also, articles),
-        "supported": c.supported,
-        "quote": c.quote,
-        "support": round(c.support, 4),
-    }
-
-
-def _quote_json(q: KeyQuote) -> dict[str, Any]:
-    return {
-        "n": q.n,
-        "quote": q.text,
-        "score": q.score,
-        "start": q.start,
-        "end": q.end,
-        "article_id": q.chunk.article_id,
-    }
-
-
-def _answer_json(a: Answer, evidence: Evidence, articles: Mapping[str, Article], scope: Filter) -> dict[str, Any]:
-    return {
-        "question": a.question,
-        "filter": _filter_json(scope),
-        "standalone_question": a.standalone,
-        "answer": a.text,
-        "mode": a.mode,
-        "outcome": a.outcome,
-        "confidence": a.confidence,
-        "signals": dict(a.signals),
-        "refused": a.refused,
-        "refused_by": a.refused_by,
-        "unsupported": a.unsupported,
-        "citations": [_citation_json(c, articles) for c in a.citations],
-        "key_quotes": [_quote_json(q) for q in a.key_quotes],
-        "closest": _quote_json(a.closest) if a.closest else None,
-        "model": a.model,
-        "translation": evidence.translation,
-        "translation_skipped": evidence.translation_skipped,
-        "timings": {
-            "search": round(a.search_seconds, 3),
-            "first_text": None if a.first_text_seconds is None else round(a.first_text_seconds, 3),
-            "waited": round(a.waited_seconds, 3),
-            "total": round(a.seconds, 3),
-        },
-    }
-
-
-UNSUPPORTED_WARNING = "⚠ No cited passage supports this answer: read the sources before trusting it."
-
-
-def _source_line(
-    n: int, chunk: Chunk, articles: Mapping[str, Article], also: tuple[str, ...] = (), mark: str = ""
-) -> str:
-    """[n] id (offsets) title [mark], then, indented, outlet · date · link · also reported by … when known."""
-    article = articles.get(chunk.article_id)
-    line = f"[{n}] {chunk.article_id} ({chunk.start}-{chunk.end}) {article.title if article else ''}{mark}"
-    about = source_text(article, also, articles)
-    return f"{line}\n    {about}" if about else line
-
-
-def _print_citations(a: Answer, articles: Mapping[str, Article]) -> None:
-    """Each cited passage, marked "unverified" (with the reason) when it does not support its sentence; in
-    generate mode the key quotes follow, and the closest passage when the model abstained."""
-    if a.unsupported:
-        typer.echo(UNSUPPORTED_WARNING + "\n")
-    if a.mode == "quote":
-        mark = " (quoted verbatim)" if a.outcome == "answer" else " (closest passage, verbatim: it may not answer)"
-        for c in a.citations:
-            typer.echo(_source_line(c.n, c.chunk, articles, c.also, mark))
-        typer.echo()
-        return
-    if a.outcome == "closest" and a.closest is None:  # an answer the estimate doubts and no citation verified
-        typer.echo(f"⚠ {UNCERTAIN_INTROS['en']}\n")
-    for c in a.citations:
-        mark = "" if c.supported is None else " ✓ supported" if c.supported else f" ⚠ unverified: {c.reason}"
-        typer.echo(_source_line(c.n, c.chunk, articles, c.also, mark))
-        typer.echo(f"    quote: {c.quote}\n" if c.quote else f"    {c.chunk.text}\n")
-    if a.closest is not None:
-        typer.echo(f"{CLOSEST_INTROS['en']}\n> {a.closest.text} [{a.closest.n}]")
-        typer.echo(_source_line(a.closest.n, a.closest.chunk, articles, a.hits[a.closest.n - 1].also) + "\n")
-    elif a.key_quotes and not a.refused:
-        typer.echo("Key quote from the articles (verbatim):")
-        best = a.key_quotes[0]
-        typer.echo(f"> {best.text} [{best.n}]\n")
-
-
-def _say_waiting(ahead: int) -> None:
-    """On stderr, while a question queues for the answer model (busy with other people's questions)."""
-    if ahead:
-        typer.echo(f"waiting for the answer model: {ahead} ahead", err=True)
-
-
-def _searched_without(reason: str | None) -> None:
-    """On stderr, why an English question was searched without its Arabic rendering (nothing when it was not)."""
-    if reason:
-        typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
-
-
-def _stream_answer(stream: AnswerStream, articles: Mapping[str, Article]) -> Answer:
-    _searched_without(stream.evidence.translation_skipped)
-    for delta in stream:
-        typer.echo(delta, nl=False)
-    typer.echo("\n")
-    a = stream.answer
-    _print_citations(a, articles)
-    return a
+        show.print_hits(hits, retriever.index.articles, searched, scope)
 
 
 def _pipeline(s: Settings, scope: Filter | None = None) -> tuple[AnswerPipeline, Mapping[str, Article]]:
@@ -417,38 +249,22 @@ def ask(
 ) -> None:
     """Answer a question from the articles (only those the filters keep): key quotes verbatim, or a generated
     answer with checked citations."""
+    from rag.answer.view import answer_view, retrieved_view
+
     s = _settings(index_dir=index, answer_k=k)
     scope = _filter(since, until, outlet, article)
     pipeline, articles = _pipeline(s, scope)
-    stream = pipeline.ask(question, on_wait=_say_waiting, scope=scope)
+    stream = pipeline.ask(question, on_wait=show.say_waiting, scope=scope)
     try:
         if as_json:
-            _emit(_answer_json(stream.answer, stream.evidence, articles, scope))
+            show.emit(dict(answer_view(stream.answer, stream.evidence, articles, scope).data))
         else:
             if scope.active:
                 typer.echo(f"(filter: {scope.describe()})\n")
-            _stream_answer(stream, articles)
+            show.stream_answer(stream, articles, scope)
     except LLMError:
-        _print_retrieved(stream.evidence, articles, as_json)
+        show.print_retrieved(retrieved_view(stream.evidence, articles), as_json)
         raise
-
-
-def _print_retrieved(evidence: Evidence, articles: Mapping[str, Article], as_json: bool) -> None:
-    """When the answer model fails: the passages that were found, so the question is not wasted."""
-    if as_json:
-        hits = [_hit_json(i, h, articles) for i, h in enumerate(evidence.hits, 1)]
-        _emit({"question": evidence.question, "answer": None, "passages": hits})
-        return
-    typer.echo("\n\nThe answer model failed; the passages found for the question:\n")
-    for i, h in enumerate(evidence.hits, 1):
-        typer.echo(_source_line(i, h.chunk, articles, h.also))
-        typer.echo(f"    {h.chunk.text}\n")
-
-
-CHAT_HELP = (
-    "Commands: /sources (what the last answer searched and read), /filter (which articles to search: "
-    "/filter since 2024-01 outlet BBC; /filter off), /new (forget the conversation), /quit."
-)
 
 
 @app.command()
@@ -469,78 +285,12 @@ def chat(
 ) -> None:
     """Ask questions one after another; follow-ups ("And what did she say about weapons?") keep the thread.
     The filters (and `/filter`) choose the articles searched."""
-    from rag.index.versions import live_version
-    from rag.retrieve.filters import parse_filter_command
-    from rag.retrieve.followup import Turn
+    from rag.cli.chat import ChatLoop
 
     s = _settings(index_dir=index, answer_k=k)
     scope = _filter(since, until, outlet, article)
     pipeline, articles = _pipeline(s, scope)  # a filter that keeps nothing is an error before the first question
-    pipeline.retriever.warm_up()  # before the prompt: the first question is as quick as the next ones
-    history: list[Turn] = []
-    last: Answer | None = None
-    version = live_version(s.index_dir)
-    typer.echo(f"Ask about the articles in {s.index_dir}. {CHAT_HELP}", err=as_json)
-    for line in sys.stdin:
-        question = line.strip()
-        if not question:
-            continue
-        if live_version(s.index_dir) != version:  # a build or update switched versions: answer from the new one
-            from rag.retrieve.retriever import load_retriever
-
-            retriever = load_retriever(s, pipeline.retriever.embedder, pipeline.retriever.translator)
-            pipeline = pipeline.over(retriever)
-            articles = retriever.index.articles
-            version = live_version(s.index_dir)
-            typer.echo(f"(index updated: {len(retriever.index.articles)} articles)", err=as_json)
-        if question in ("/quit", "/exit"):
-            break
-        if question == "/new":
-            history, last = [], None
-            typer.echo("(new conversation)", err=as_json)
-            continue
-        if question == "/sources":
-            _print_sources(last, articles)
-            continue
-        if question == "/filter" or question.startswith("/filter "):
-            try:
-                wanted = parse_filter_command(question, scope)
-                pipeline.retriever.where(wanted)  # checked now: a filter that keeps nothing is refused here
-            except RagError as exc:
-                typer.echo(f"error: {exc}", err=True)
-                continue
-            scope = wanted
-            typer.echo(f"(filter: {scope.describe() or 'none, every article is searched'})", err=as_json)
-            continue
-        stream = None
-        try:
-            stream = pipeline.ask(question, tuple(history), on_wait=_say_waiting, scope=scope)
-            if show_search and stream.evidence.question != question:
-                typer.echo(f"(searched as: {stream.evidence.question})", err=as_json)
-            if as_json:
-                last = stream.answer
-                typer.echo(json.dumps(_answer_json(last, stream.evidence, articles, scope), ensure_ascii=False))
-            else:
-                if scope.active:
-                    typer.echo(f"(filter: {scope.describe()})\n")
-                last = _stream_answer(stream, articles)
-        except RagError as exc:
-            if as_json:
-                typer.echo(json.dumps({"question": question, "answer": None, "error": str(exc)}, ensure_ascii=False))
-            elif stream is not None and isinstance(exc, LLMError):
-                _print_retrieved(stream.evidence, articles, as_json=False)
-            typer.echo(f"error: {exc}", err=True)
-            continue
-        history.append(Turn(question, last.text))
-
-
-def _print_sources(a: Answer | None, articles: Mapping[str, Article]) -> None:
-    if a is None:
-        typer.echo("(no answer yet)")
-        return
-    typer.echo(f"searched as: {a.standalone or a.question}")
-    for i, h in enumerate(a.hits, 1):
-        typer.echo(f"{_source_line(i, h.chunk, articles, h.also)}\n    score {h.score:.3f}: {h.chunk.text}")
+    ChatLoop(s, pipeline, scope, show_search=show_search, as_json=as_json).run(sys.stdin)
 
 
 @app.command("eval")
@@ -640,7 +390,7 @@ def evaluate(
         )
         result = {**report.as_json(), **found, "articles": len(data.articles), "index_seconds": round(seconds, 1)}
     if as_json:
-        _emit(result)
+        show.emit(result)
     else:
         for key, value in result.items():
             typer.echo(f"{key:>20}  {value}")
@@ -676,7 +426,7 @@ def doctor(as_json: JsonOpt = False) -> None:
         mark = {True: "OK  ", False: "FAIL", None: "info"}[check.ok]
         typer.echo(f"{mark} {check.name}: {check.detail}" + (f"\n     -> {check.fix}" if check.fix else ""))
     if as_json:
-        _emit({"ok": not failed, "checks": results})
+        show.emit({"ok": not failed, "checks": results})
     if failed:
         raise typer.Exit(1)
 
