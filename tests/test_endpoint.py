@@ -130,7 +130,9 @@ def test_cli_shows_sources_and_a_clear_error_and_never_the_key(real_index: Path)
         as_json = rag("ask", "ماذا قالت ماو نينغ؟", "--json", "--index", str(real_index), env=env, process=True)
     assert done.returncode == 1
     assert "HTTP 500" in done.stderr and "2 attempts" in done.stderr
-    assert "passages found" in done.stdout and "000_5016804d4a167ba4" in done.stdout
+    # the view's heading for a failed answer, the same words as the page's
+    assert "Retrieved passages (the answer model did not answer)" in done.stdout
+    assert "000_5016804d4a167ba4" in done.stdout
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["passages"]
     for out in (done.stdout, done.stderr, as_json.stdout, as_json.stderr):  # stderr holds the retry warnings
         assert KEY not in out

@@ -321,7 +321,12 @@ def evaluate(
             "closest passages and refusals (docs/answer-or-abstain.md).",
         ),
     ] = False,
-    query_lang: Annotated[str, typer.Option("--query-lang", help="XQuAD question language: en or ar.")] = "en",
+    query_lang: Annotated[
+        str,
+        typer.Option(
+            "--query-lang", help="XQuAD question language: en or ar, or both on one index (ar,en; not --withheld)."
+        ),
+    ] = "en",
     limit_articles: Annotated[
         int | None, typer.Option("--limit-articles", min=1, help="Use only the first N XQuAD articles.")
     ] = None,
@@ -352,9 +357,16 @@ def evaluate(
     result: dict[str, Any]
     if questions is None:  # a collection: its questions in --query-lang (a SQuAD file's own language)
         data = load_squad(squad, limit_articles) if squad is not None else load_xquad(xquad, limit_articles)  # type: ignore[arg-type]
-        lang = query_lang if query_lang in data.questions or squad is None else next(iter(data.questions))
-        if lang not in data.questions:
-            raise RagError(f"--query-lang must be en or ar, not {query_lang!r}.")
+        asked = list(dict.fromkeys(query_lang.split(",")))
+        langs = list(
+            dict.fromkeys(
+                lang if lang in data.questions or squad is None else next(iter(data.questions)) for lang in asked
+            )
+        )
+        unknown = [lang for lang in langs if lang not in data.questions]
+        if unknown or (withheld and len(langs) > 1):
+            raise RagError(f"--query-lang must be en or ar (or both for retrieval: ar,en), not {query_lang!r}.")
+        lang = langs[0]
     if withheld:
         import tempfile
 
@@ -384,16 +396,22 @@ def evaluate(
     else:
         from rag.retrieve.translate import make_translator
 
-        embedder = embedder_for(s)
-        report, seconds, found = evaluate_xquad(
-            data, lang, embedder, s, make_translator(s), progress=not as_json, quotes=quotes
+        by_lang, seconds = evaluate_xquad(
+            data, langs, embedder_for(s), s, make_translator(s), progress=not as_json, quotes=quotes
         )
-        result = {**report.as_json(), **found, "articles": len(data.articles), "index_seconds": round(seconds, 1)}
+        # one language: its figures at the top level; several: one object per language
+        figures = by_lang[lang] if len(langs) == 1 else by_lang
+        result = {**figures, "articles": len(data.articles), "index_seconds": round(seconds, 1)}
     if as_json:
         show.emit(result)
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>20}  {value}")
+    else:  # per language figures (--query-lang ar,en) as ar.recall@1, en.recall@1, ...
+        flat = {
+            f"{key}.{k}" if isinstance(value, dict) else key: v
+            for key, value in result.items()
+            for k, v in (value.items() if isinstance(value, dict) else [(key, value)])
+        }
+        for key, value in flat.items():
+            typer.echo(f"{key:>22}  {value}")
 
 
 @llm_app.command("start")

@@ -258,41 +258,50 @@ def _collection(
 
 def evaluate_xquad(
     xquad: XQuAD,
-    lang: str,
+    langs: Sequence[str],
     embedder: Embedder,
     settings: Settings,
     translator: QueryTranslator | None = None,
     progress: bool = False,
     quotes: bool = False,
-) -> tuple[RetrievalReport, float, dict[str, float]]:
-    """Index the Arabic articles in a temporary folder with the product's chunker and embedder, then query;
-    with `quotes`, also the share of questions whose gold answer span lies inside the best key quote (@1) or
-    one of the best 3 (@3), among the sentences of the `answer_k` passages retrieved."""
-    if lang not in xquad.questions:
-        raise RagError(f"--query-lang must be en or ar, not {lang!r}.")
+) -> tuple[dict[str, dict[str, float]], float]:
+    """Index the Arabic articles once, in a temporary folder, with the product's chunker and embedder, then query
+    them in each language of `langs`: per language the retrieval figures and, with `quotes`, the share of
+    questions whose gold answer span lies inside the best key quote (@1) or one of the best 3 (@3), among the
+    sentences of the `answer_k` passages retrieved; and how long indexing took."""
+    for lang in langs:
+        if lang not in xquad.questions:
+            raise RagError(f"--query-lang must be en, ar or both (ar,en), not {lang!r}.")
     with tempfile.TemporaryDirectory(prefix="rag-xquad-") as tmp:
         spec = replace(settings.index_spec, model=embedder.name)
         options = replace(settings.store_options, scratch=True)  # Milvus: a private Milvus Lite file in `tmp`
         report = index_articles(xquad.articles, Path(tmp), embedder, spec, progress=progress, options=options)
         index = load_index(Path(tmp), spec, options)
-        retriever = retriever_for(index, embedder, settings, translator if lang == "en" else None)
 
         def overlaps_gold(qid: str, chunk: Chunk) -> bool:
             aid, start, end = xquad.gold[qid]
             return chunk.article_id == aid and chunk.start < end and chunk.end > start
 
-        retrieval = evaluate_retrieval(xquad.questions[lang], retriever, overlaps_gold)
-        found: dict[str, float] = {}
-        if quotes:
-            picker = picker_for(retriever, settings)
-            at1 = at3 = 0
-            for qid, question in xquad.questions[lang]:
-                aid, a, b = xquad.answers[qid]
-                query = retriever.query(question)
-                best = picker.pick(query, retriever.search(query, settings.answer_k), count=3)
-                holds = [q.chunk.article_id == aid and q.start <= a and b <= q.end for q in best]
-                at1 += bool(holds[:1] and holds[0])
-                at3 += any(holds)
-            n = len(xquad.questions[lang]) or 1
-            found = {"quote_accuracy@1": round(at1 / n, 4), "quote_accuracy@3": round(at3 / n, 4)}
-        return retrieval, report.seconds, found
+        results = {}
+        for lang in langs:
+            retriever = retriever_for(index, embedder, settings, translator if lang == "en" else None)
+            found: dict[str, float] = evaluate_retrieval(xquad.questions[lang], retriever, overlaps_gold).as_json()
+            if quotes:
+                found |= _quote_accuracy(xquad, lang, retriever, settings)
+            results[lang] = found
+        return results, report.seconds
+
+
+def _quote_accuracy(xquad: XQuAD, lang: str, retriever: Retriever, settings: Settings) -> dict[str, float]:
+    """The share of questions whose gold answer span lies inside the best key quote, and inside one of the best 3."""
+    picker = picker_for(retriever, settings)
+    at1 = at3 = 0
+    for qid, question in xquad.questions[lang]:
+        aid, a, b = xquad.answers[qid]
+        query = retriever.query(question)
+        best = picker.pick(query, retriever.search(query, settings.answer_k), count=3)
+        holds = [q.chunk.article_id == aid and q.start <= a and b <= q.end for q in best]
+        at1 += bool(holds[:1] and holds[0])
+        at3 += any(holds)
+    n = len(xquad.questions[lang]) or 1
+    return {"quote_accuracy@1": round(at1 / n, 4), "quote_accuracy@3": round(at3 / n, 4)}
