@@ -61,6 +61,11 @@ def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_se
     assistant = page.locator("[data-testid='stChatMessage']").nth(1)
     assistant.wait_for(timeout=120_000)
     page.get_by_text("Sources").wait_for(timeout=300_000)  # shown once the streamed answer is complete
+    # the quotes' HTML and the citation buttons can render a moment after the caption above them (seen in CI)
+    answer_quote = assistant.locator("blockquote.rag-quote [dir='rtl'] mark", has_text="ذات الاستخدام المزدوج").first
+    answer_quote.wait_for(state="visible", timeout=30_000)
+    assistant.get_by_role("button", name="[1]").first.wait_for(state="visible", timeout=30_000)
+    assistant.get_by_text("Answered by").wait_for(state="visible", timeout=30_000)  # the meta line, laid out last
     assert "[1]" in assistant.inner_text()
     # A rendering is shown whenever one was used. Whether one is used depends on the model's run (a rendering
     # too far from the question is dropped), so ask the index what it used, from the cache the page filled.
@@ -75,7 +80,6 @@ def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_se
         assert not used or used in text
     # the embedded model answers in quote mode: the dual-use sentence itself, right to left, highlighted
     assert "quoted verbatim" in assistant.inner_text()
-    answer_quote = assistant.locator("blockquote.rag-quote [dir='rtl'] mark", has_text="ذات الاستخدام المزدوج").first
     assert answer_quote.is_visible()
     assert "سيطرنا دائما على تصدير البنود" in answer_quote.inner_text()
     page.screenshot(path=str(ARTIFACTS / "quote-answer.png"))
