@@ -228,3 +228,21 @@ class Sentence:
     chunk: int  # position of its chunk in the index
     start: int  # offsets in the article text
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A sentence that reports what a speaker said (rag/attribute/statements.py), found at index time.
+
+    `start`/`end` are the sentence's article offsets; `speaker` is the person, role or body resolved within the
+    article ("ماو نينغ" for "قالت ماو" after "المتحدثة باسم وزارة الخارجية الصينية ماو نينغ"), `role` the titles
+    written beside a person's name ("" when none), `kind` "person", "role" (an unnamed office holder: "مدير
+    الميناء") or "org" (a body, a country, an outlet), `cue` the reporting words as written ("قالت", "وفقا ل")."""
+
+    article_id: str
+    start: int
+    end: int
+    speaker: str
+    role: str = ""
+    kind: str = "person"
+    cue: str = ""

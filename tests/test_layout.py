@@ -41,4 +41,16 @@ def test_every_stage_is_a_sub_package() -> None:
     top = sorted(p.stem for p in RAG.glob("*.py"))
     assert top == ["__init__", "config", "errors", "files", "types"]
     stages = sorted(p.name for p in RAG.iterdir() if (p / "__init__.py").exists())
-    assert stages == ["answer", "cli", "embed", "eval", "index", "ingest", "llm", "provision", "retrieve", "text"]
+    assert stages == [
+        "answer",
+        "attribute",
+        "cli",
+        "embed",
+        "eval",
+        "index",
+        "ingest",
+        "llm",
+        "provision",
+        "retrieve",
+        "text",
+    ]

@@ -223,6 +223,36 @@ def search(
         show.print_hits(hits, retriever.index.articles, searched, scope)
 
 
+@app.command()
+def said(
+    person: Annotated[str, typer.Argument(help="Who: a person, an office or a body, in English or Arabic.")],
+    about: Annotated[str | None, typer.Argument(help="Only what they said about this (optional).")] = None,
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    outlet: OutletOpt = None,
+    article: ArticleOpt = None,
+) -> None:
+    """What a person said, as a time line: every sentence the articles quote them in, by date, with its outlet
+    (only about ABOUT when given; only from the articles the filters keep)."""
+    from rag.attribute.said import said as find
+    from rag.attribute.said import timeline_json
+    from rag.retrieve.retriever import load_retriever
+    from rag.retrieve.translate import make_translator
+
+    s = _settings(index_dir=index)
+    scope = _filter(since, until, outlet, article)
+    retriever = load_retriever(s, translator=make_translator(s), scope=scope)
+    timeline = find(retriever, person, about, scope)
+    if as_json:
+        show.emit(timeline_json(timeline))
+    else:
+        if scope.active:
+            typer.echo(f"(filter: {scope.describe()})\n")
+        show.print_timeline(timeline)
+
+
 def _pipeline(s: Settings, scope: Filter | None = None) -> tuple[AnswerPipeline, Mapping[str, Article]]:
     """The answer pipeline over the live index (the answer model connects when first needed; a filter is checked
     before the embedding model loads); its articles."""
@@ -330,11 +360,30 @@ def evaluate(
     limit_articles: Annotated[
         int | None, typer.Option("--limit-articles", min=1, help="Use only the first N XQuAD articles.")
     ] = None,
+    statements: Annotated[
+        Path | None,
+        typer.Option(
+            "--statements",
+            help="An annotated file of sentences and their speakers (tests/fixtures/statements.jsonl): precision, "
+            "recall and speaker accuracy of the statements the index found (docs/newsroom.md).",
+        ),
+    ] = None,
+    said_questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--said",
+            help="Who-said-what questions (tests/fixtures/said.jsonl): the share whose time line holds what it "
+            "must and nothing it must not.",
+        ),
+    ] = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers; with --withheld, whether the answers
-    know when the articles do not answer."""
+    know when the articles do not answer; with --statements and --said, who said what."""
+    if statements is not None or said_questions is not None:
+        _evaluate_attribution(statements, said_questions, index, as_json)
+        return
     from rag.embed.embedder import embedder_for
     from rag.eval.evaluate import (
         evaluate_answers,
@@ -412,6 +461,32 @@ def evaluate(
         }
         for key, value in flat.items():
             typer.echo(f"{key:>22}  {value}")
+
+
+def _evaluate_attribution(statements: Path | None, questions: Path | None, index: Path | None, as_json: bool) -> None:
+    """`rag eval --statements FILE` and `--said FILE` on the live index."""
+    from rag.eval.attribution import evaluate_said, evaluate_statements
+    from rag.retrieve.retriever import load_retriever
+
+    for path in (p for p in (statements, questions) if p is not None):
+        if not path.is_file():
+            raise RagError(f"{path} is not a file: pass the annotated .jsonl file.")
+    retriever = load_retriever(_settings(index_dir=index))
+    result: dict[str, Any] = {}
+    if statements is not None:
+        result["statements"] = evaluate_statements(retriever, statements)
+    if questions is not None:
+        result["said"] = evaluate_said(retriever, questions)
+    if as_json:
+        show.emit(result)
+        return
+    for part, figures in result.items():
+        for key, value in figures.items():
+            if key == "mistakes":
+                for m in value:
+                    typer.echo(f"{part:>10}  mistake: {m}")
+            else:
+                typer.echo(f"{part:>10}  {key:>18}  {value}")
 
 
 @llm_app.command("start")

@@ -15,6 +15,7 @@ from rag.types import Article, Filter, Hit
 
 if TYPE_CHECKING:
     from rag.answer.pipeline import AnswerStream
+    from rag.attribute.said import Timeline
 
 
 def emit(data: Any) -> None:
@@ -123,3 +124,22 @@ def searched_without(reason: str | None) -> None:
     """On stderr, why an English question was searched without its Arabic rendering (nothing when it was not)."""
     if reason:
         typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
+
+
+def print_timeline(t: Timeline) -> None:
+    """`rag said`: the person's statements by date, each with its outlet, article and speaker's title."""
+    who = f"{t.person} ({', '.join(t.speakers)})" if t.speakers else t.person
+    topic = f" about «{t.about}»" if t.about else ""
+    if not t.speakers:
+        typer.echo(f"No statement by {t.person} in the articles: nobody quoted there has that name.")
+        return
+    if not t.said:
+        typer.echo(f"The articles hold no statement by {who}{topic} ({t.left_out} on other subjects).")
+        return
+    others = f"; {t.left_out} more on other subjects" if t.left_out else ""
+    typer.echo(f"{who}{topic}: {len(t.said)} statement(s){others}\n")
+    for r in t.said:
+        where = " · ".join(x for x in ((r.published or "undated")[:10], r.outlet, r.title) if x)
+        speaker = r.statement.speaker + (f" ({r.statement.role})" if r.statement.role else "")
+        cite = f"[{r.statement.article_id} {r.statement.start}-{r.statement.end}]"
+        typer.echo(f"{where}\n  {speaker}: {r.text}\n  {cite}\n")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.attribute import statements as attribution
 from rag.embed.embedder import Embedder
 from rag.errors import IndexMissingError, RagError
 from rag.files import file_sha256
@@ -21,7 +22,7 @@ from rag.ingest.articles import data_files, read_folder
 from rag.ingest.chunking import chunk_articles, make_splitter
 from rag.text.arabic import for_embedding
 from rag.text.sentences import sentence_spans
-from rag.types import Article, Chunk, IndexSpec, Sentence, Skipped, StoreOptions
+from rag.types import Article, Chunk, IndexSpec, Sentence, Skipped, Statement, StoreOptions
 
 BATCH_ARTICLES = 64  # articles chunked and embedded together (a few hundred to a few thousand passages)
 
@@ -62,6 +63,7 @@ class _Parts:
     chunks: list[Chunk]
     sentences: list[Sentence]
     vectors: tuple[np.ndarray, np.ndarray] | Kept
+    statements: list[Statement]  # who says what in the article (rag/attribute/statements.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,12 +202,21 @@ def _update(read: _Read, target: _Target, t0: float) -> UpdateReport:
         and not removed
         and _skip_list(skipped) == old.manifest.skipped
         and unchanged_files
+        and old.manifest.statements == attribution.VERSION  # else a new version finds them (nothing embedded)
     ):
         return UpdateReport((), (), (), len(kept), len(old.chunks), 0, tuple(skipped), time.perf_counter() - t0, None)
 
+    found_now = old is not None and old.manifest.statements == attribution.VERSION
+
     def reuse(article_id: str) -> _Parts | None:
-        """The live version's parts of an article whose text is unchanged (its metadata may have changed)."""
-        return _Parts(*old.article_parts(article_id)) if old is not None and article_id in same_text else None
+        """The live version's parts of an article whose text is unchanged (its metadata may have changed); its
+        statements too, when they were found by these rules in an article of the same language."""
+        if old is None or article_id not in same_text:
+            return None
+        article = by_id[article_id]
+        same = found_now and before[article_id].language == article.language
+        statements = old.records.statements_of(article_id) if same else attribution.extract(article)
+        return _Parts(*old.article_parts(article_id), statements)
 
     live = old.manifest if old is not None else None
     path, n_chunks, embedded = _write(target, read, t0, reuse, live)
@@ -245,6 +256,7 @@ def _embed(articles: list[Article], embedder: Embedder, spec: IndexSpec) -> tupl
             [chunks[i] for i in positions],
             [Sentence(n, sentences[j].start, sentences[j].end) for n, j in members],
             (chunk_vecs[positions].reshape(-1, dim), sentence_vecs[[j for _, j in members]].reshape(-1, dim)),
+            attribution.extract(a),
         )
     return parts, embedded
 
@@ -309,7 +321,11 @@ def _write(
             fresh, count = _embed([a for a in batch if a.id not in parts], embedder, target.spec)
             embedded += count
             parts |= fresh
-            writer.add_parts(batch, [(parts[a.id].chunks, parts[a.id].sentences, parts[a.id].vectors) for a in batch])
+            writer.add_parts(
+                batch,
+                [(parts[a.id].chunks, parts[a.id].sentences, parts[a.id].vectors) for a in batch],
+                [s for a in batch for s in parts[a.id].statements],
+            )
             bar.update(len(batch))
             bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
         path = writer.commit(_skip_list(read.skipped), time.perf_counter() - t0, read.sources)
@@ -336,4 +352,4 @@ def index_is_current(data_dir: Path, index_dir: Path, spec: IndexSpec) -> bool:
         m = read_manifest(index_dir)
     except RagError:
         return False
-    return m.spec == spec and m.sources == source_checksums(data_dir)
+    return m.spec == spec and m.sources == source_checksums(data_dir) and m.statements == attribution.VERSION

@@ -18,7 +18,8 @@ from rag.types import IndexSpec
 #    `chunk_vectors` added later with the default of the indexes built before it (own)
 # 7: `sources` (the data files' checksums)
 # 8: one `store` section (the kind and that backend's own parameters) instead of `store`, `ann` and `milvus`;
-#    a format 7 manifest is read as 8 (the same files)
+#    a format 7 manifest is read as 8 (the same files); `statements` added later (0 in the versions before it,
+#    whose records hold none: `rag index update` finds them without embedding anything again)
 FORMAT = 8
 
 
@@ -43,6 +44,7 @@ class Manifest:
     store: dict[str, Any]  # where the vectors are: {"kind": "faiss" | "milvus" | ..., that backend's own parameters}
     chunk_vectors: str = "own"  # how chunk vectors were made: "own" pass, or "pooled" from sentence vectors
     sources: dict[str, str] = field(default_factory=dict)  # data file name -> sha256: articles, sidecars, feeds
+    statements: int = 0  # the version of the rules that found its statements (rag/attribute); 0: none found
 
     @property
     def kind(self) -> str:

@@ -15,7 +15,8 @@ from typing import Any, overload
 import numpy as np
 
 from rag.files import mapped_rows
-from rag.types import Article, Chunk, Filter, Sentence
+from rag.text.arabic import fold
+from rag.types import Article, Chunk, Filter, Sentence, Statement
 
 DATABASE = "records.sqlite"  # articles (by id, in build order) and chunks (by position)
 SENTENCES = "sentence_spans.i64"  # raw int64 rows (chunk position, start, end), grouped by chunk in chunk order
@@ -27,6 +28,11 @@ CREATE TABLE articles (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEX
 CREATE TABLE chunks (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL, text TEXT NOT NULL,
                      start INTEGER NOT NULL, end INTEGER NOT NULL);
 CREATE INDEX chunks_by_article ON chunks (article_id, n);
+CREATE TABLE statements (n INTEGER PRIMARY KEY, article_id TEXT NOT NULL, start INTEGER NOT NULL,
+                         end INTEGER NOT NULL, speaker TEXT NOT NULL, speaker_key TEXT NOT NULL, role TEXT NOT NULL,
+                         kind TEXT NOT NULL, cue TEXT NOT NULL);
+CREATE INDEX statements_by_speaker ON statements (speaker_key);
+CREATE INDEX statements_by_article ON statements (article_id, start);
 """
 
 
@@ -43,9 +49,17 @@ class RecordWriter:
         self.articles = 0
         self.chunks = 0
         self.sentences = 0
+        self.statements = 0
 
-    def add(self, articles: Sequence[Article], chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> None:
-        """A batch: its articles, their chunks, and the chunks' sentences (`chunk` counted within the batch)."""
+    def add(
+        self,
+        articles: Sequence[Article],
+        chunks: Sequence[Chunk],
+        sentences: Sequence[Sentence],
+        statements: Sequence[Statement] = (),
+    ) -> None:
+        """A batch: its articles, their chunks, the chunks' sentences (`chunk` counted within the batch) and the
+        statements found in the articles."""
         self._db.executemany(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -57,6 +71,15 @@ class RecordWriter:
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
             ((self.chunks + n, c.id, c.article_id, c.text, c.start, c.end) for n, c in enumerate(chunks)),
         )
+        self._db.executemany(
+            "INSERT INTO statements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (self.statements + n, s.article_id, s.start, s.end, s.speaker, speaker_key(s.speaker), s.role, s.kind,
+                 s.cue)
+                for n, s in enumerate(statements)
+            ),
+        )  # fmt: skip
+        self.statements += len(statements)
         spans = np.array([(self.chunks + s.chunk, s.start, s.end) for s in sentences], dtype=np.int64)
         self._spans.write(spans.reshape(-1, 3).tobytes())
         self.articles += len(articles)
@@ -72,12 +95,21 @@ class RecordWriter:
 
 
 def write_records(
-    folder: Path, articles: Sequence[Article], chunks: Sequence[Chunk], sentences: Sequence[Sentence]
+    folder: Path,
+    articles: Sequence[Article],
+    chunks: Sequence[Chunk],
+    sentences: Sequence[Sentence],
+    statements: Sequence[Statement] = (),
 ) -> list[str]:
     """Write a version's records in one batch; the names of the files."""
     writer = RecordWriter(folder)
-    writer.add(articles, chunks, sentences)
+    writer.add(articles, chunks, sentences, statements)
     return writer.close()
+
+
+def speaker_key(speaker: str) -> str:
+    """A speaker's name as it is looked up: folded, one space between words."""
+    return " ".join(fold(speaker).split())
 
 
 class Records:
@@ -169,6 +201,41 @@ class Records:
             )
             found.update((int(n), published) for n, published in rows)
         return [found.get(p) for p in wanted]
+
+    @property
+    def has_statements(self) -> bool:
+        """False for a version written before statements were found (`rag index update` finds them)."""
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'statements'"))
+
+    def speakers(self) -> list[tuple[str, str, int]]:
+        """Every speaker (name, kind) with the number of their statements, most first."""
+        rows = self.query("SELECT speaker, kind, COUNT(*) FROM statements GROUP BY speaker, kind ORDER BY 3 DESC, 1")
+        return [(str(a), str(b), int(c)) for a, b, c in rows]
+
+    def statements_by(self, speakers: Sequence[str]) -> list[Statement]:
+        """The statements of these speakers (names as stored), in build order."""
+        keys = sorted({speaker_key(s) for s in speakers})
+        out: list[Statement] = []
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            out += [
+                Statement(*row)
+                for row in self.query(
+                    "SELECT article_id, start, end, speaker, role, kind, cue FROM statements "
+                    f"WHERE speaker_key IN ({', '.join('?' * len(part))}) ORDER BY n",  # noqa: S608
+                    tuple(part),
+                )
+            ]
+        return out
+
+    def statements_of(self, article_id: str) -> list[Statement]:
+        """An article's statements, in text order."""
+        rows = self.query(
+            "SELECT article_id, start, end, speaker, role, kind, cue FROM statements WHERE article_id = ? "
+            "ORDER BY start, n",
+            (article_id,),
+        )
+        return [Statement(*row) for row in rows]
 
     def positions_of(self, article_id: str) -> list[int]:
         """The positions of an article's chunks, in text order."""

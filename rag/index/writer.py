@@ -14,6 +14,7 @@ from types import TracebackType
 
 import numpy as np
 
+from rag.attribute import statements as attribution
 from rag.files import file_sha256
 from rag.index.backend import Kept, VectorStoreWriter
 from rag.index.lexical import Analyzer, BM25Writer
@@ -22,7 +23,7 @@ from rag.index.records import RecordWriter
 from rag.index.store import LEXICAL, retire_versions
 from rag.index.stores import backend
 from rag.index.versions import CURRENT, live_version
-from rag.types import Article, Chunk, IndexSpec, Sentence, StoreOptions
+from rag.types import Article, Chunk, IndexSpec, Sentence, Statement, StoreOptions
 
 
 class VersionWriter:
@@ -84,9 +85,11 @@ class VersionWriter:
         self,
         articles: Sequence[Article],
         parts: Sequence[tuple[Sequence[Chunk], Sequence[Sentence], tuple[np.ndarray, np.ndarray] | Kept]],
+        statements: Sequence[Statement] | None = None,
     ) -> None:
         """A batch of articles and, in the same order, runs of their chunks and sentences (`chunk` counted within
-        the run) with either new vectors (chunk vectors, sentence vectors) or vectors kept from the live version."""
+        the run) with either new vectors (chunk vectors, sentence vectors) or vectors kept from the live version;
+        the articles' statements (found here when not given: rag/attribute/statements.py)."""
         all_chunks: list[Chunk] = []
         all_sentences: list[Sentence] = []
         for chunks, sentences, vectors in parts:
@@ -97,7 +100,9 @@ class VersionWriter:
                 self._vectors.add(vectors[0], vectors[1], owners, [c.article_id for c in chunks])
             all_sentences += [Sentence(s.chunk + len(all_chunks), s.start, s.end) for s in sentences]
             all_chunks += chunks
-        self._records.add(articles, all_chunks, all_sentences)
+        if statements is None:
+            statements = attribution.extract_all(articles)
+        self._records.add(articles, all_chunks, all_sentences, statements)
         self._lexical.add([c.text for c in all_chunks])
         self._articles |= {a.id: a.sha256 for a in articles}
 
@@ -134,6 +139,7 @@ class VersionWriter:
             store={"kind": self.spec.store, **section},
             chunk_vectors=self.spec.chunk_vectors,
             sources=dict(sources or {}),
+            statements=attribution.VERSION,
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*written, "manifest.json"):
