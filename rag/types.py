@@ -212,6 +212,7 @@ class Answer:
     outcome: str = "answer"  # "answer", "closest" (the articles may not answer: the closest passages) or "refused"
     confidence: float | None = None  # the probability that the best key quote answers (rag/answer/answerable.py)
     signals: tuple[tuple[str, float], ...] = ()  # what that estimate read, by name
+    speakers: tuple[str, ...] = ()  # a who-said-what answer: the speakers whose statements it shows (by date)
 
     @property
     def unsupported(self) -> bool:

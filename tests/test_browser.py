@@ -54,6 +54,29 @@ def _ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
     box.press("Enter")
 
 
+def test_a_rendering_is_shown_whenever_one_was_used(browser, seed_page: str, real_settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Whether one is used depends on the model's run (a rendering too far from the question is dropped), so ask
+    the index what it used, from the cache the page filled. (When the page went without one, it says why: then
+    the cache holds nothing to compare with.)"""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(seed_page)
+    _ask(page, "Mao Ning on dual-use exports")  # searched as passages: with its rendering
+    assistant = page.locator("[data-testid='stChatMessage']").nth(1)
+    assistant.wait_for(timeout=120_000)
+    page.get_by_text("Sources").wait_for(timeout=300_000)
+    assistant.get_by_text("Answered by key quotes").wait_for(state="visible", timeout=30_000)
+    text = assistant.inner_text()
+    if "searched without the Arabic rendering (" not in text:
+        index = {"RAG_INDEX_DIR": str(real_settings.index_dir)}
+        found = rag("search", "Mao Ning on dual-use exports", "--json", env=index)
+        used = json.loads(found.stdout)["translation"]
+        shown = "also searched in Arabic as" in text
+        assert shown == bool(used), f"rendering used: {used!r}; shown: {shown}"
+        assert not used or used in text
+    assert assistant.locator("blockquote.rag-quote mark", has_text="الاستخدام المزدوج").first.is_visible()
+    page.close()
+
+
 def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_settings: Settings) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(seed_page)
@@ -67,17 +90,10 @@ def test_ask_stream_click_citation_open_article(browser, seed_page: str, real_se
     assistant.get_by_role("button", name="[1]").first.wait_for(state="visible", timeout=30_000)
     assistant.get_by_text("Answered by").wait_for(state="visible", timeout=30_000)  # the meta line, laid out last
     assert "[1]" in assistant.inner_text()
-    # A rendering is shown whenever one was used. Whether one is used depends on the model's run (a rendering
-    # too far from the question is dropped), so ask the index what it used, from the cache the page filled.
-    # (When the page went without one, it says why: then the cache holds nothing to compare with.)
+    # asked what she said: answered from her statements (found by her name, no rendering searched)
     text = assistant.inner_text()
-    if "searched without the Arabic rendering (" not in text:
-        index = {"RAG_INDEX_DIR": str(real_settings.index_dir)}
-        found = rag("search", "What did Mao Ning say about dual-use exports?", "--json", env=index)
-        used = json.loads(found.stdout)["translation"]
-        shown = "also searched in Arabic as" in text
-        assert shown == bool(used), f"rendering used: {used!r}; shown: {shown}"
-        assert not used or used in text
+    assert "What Mao Ning (ماو نينغ) said about «dual-use exports», by date" in text
+    assert "Answered by the statements of ماو نينغ" in text and "also searched in Arabic as" not in text
     # the embedded model answers in quote mode: the dual-use sentence itself, right to left, highlighted
     assert "quoted verbatim" in assistant.inner_text()
     assert answer_quote.is_visible()
@@ -233,7 +249,9 @@ def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str
     _ask(page, DUAL_USE_AR)
     sure = page.locator("[data-testid='stChatMessage']").nth(3)
     sure.get_by_text("Sources").wait_for(timeout=120_000)
-    assert "جمل المقالات الأقرب إلى سؤالك" in sure.inner_text() and "quoted passage(s), verbatim" in sure.inner_text()
+    # asked what she said: her statements about it, quoted verbatim
+    said = sure.inner_text()
+    assert "ما قاله ماو نينغ عن «تصدير البنود" in said and "quoted passage(s), verbatim" in said
     assert sure.locator("blockquote.rag-closest").count() == 0
     highlighted = sure.locator("blockquote.rag-quote mark", has_text="الاستخدام المزدوج").first
     highlighted.wait_for(state="visible", timeout=30_000)

@@ -166,29 +166,32 @@ DUAL_USE = "لقد سيطرنا دائما على تصدير البنود ذات
 GENERATE = {"RAG_ANSWER_MODE": "generate"}
 
 
-def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: str) -> None:
-    """The default with the embedded model is a quote answer: the dual-use sentence itself, never a guess."""
-    done = rag("ask", "What did Mao Ning say about dual-use exports?", "--json", "--index", str(real_index))
+ASK_KEYS = {"question", "filter", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
+ASK_KEYS |= {"outcome", "confidence", "signals", "citations", "key_quotes", "closest", "model", "speakers"}
+ASK_KEYS |= {"translation", "translation_skipped", "timings"}
+
+
+@pytest.mark.parametrize("question", ["Mao Ning on dual-use exports", "What did Mao Ning say about dual-use exports?"])
+def test_ask_dual_use_quotes_the_right_sentence(real_index: Path, llm_server: str, question: str) -> None:
+    """The default with the embedded model is a quote answer: the dual-use sentence itself, never a guess; found by
+    the key quotes of the passages retrieved, or, asked what she said, among Mao Ning's statements."""
+    done = rag("ask", question, "--json", "--index", str(real_index))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    keys = {"question", "filter", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
-    keys |= {"outcome", "confidence", "signals"}
-    assert set(answer) == keys | {
-        "citations",
-        "key_quotes",
-        "closest",
-        "model",
-        "translation",
-        "translation_skipped",
-    } | {"timings"}
+    assert set(answer) == ASK_KEYS
     assert set(answer["timings"]) == {"search", "first_text", "waited", "total"}
-    assert answer["translation"] and answer["translation_skipped"] is None  # the model was free: it was rendered
     assert 0 < answer["timings"]["search"] <= answer["timings"]["first_text"] <= answer["timings"]["total"]
     assert answer["mode"] == "quote" and not answer["refused"] and answer["model"] == ""
-    assert answer["outcome"] == "answer" and answer["confidence"] >= 0.5
+    assert answer["outcome"] == "answer" and answer["translation_skipped"] is None
+    if question.startswith("What did"):  # her statements, by date: no estimate, no rendering needed
+        assert answer["speakers"] == ["ماو نينغ"] and answer["confidence"] is None and answer["translation"] is None
+        assert answer["answer"].startswith("What Mao Ning (ماو نينغ) said about «dual-use exports», by date")
+    else:
+        assert answer["translation"] and answer["confidence"] >= 0.5  # the model was free: it was rendered
+        assert answer["speakers"] == [] and answer["answer"].startswith("The sentences of the articles")
     assert DUAL_USE in answer["key_quotes"][0]["quote"]
     assert {"n", "quote", "score", "start", "end"} <= set(answer["key_quotes"][0])
-    assert DUAL_USE in answer["answer"] and answer["answer"].startswith("The sentences of the articles")
+    assert DUAL_USE in answer["answer"]
     assert answer["filter"] is None
     cited = answer["citations"][0]
     assert cited["article_id"] == "000_5016804d4a167ba4" and cited["supported"] is True

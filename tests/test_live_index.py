@@ -185,7 +185,7 @@ def test_an_old_retriever_is_released_after_a_switch(tmp_path: Path) -> None:
     build_index(data, index_dir, embedder, SPEC)
     old = retriever_for(load_index(index_dir, SPEC), embedder, settings)
     pipeline = AnswerPipeline(settings, old, FakeChat("The articles do not say."))
-    assert pipeline.ask("What did Mao Ning say about dual-use exports?").answer.refused  # fills every cache
+    assert pipeline.ask("Where did Patrushev and Yang Jiechi meet?").answer.refused  # fills every cache
     gone = weakref.ref(old)
     (data / "000_5016804d4a167ba4.txt").unlink()
     update_index(data, index_dir, embedder, SPEC)

@@ -107,3 +107,43 @@ def test_rag_eval_measures_statements_and_said(newsroom: Path, real_embedder) ->
     result = json.loads(done.stdout)
     assert result["statements"]["statements"] == 69 and result["statements"]["precision"] >= 0.9
     assert result["said"]["said_accuracy"] >= 0.9
+
+
+def test_asked_what_she_said_the_answer_is_her_statements_by_date_in_quote_mode(
+    retriever: Retriever, real_settings: Settings
+) -> None:
+    from rag.answer.pipeline import AnswerPipeline
+
+    from .conftest import FakeChat
+
+    settings = real_settings.model_copy(update={"answer_mode": "quote"})
+    chat = FakeChat("The answer model must not be asked [1].")
+    answer = AnswerPipeline(settings, retriever, chat).ask("What did Mao Ning say about dual-use exports?").answer
+    assert answer.speakers == ("ماو نينغ",) and answer.outcome == "answer" and chat.messages == []
+    assert answer.text.startswith("What Mao Ning (ماو نينغ) said about «dual-use exports», by date")
+    articles = [q.chunk.article_id for q in answer.key_quotes]
+    assert articles == ["aljazeera_style", "feed-005", "000_5016804d4a167ba4"]  # by date, undated last
+    assert answer.hits[1].also == ("feed-006",)  # the same sentence from another outlet: "also reported by"
+    assert all(c.supported and "الاستخدام المزدوج" in c.quote for c in answer.citations)
+    arabic = AnswerPipeline(settings, retriever, chat).ask("ماذا قالت ماو نينغ عن تصدير البنود ذات الاستخدام المزدوج؟")
+    assert arabic.answer.speakers == ("ماو نينغ",) and arabic.answer.text.startswith("ما قاله ماو نينغ عن")
+    # a topic she never spoke of, or a person never quoted: the usual pipeline (here the place is unknown: refused)
+    taiwan = AnswerPipeline(settings, retriever, chat).ask("What did Mao Ning say about Taiwan?").answer
+    assert taiwan.speakers == () and taiwan.refused and taiwan.refused_by == "names"
+
+
+def test_asked_what_she_said_the_answer_model_reads_her_statements_in_generate_mode(
+    retriever: Retriever, real_settings: Settings
+) -> None:
+    from rag.answer.pipeline import AnswerPipeline
+
+    from .conftest import FakeChat
+
+    settings = real_settings.model_copy(update={"answer_mode": "generate"})
+    chat = FakeChat("Mao Ning said China has always controlled the export of dual-use items according to law [1].")
+    answer = AnswerPipeline(settings, retriever, chat).ask("What did Mao Ning say about dual-use exports?").answer
+    assert answer.speakers == ("ماو نينغ",) and answer.mode == "generate" and answer.model == "fake-llm"
+    prompt = chat.messages[1]["content"]
+    assert prompt.count("<passage") == 3 and 'outlet="Al Jazeera"' in prompt and "ماو نينغ:" in prompt
+    assert answer.citations and answer.citations[0].supported, answer.citations  # checked as any answer
+    assert len(answer.key_quotes) == 3  # her statements, kept beside the model's words

@@ -24,7 +24,8 @@ from .helpers import rag
 from .test_app import APP, TIMEOUT
 
 CRASH_PORT = int(os.environ.get("RAG_TEST_CRASH_PORT", "8802"))
-QUESTION = "What did Mao Ning say about dual-use exports?"
+QUESTION = "Mao Ning on dual-use exports"  # searched with its rendering: the model is asked for one
+SAID = "What did Mao Ning say about dual-use exports?"  # answered from her statements: no rendering needed
 DUAL_USE = "ذات الاستخدام المزدوج"
 SEGV = "crashed (signal 11, SIGSEGV)"
 SEGV_SHOWN = "signal 11, SIGSEGV"  # as the page shows it: Markdown escapes the brackets
@@ -74,7 +75,7 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
     level, status = server_status(settings)
     assert level == "warning" and status.startswith("running again") and SEGV in status
 
-    after = rag("ask", QUESTION, "--json", env={**env, "RAG_ANSWER_MODE": "generate"}, process=True)
+    after = rag("ask", SAID, "--json", env={**env, "RAG_ANSWER_MODE": "generate"}, process=True)
     assert after.returncode == 0, after.stderr
     answer = json.loads(after.stdout)
     assert answer["translation_skipped"] is None and answer["model"] and answer["answer"].strip()
@@ -82,7 +83,7 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
 
     _segfault(settings)  # a second crash within minutes of the restart: no more restarts, and it keeps saying why
     for _ in range(2):
-        again = rag("ask", "What did Lavrov say about NATO?", "--json", env=env, process=True)
+        again = rag("ask", "Lavrov on NATO", "--json", env=env, process=True)
         assert again.returncode == 0, again.stderr
         assert (
             "Not restarted (crashed again within 10 minutes of its restart)"

@@ -185,3 +185,31 @@ def test_asking_an_index_built_before_statements_says_how_to_fix_it(data_copy: P
     retriever = Retriever(load_index(tmp_path / "index", FAKE_SPEC), FakeEmbedder())
     with pytest.raises(RagError, match="rag index update"):
         said(retriever, "Mao Ning")
+
+
+@pytest.mark.parametrize(
+    ("question", "form"),
+    [
+        ("What did Mao Ning say about dual-use exports?", ("Mao Ning", "dual-use exports")),
+        ("What has Lavrov said about the NATO alliance?", ("Lavrov", "NATO alliance")),
+        ("What did Medvedev warn about?", ("Medvedev", None)),
+        ("ماذا قالت ماو نينغ عن تصدير البنود؟", ("ماو نينغ", "تصدير البنود")),
+        ("ماذا قال لافروف؟", ("لافروف", None)),
+        ("ماذا قال شي جين بينغ لبايدن في المكالمة الهاتفية؟", None),  # one call, not a time line
+        ("Where did Patrushev and Yang Jiechi meet?", None),
+        ("What did the bridge cost?", None),
+    ],
+)
+def test_who_said_what_questions_are_told_apart(question: str, form: tuple[str, str | None] | None) -> None:
+    from rag.attribute.said import said_question
+
+    assert said_question(question) == form
+
+
+def test_a_words_forms_share_a_light_stem() -> None:
+    from rag.attribute.said import _root
+
+    assert _root("تصدير") == _root("صادرات") == _root("الصادرات") != ""
+    assert _root("الاستخدام") == _root("استخدامها") != ""
+    assert _root("العقوبات") == _root("عقوبات") != _root("الأسلحة")
+    assert _root("لقاء") == ""  # too short to say: never matches

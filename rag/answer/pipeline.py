@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from rag.answer.answerable import Assessment, Calibration, assess, missing_words, signals_of
 from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
 from rag.answer.quotes import QuotePicker
+from rag.answer.timeline import timeline_answer
 from rag.answer.verify import CitationVerifier
 from rag.config import Settings
 from rag.llm.client import ChatModel, LazyChat
@@ -89,13 +90,15 @@ class Hooks:
 @dataclass(frozen=True, slots=True)
 class Findings:
     """What the pipeline found before answering: the question as asked (None: as searched), the key quotes, the
-    estimate that the best one answers (None: no key quotes), and the places the question names that no retrieved
-    article mentions."""
+    estimate that the best one answers (None: no key quotes), the places the question names that no retrieved
+    article mentions, and for a who-said-what question (rag/answer/timeline.py) how its statements are shown."""
 
     asked: str | None = None
     quotes: tuple[KeyQuote, ...] = ()
     assessment: Assessment | None = None
     unmentioned: tuple[str, ...] = ()
+    intro: str | None = None  # a quote answer's first line (None: the usual one)
+    speakers: tuple[str, ...] = ()  # a who-said-what answer: the key quotes are these speakers' statements, all shown
 
 
 def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
@@ -122,11 +125,16 @@ def is_refusal(text: str) -> bool:
 
 
 def render_quotes(
-    question: str, quotes: tuple[KeyQuote, ...], articles: Mapping[str, Article], outcome: str = "answer"
+    question: str,
+    quotes: tuple[KeyQuote, ...],
+    articles: Mapping[str, Article],
+    outcome: str = "answer",
+    intro: str | None = None,
 ) -> str:
-    """The quote answer (or, for the "closest" outcome, the closest passages): one line in the question's language,
-    then each quote verbatim with its [n], outlet and date ("(Al Jazeera, 2023-03-21)", what is known of them)."""
-    lines = [quote_intro(detect_language(question), outcome), ""]
+    """The quote answer (or, for the "closest" outcome, the closest passages): one line in the question's language
+    (`intro`, else the usual one), then each quote verbatim with its [n], outlet and date ("(Al Jazeera,
+    2023-03-21)", what is known of them)."""
+    lines = [intro or quote_intro(detect_language(question), outcome), ""]
     for q in quotes:
         article = articles.get(q.chunk.article_id)
         about = [v for v in (article.outlet, (article.published or "")[:10]) if v] if article else []
@@ -159,6 +167,7 @@ class AnswerStream:
         self.quotes = found.quotes
         self.assessment = found.assessment  # how likely the best key quote answers (None: no key quotes)
         self.unmentioned = found.unmentioned  # places the question names that no retrieved article mentions
+        self.findings = found
         self.articles = articles or {}  # for the outlets named in a quote answer
         hooks = hooks or Hooks()
         self.on_step = hooks.on_step or (lambda step: None)
@@ -202,6 +211,8 @@ class AnswerStream:
         tier, count = self.tier, self.rules.quote_count
         if tier == "refused" or not self.quotes:
             return ()
+        if self.findings.speakers:  # a speaker's statements: every one is shown
+            return self.quotes
         if tier == "closest":
             return self.quotes[: max(3, count)]
         top = self.quotes[0].score
@@ -229,7 +240,7 @@ class AnswerStream:
                 yield from self._say(refusal)
                 self._answer = self._finish(refusal, refused_by="confidence")
                 return
-            text = render_quotes(self.asked, quotes, self.articles, tier)
+            text = render_quotes(self.asked, quotes, self.articles, tier, self.findings.intro)
             yield from self._say(text)
             self._answer = self._quoted(text, quotes, tier)
             return
@@ -328,6 +339,7 @@ class AnswerStream:
             waited_seconds=self._waited,
             confidence=self.assessment.confidence if self.assessment is not None and not self.off_topic else None,
             signals=tuple(self.assessment.signals.as_json().items()) if self.assessment is not None else (),
+            speakers=self.findings.speakers,
             **extra,
         )
 
@@ -398,6 +410,19 @@ def ask(
         step("rewrite")
     standalone = standalone_question(question, history, chat, hooks.on_wait) if history else question
     step("search")
+    said = timeline_answer(standalone, question, retriever, scope)
+    if said is not None:  # "What did Mao Ning say about ...?": her statements about it, by date
+        findings = Findings(question, said.quotes, None, (), said.intro, said.timeline.speakers)
+        return AnswerStream(
+            said.evidence,
+            chat,
+            rules,
+            findings,
+            verifier=tools.verifier,
+            articles=retriever.index.articles,
+            hooks=hooks,
+            started=started,
+        )
     evidence = gather_evidence(standalone, retriever, rules.k, rules.sentences, scope)
     quotes: tuple[KeyQuote, ...] = ()
     articles = retriever.index.articles

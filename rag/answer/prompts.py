@@ -53,6 +53,26 @@ NOT_MENTIONED = {
 }
 
 
+# A who-said-what question answered by the speaker's statements (rag/answer/timeline.py).
+TIMELINE_INTROS = {
+    "en": "What {person} said{about}, by date, quoted verbatim (their words highlighted):",
+    "ar": "ما قاله {person}{about}، حسب التاريخ، بنصّه (كلامه مظلل):",
+}
+TIMELINE_ABOUT = {"en": " about «{about}»", "ar": " عن «{about}»"}
+MORE_STATEMENTS = {
+    "en": "The {shown} latest of {n}; `rag said` lists them all.",
+    "ar": "آخر {shown} من {n}؛ يعرضها كلها `rag said`.",
+}
+
+
+def timeline_intro(lang: str, person: str, about: str | None, shown: int, total: int) -> str:
+    """The line before a speaker's statements (and how many were left out for length)."""
+    lang = lang if lang in TIMELINE_INTROS else "en"
+    topic = TIMELINE_ABOUT[lang].format(about=about) if about else ""
+    line = TIMELINE_INTROS[lang].format(person=person, about=topic)
+    return f"{line} {MORE_STATEMENTS[lang].format(shown=shown, n=total)}" if shown < total else line
+
+
 def not_mentioned(lang: str, names: tuple[str, ...]) -> str:
     """The sentence that says which places or words of the question the articles found never mention."""
     joiner = " و" if lang == "ar" else ", "

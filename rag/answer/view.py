@@ -241,6 +241,7 @@ def answer_view(
         "key_quotes": [_quote_json(q) for q in answer.key_quotes],
         "closest": _quote_json(answer.closest) if answer.closest else None,
         "model": answer.model,
+        "speakers": list(answer.speakers),
         "translation": evidence.translation,
         "translation_skipped": evidence.translation_skipped,
         "timings": {
@@ -310,7 +311,13 @@ def _meta(answer: Answer, evidence: Evidence) -> tuple[str, str | None]:
         note = f"{len(answer.citations)} quoted passage(s), verbatim"
     else:
         note = f"{len(answer.citations)} cited passage(s)" + (f", {unverified} unverified" if unverified else "")
-    by = answer.model or ("key quotes" if answer.mode == "quote" else "the retrieval check")
+    by = answer.model or (
+        f"the statements of {', '.join(answer.speakers)}"
+        if answer.speakers
+        else "key quotes"
+        if answer.mode == "quote"
+        else "the retrieval check"
+    )
     meta = f"Answered by {by} in {answer.seconds:.1f} s · {note}"
     if answer.confidence is not None:
         meta += f" · answerability {answer.confidence:.0%}"

@@ -3,16 +3,21 @@
 A person asked for in English or Arabic is matched to the speakers the index holds: Arabic by its words (every
 word of the shorter name in the longer, spelling variants by sound: سيرغي / سيرجي), English by sound
 ("Mao Ning" / ماو نينغ, "Patrushev" / نيكولاي باتروشيف) or, for countries and bodies, by the gazetteer (China /
-الصين, the Kremlin / الكرملين); when nothing matches, the English name's Arabic rendering is tried. With a topic
-(ABOUT), only the statements close to it are kept: each statement's sentence is compared with the topic (and its
-Arabic rendering) by the embedding model; those within `margin` of the closest and above `floor` are kept. The
-filters (dates, outlets) apply. The time line runs by publication date (undated articles last), then by article
-and place in it.
+الصين, the Kremlin / الكرملين); when nothing matches, the English name's Arabic rendering is tried.
+
+With a topic (ABOUT), only the statements about it are kept: every person or place the topic names must be
+mentioned (Taiwan, NATO / الناتو, START / ستارت: by the gazetteer or by sound), and its other words held, each by
+one of the Arabic words that stand for it, found by the embedding model among the words of the person's statements
+and of the passages the topic retrieves (`_senses`): for an English topic one of its words ("sanctions" /
+العقوبات), for an Arabic one every word, or all but one of three or more (لقاء also as يلتقي، التقى). A topic the
+person never spoke of shows nothing ("What did Mao Ning say about Taiwan?"). The filters (dates, outlets) apply.
+The time line runs by publication date (undated articles last), then by article and place in it.
 """
 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,7 +43,8 @@ from rag.text.names import (
 )
 from rag.types import Filter, Statement
 
-WORD_MARGIN = 0.01  # an English word's Arabic counterparts: this close to the closest (see _glossary)
+WORD_MARGIN = 0.02  # an English word's Arabic counterparts: this close to the closest (see _senses)
+FORM_MARGIN = 0.07  # an Arabic word's other forms: this close to its closeness to itself (see _senses)
 GLOSSARY_PASSAGES = 10  # passages the topic retrieves, whose words join the person's as candidates
 MAX_WORDS = 4000  # distinct Arabic words compared with a topic's, at most
 SOUND = 0.34  # the name matcher's distance bound (rag/text/names.py)
@@ -156,32 +162,54 @@ def said(
 
 
 def _about(retriever: Retriever, rows: list[Said], about: str) -> tuple[list[Said], int, tuple[str, ...]]:
-    """The statements about the topic, and the Arabic words it was looked for by. Every person or place the topic
-    names must be mentioned (Taiwan, NATO / الناتو, START / ستارت: by the gazetteer or by sound), and every other
-    word of it held: an Arabic topic's own content words; for an English one, each word's Arabic counterparts, the
-    words closest to it by meaning (the embedding model as a glossary: "sanctions" / العقوبات، عقوبات) among the
-    words of the person's statements and of the passages the topic retrieves (so that a topic the person never
-    spoke of finds its true counterparts elsewhere, not the nearest of the person's own words). The embedded
-    1.5B model's renderings of a bare topic are too often wrong to use."""
+    """The statements about the topic, and the Arabic words it was looked for by (see the module docstring)."""
     english = detect_language(about) == "en"
     names = places_in(about) + (english_names(about) if english else [])
     names += [Name(w, w.lower()) for w in re.findall(r"\b[A-Z]{3,}\b", about) if w.lower() not in GAZETTEER]
     matcher = NameMatcher()
     if english:
-        senses = _glossary(retriever, rows, about, names)
-        needed = 1  # e5 finds one counterpart well, rarely every one ("alliance" lands on العلاقة)
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’\-]+", about) if w.lower() not in STOPWORDS | NOT_NAMES]
+        words = [w for w in words if not any(w.lower() in n.key.split() for n in names) and not w.isupper()]
     else:
-        senses = [(w,) for w in _content(about) if not any(matcher.mentions(n, w) for n in names)]
-        needed = (len(senses) + 1) // 2  # half of them: لقاء / سيلتقي share no letters the verifier counts
+        words = [w for w in _content(about) if not any(matcher.mentions(n, w) for n in names)]
+    senses = _senses(retriever, rows, about, words, english)
+    # every word held, but one of three or more (المواد for البنود)
+    needed = len(senses) - (len(senses) >= 3)
     kept = []
     for row in rows:
         if not all(matcher.mentions(n, row.text) for n in names):
             continue
-        held = sum(any(not unheld_words(w, row.text) for w in words) for words in senses)
+        roots = {_root(w) for w in _CONTENT.findall(fold(row.text))} - {""}
+        held = sum(any(not unheld_words(w, row.text) or _root(w) in roots for w in forms) for forms in senses)
         if held >= min(needed, len(senses)):
             kept.append(_scored(row, held / len(senses) if senses else 1.0))
-    terms = tuple(w for words in senses for w in words)
+    terms = tuple(dict.fromkeys(w for forms in senses for w in forms))
     return kept, len(rows) - len(kept), terms
+
+
+_PREFIXES = ("وال", "بال", "لل", "ال", "و", "ف", "ب", "ل")  # clitics, longest first
+_STEMS = ("است", "ت", "ي", "م", "ن", "س")  # verb and noun prefixes (تصدير، يستخدم، مستخدم)
+_ENDINGS = ("ات", "ها", "هم", "نا", "ون", "ين", "ان", "يه", "ه", "ي")  # plural, possessive and adjective endings
+
+
+def _root(word: str) -> str:
+    """A folded word's consonant skeleton without its affixes: تصدير and صادرات are صدر, الاستخدام and يستخدمون
+    are خدم (a light stem: different words may share one, the same word's forms mostly do); "" when under
+    three letters are left."""
+    w = fold(word)
+    for p in _PREFIXES:
+        if w.startswith(p) and len(w) - len(p) >= 3:
+            w = w[len(p) :]
+            break
+    for p in _STEMS:
+        if w.startswith(p) and len(w) - len(p) >= 3:
+            w = w[len(p) :]
+    for e in _ENDINGS:
+        if w.endswith(e) and len(w) - len(e) >= 3:
+            w = w[: -len(e)]
+            break
+    skeleton = re.sub("[اويى]", "", w)
+    return skeleton if len(skeleton) >= 3 else ""
 
 
 def _content(text: str) -> list[str]:
@@ -194,29 +222,55 @@ def _is_content(word: str) -> bool:
     return folded not in STOPWORDS and bare_word(folded) not in STOPWORDS
 
 
-def _glossary(retriever: Retriever, rows: list[Said], about: str, names: list[Name]) -> list[tuple[str, ...]]:
-    """Each English content word of a topic (names apart) with its Arabic counterparts, closest first. Closeness
-    is the cosine less half the Arabic word's closeness to common English news words (a word close to everything,
-    such as بلاده or العلاقة, is a hub, not a translation: cross-domain similarity local scaling)."""
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'’\-]+", about) if w.lower() not in STOPWORDS | NOT_NAMES]
-    words = [w for w in words if not any(w.lower() in n.key.split() for n in names) and not w.isupper()]
+def _senses(
+    retriever: Retriever, rows: list[Said], about: str, words: list[str], english: bool
+) -> list[tuple[str, ...]]:
+    """Each word of a topic with the Arabic words that stand for it, closest first, found by the embedding model
+    among the words of the person's statements and of the passages the topic retrieves (without a rendering: the
+    1.5B model's are too often wrong). Closeness is twice the cosine less the Arabic word's closeness to common
+    English news words (a word close to everything, such as بلاده or العلاقة, is a hub, not a translation:
+    cross-domain similarity local scaling). An English word's counterparts are those within WORD_MARGIN of the
+    closest; an Arabic word's, itself and those within FORM_MARGIN of its closeness to itself (its other forms:
+    لقاء / يلتقي، التقى; a word no candidate comes near stands alone)."""
     if not words:
         return []
     plain = Retriever(retriever.index, retriever.embedder, retriever.weights)  # no rendering: see above
     texts = [r.text for r in rows] + [h.chunk.text for h in plain.search(about, GLOSSARY_PASSAGES)]
     arabic = list(dict.fromkeys(w for t in texts for w in _content(t)))[:MAX_WORDS]
+    own = [] if english else [w for w in words if w not in arabic]
+    arabic += own  # an Arabic topic word is compared with itself too
     if not arabic:
         return [() for _ in words]
-    vectors = retriever.embedder.embed_documents(arabic)
-    probes = _probes(retriever.embedder)
-    hubness = np.sort(vectors @ probes.T, axis=1)[:, -10:].mean(axis=1)
+    vectors = _word_vectors(retriever.embedder, arabic)
+    hubness = np.sort(vectors @ _probes(retriever.embedder).T, axis=1)[:, -10:].mean(axis=1)
     senses = []
-    for cosines in retriever.embedder.embed_queries(words) @ vectors.T:
+    for word, cosines in zip(words, retriever.embedder.embed_queries(words) @ vectors.T, strict=True):
         scores = 2 * cosines - hubness
-        best = float(scores.max())
         order = np.argsort(-scores)
-        senses.append(tuple(arabic[i] for i in order if scores[i] >= best - WORD_MARGIN))
+        if english:
+            floor = float(scores.max()) - WORD_MARGIN
+            senses.append(tuple(arabic[i] for i in order if scores[i] >= floor))
+        else:
+            floor = float(scores[arabic.index(word)]) - FORM_MARGIN
+            senses.append((word, *(arabic[i] for i in order if scores[i] >= floor and arabic[i] != word)))
     return senses
+
+
+_WORDS: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()  # (embedder, word) -> its passage vector
+WORD_CACHE = 20_000  # words kept (1.5 KB each): a page session's questions share most of their candidates
+
+
+def _word_vectors(embedder: Embedder, words: list[str]) -> np.ndarray:
+    """The words' vectors as passages, from the cache where it has them."""
+    missing = [w for w in words if (id(embedder), w) not in _WORDS]
+    if missing:
+        for w, v in zip(missing, embedder.embed_documents(missing), strict=True):
+            _WORDS[(id(embedder), w)] = v
+        while len(_WORDS) > WORD_CACHE:
+            _WORDS.popitem(last=False)
+    for w in words:
+        _WORDS.move_to_end((id(embedder), w))
+    return np.stack([_WORDS[(id(embedder), w)] for w in words])
 
 
 _PROBED: dict[int, np.ndarray] = {}
@@ -234,6 +288,37 @@ PROBES = """government country people state president minister said talks meetin
     military economy trade security week year official report visit support cooperation world region leader foreign
     agreement power conflict statement news city company market water plan project law court election party army
     """.split()
+
+
+_EN_SAID = re.compile(
+    r"^\s*what\s+(?:has|have|had|did|does|do)\s+(?P<person>.+?)\s+(?:say|said|tell|told|state|stated|announce|"
+    r"announced|declare|declared|warn|warned|claim|claimed|stress|stressed)"
+    r"(?:\s+(?:about|on|regarding|concerning|of)(?:\s+(?P<about>.+?))?)?\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_AR_SAID = re.compile(
+    r"^\s*(?:ماذا|ما الذي|بماذا|ما الذي)\s+(?:قال|قالت|قالوا|يقول|تقول|صرح|صرّح|صرحت|أعلن|أعلنت|أكد|أكدت|ذكر|ذكرت|"
+    r"حذر|حذّر|حذرت)\s+(?P<person>.+?)(?:\s+(?:عن|بشأن|حول|في شأن)\s+(?P<about>.+?))?\s*[؟?.!]*\s*$"
+)
+
+
+_NOT_A_NAME = {fold(w) for w in "في من على إلى مع خلال أمام لدى عند بعد قبل to in at with during before after".split()}
+
+
+def said_question(question: str) -> tuple[str, str | None] | None:
+    """(person, topic) when a question asks what someone said ("What has Lavrov said about NATO?", "ماذا قالت ماو
+    نينغ عن تصدير البنود؟", "What did Medvedev warn about?"), else None: also when more than a name stands before
+    the topic ("ماذا قال شي جين بينغ لبايدن في المكالمة الهاتفية؟" asks about one call, not a time line)."""
+    m = _EN_SAID.match(question) or _AR_SAID.match(question)
+    if m is None:
+        return None
+    about = (m.group("about") or "").strip() or None
+    person = m.group("person").strip()
+    if len(person.split()) > 5 or any(w in _NOT_A_NAME for w in fold(person).split()):
+        return None
+    if about and detect_language(about) == "en":
+        about = re.sub(r"^(?:the)\s+", "", about, flags=re.IGNORECASE)
+    return (person, about) if person else None
 
 
 def _row(retriever: Retriever, s: Statement) -> Said:

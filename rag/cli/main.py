@@ -238,12 +238,14 @@ def said(
     (only about ABOUT when given; only from the articles the filters keep)."""
     from rag.attribute.said import said as find
     from rag.attribute.said import timeline_json
+    from rag.embed.embedder import use_query_threads
     from rag.retrieve.retriever import load_retriever
     from rag.retrieve.translate import make_translator
 
     s = _settings(index_dir=index)
     scope = _filter(since, until, outlet, article)
     retriever = load_retriever(s, translator=make_translator(s), scope=scope)
+    use_query_threads(s.query_threads)
     timeline = find(retriever, person, about, scope)
     if as_json:
         show.emit(timeline_json(timeline))
