@@ -10,8 +10,18 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from rag.answer.pipeline import AnswerPipeline
-from rag.answer.render import STYLE, article_html, escape_markdown, isolated, quote_html, snippet_html, title_html
+from rag.answer.render import (
+    STYLE,
+    article_html,
+    escape_markdown,
+    isolated,
+    quote_html,
+    snippet_html,
+    statements_html,
+    title_html,
+)
 from rag.answer.view import AnswerView, Block, Source, answer_view, retrieved_view
+from rag.attribute.said import other_statements
 from rag.config import Settings, get_settings
 from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
@@ -74,9 +84,13 @@ def show_article_page(retriever: Retriever) -> None:
     components.html(article_html(article, chunk, spans), height=720, scrolling=True)
 
 
-def source_record(s: Source) -> dict[str, Any]:
-    """What the page keeps of a source between reruns (plain data, the snippet already escaped)."""
+def source_record(s: Source, retriever: Retriever) -> dict[str, Any]:
+    """What the page keeps of a source between reruns (plain data, the snippet already escaped), with who is quoted
+    in its article (rag/attribute: one click away)."""
+    quoted = [(r.statement.speaker, r.text) for r in other_statements(retriever, s.chunk.article_id)]
     return {
+        "quoted": statements_html(quoted) if quoted else "",
+        "quoted_count": len(quoted),
         "n": s.n,
         "article_id": s.chunk.article_id,
         "chunk_id": s.chunk.id,
@@ -99,7 +113,7 @@ def block_html(block: Block) -> str:
     return quote_html(block.quote, block.source.article, block.source.others, closest=block.closest)
 
 
-def answer_record(view: AnswerView) -> dict[str, Any]:
+def answer_record(view: AnswerView, retriever: Retriever) -> dict[str, Any]:
     """What the page keeps of an answer between reruns: its view, as plain data."""
     aside = view.aside
     return {
@@ -113,7 +127,7 @@ def answer_record(view: AnswerView) -> dict[str, Any]:
         "alerts": list(view.alerts),
         "unsupported": view.unsupported,
         "aside": aside and {"intro": aside.intro, "warn": aside.warn, "html": block_html(aside.block)},
-        "sources": [source_record(s) for s in view.sources],
+        "sources": [source_record(s, retriever) for s in view.sources],
         "heading": view.heading,
         "meta": view.meta,
         "warning": view.notice,
@@ -161,6 +175,9 @@ def show_sources(message: dict[str, Any], key: str) -> None:
                 (st.warning if cite["warn"] else st.caption)(cite["verdict"])
             st.html(cite["html"])
             st.link_button("Open the full article ↗", article_link(cite), key=f"open-{key}-{i}")
+            if cite.get("quoted"):
+                with st.expander(f"Who is quoted in this article ({cite['quoted_count']})"):
+                    st.html(cite["quoted"])
             if cite.get("url"):
                 st.link_button("Open the original ↗", cite["url"], key=f"original-{key}-{i}")
 
@@ -299,13 +316,15 @@ if question:
             stream = pipeline.ask(question, conversation(), k=k, on_step=show_step, on_wait=show_wait, scope=scope)
             st.write_stream(stream)  # shown as it comes; the rerun below lays the answer out from its view
             step.empty()
-            record = answer_record(answer_view(stream.answer, stream.evidence, retriever.index.articles, scope))
+            record = answer_record(
+                answer_view(stream.answer, stream.evidence, retriever.index.articles, scope), retriever
+            )
         except RagError as exc:
             step.empty()
             if stream is None:  # failed before or during the search: nothing to show but the message
                 record["error"] = str(exc)
             else:
-                record = answer_record(retrieved_view(stream.evidence, retriever.index.articles))
+                record = answer_record(retrieved_view(stream.evidence, retriever.index.articles), retriever)
                 record["error"] = f"{exc} The passages retrieved for your question are below."
                 record["cited"] = False
         record["filter"] = scope.describe()

@@ -107,3 +107,12 @@ def test_the_full_article_shows_its_metadata(page: AppTest) -> None:
     assert source["outlet"] in heading and source["published"] in heading
     assert source["url"] == "https://example.org/wadi/tomatoes"  # market.json's link: the check below always runs
     assert f'href="{source["url"]}"' in heading
+
+
+def test_asked_what_she_said_the_page_shows_her_statements_and_who_an_article_quotes(page: AppTest) -> None:
+    record = _ask(page, DUAL_USE)
+    assert "Answered by the statements of ماو نينغ" in record["meta"] and record["lead"].startswith("ما قاله ماو نينغ")
+    assert len(record["quotes"]) == 1 and record["sources"][0]["quoted_count"] == 1
+    assert "ماو نينغ" in record["sources"][0]["quoted"] and "<script" not in record["sources"][0]["quoted"]
+    bridge = _ask(page, "ماذا قال المحافظ عن الجسر؟")  # an office the article names in full
+    assert bridge["lead"].startswith("ما قاله المحافظ (محافظ الوادي الأخضر) عن «الجسر»"), bridge["lead"]

@@ -147,3 +147,36 @@ def test_asked_what_she_said_the_answer_model_reads_her_statements_in_generate_m
     assert prompt.count("<passage") == 3 and 'outlet="Al Jazeera"' in prompt and "ماو نينغ:" in prompt
     assert answer.citations and answer.citations[0].supported, answer.citations  # checked as any answer
     assert len(answer.key_quotes) == 3  # her statements, kept beside the model's words
+
+
+def test_the_page_shows_a_time_line_and_who_else_an_article_quotes(browser, newsroom: Path) -> None:  # type: ignore[no-untyped-def]
+    """In chromium: a who-said-what question shows the statements by date from three outlets, the wire copy once
+    ("also reported by"), and a citation's popover lists who is quoted in its article."""
+    from .conftest import TEST_LLM_PORT
+    from .pagetools import ARTIFACTS, serve_page
+
+    env = {"RAG_INDEX_DIR": str(newsroom), "RAG_LLM_PORT": str(TEST_LLM_PORT), "RAG_ANSWER_MODE": "quote"}
+    with serve_page({**env, "HF_HUB_OFFLINE": "1"}) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(url)
+        box = page.get_by_placeholder("Ask about the articles…")
+        box.wait_for(timeout=120_000)
+        box.fill("What did Mao Ning say about dual-use exports?")
+        box.press("Enter")
+        answer = page.locator("[data-testid='stChatMessage']").nth(1)
+        answer.get_by_text("Answered by the statements of").wait_for(timeout=300_000)
+        quotes = answer.locator("blockquote.rag-quote")
+        quotes.nth(2).wait_for(state="visible", timeout=30_000)
+        assert quotes.count() == 3
+        days = [quotes.nth(i).inner_text() for i in range(3)]
+        assert "2024-04-15" in days[0] and "2024-06-30" in days[1] and "SeaPRwire" in days[2]  # by date, undated last
+        assert "also reported by إذاعة الساحل" in days[1]  # the same sentence, another outlet
+        assert all(quotes.nth(i).locator("mark").first.is_visible() for i in range(3))
+        page.screenshot(path=str(ARTIFACTS / "timeline.png"), full_page=True)
+        answer.locator("[data-testid='stPopover'] button").first.click()
+        page.get_by_text("Who is quoted in this article").first.click()
+        listed = page.locator("ul.rag-said").first
+        listed.wait_for(state="visible", timeout=30_000)
+        assert "ماو نينغ" in listed.inner_text() and "وزارة الخارجية الصينية" in listed.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "timeline-quoted.png"), full_page=True)
+        page.close()

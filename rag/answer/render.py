@@ -179,3 +179,12 @@ def title_html(article: Article) -> str:
     if article.language:
         parts.append(f"language {html.escape(article.language)}")
     return f'{heading}<div class="rag-meta" dir="auto">{" · ".join(parts)}</div>'
+
+
+def statements_html(statements: Sequence[tuple[str, str]]) -> str:
+    """An article's statements (speaker, sentence), escaped, each right to left where it is Arabic: "who is quoted
+    in this article", one click from a citation."""
+    rows = "".join(
+        f'<li dir="auto"><b>{html.escape(who)}</b>: {html.escape(sentence)}</li>' for who, sentence in statements
+    )
+    return f'{STYLE}<ul class="rag-said" dir="auto">{rows}</ul>'

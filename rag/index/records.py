@@ -128,6 +128,7 @@ class Records:
         self.titles = _Titles(self)
         self._dates: tuple[str | None, str | None, int] | None = None
         self._outlets: dict[str, int] | None = None
+        self._has_statements: bool | None = None
 
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -205,7 +206,10 @@ class Records:
     @property
     def has_statements(self) -> bool:
         """False for a version written before statements were found (`rag index update` finds them)."""
-        return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'statements'"))
+        if self._has_statements is None:
+            found = self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'statements'")
+            self._has_statements = bool(found)
+        return self._has_statements
 
     def speakers(self) -> list[tuple[str, str, int]]:
         """Every speaker (name, kind) with the number of their statements, most first."""
@@ -229,7 +233,9 @@ class Records:
         return out
 
     def statements_of(self, article_id: str) -> list[Statement]:
-        """An article's statements, in text order."""
+        """An article's statements, in text order (none in a version written before statements were found)."""
+        if not self.has_statements:
+            return []
         rows = self.query(
             "SELECT article_id, start, end, speaker, role, kind, cue FROM statements WHERE article_id = ? "
             "ORDER BY start, n",
