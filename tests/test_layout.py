@@ -44,6 +44,7 @@ def test_every_stage_is_a_sub_package() -> None:
     assert stages == [
         "answer",
         "attribute",
+        "check",
         "cli",
         "embed",
         "eval",

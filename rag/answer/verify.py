@@ -171,7 +171,7 @@ class CitationVerifier:
         text = self.index.articles[chunk.article_id].text
         # e5 tells apart the sentences of one passage by hundredths; what the claim names, counts and (in
         # Arabic) words decides between sentences that close.
-        windows = [text[slice(*_window(text, span))] for span in spans]
+        windows = [text[slice(*window(text, span))] for span in spans]
         agreement = [self._agreement(claim.text, text[a:b], w) for (a, b), w in zip(spans, windows, strict=True)]
         chosen = scores + self.agreement_weight * np.array(agreement)
         i = int(chosen.argmax())
@@ -204,12 +204,22 @@ class CitationVerifier:
     def _contradiction(self, claim: str, article: str, span: tuple[int, int], window: str, vector) -> str:  # type: ignore[no-untyped-def]
         """Why the sentence at `span` (its `window`: with its neighbours) does not say what the claim says ("" when
         it does); a missing number is reported by the caller, before the scores."""
-        absent = [m.text for m in self.names.missing_english(claim, window)]
-        if detect_language(claim) == "ar":
-            absent += unheld_words(claim, window)
+        absent = self.absent(claim, window)
         if absent:
             return f"the passage does not mention {', '.join(dict.fromkeys(absent))}"
-        parts = clauses(article[span[0] : span[1]])
+        return self.polarity(claim, article[span[0] : span[1]], vector)
+
+    def absent(self, claim: str, window: str) -> list[str]:
+        """What the claim names (and, in Arabic, says in words) that the window never mentions."""
+        out = [m.text for m in self.names.missing_english(claim, window)]
+        if detect_language(claim) == "ar":
+            out += unheld_words(claim, window)
+        return list(dict.fromkeys(out))
+
+    def polarity(self, claim: str, sentence: str, vector) -> str:  # type: ignore[no-untyped-def]
+        """"" when the sentence's clause closest to the claim (`vector`: the claim without its negation) is
+        negated exactly when the claim is; else why not ("the passage negates it: «…»")."""
+        parts = clauses(sentence)
         clause = parts[0]
         if len(parts) > 1:
             clause_vectors = self.embedder.embed_documents([for_embedding(c) for c in parts])
@@ -220,7 +230,7 @@ class CitationVerifier:
         return ""
 
 
-def _window(article: str, span: tuple[int, int]) -> tuple[int, int]:
+def window(article: str, span: tuple[int, int]) -> tuple[int, int]:
     """The article span of the sentence holding `span` with the sentences just before and after it."""
     sentences = article_sentences(article)
     at = [k for k, (a, b) in enumerate(sentences) if a <= span[0] < b or span[0] <= a < span[1]]

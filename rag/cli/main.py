@@ -255,6 +255,35 @@ def said(
         show.print_timeline(timeline)
 
 
+@app.command()
+def check(
+    claim: Annotated[str, typer.Argument(help="The statement to check, in English or Arabic.")],
+    index: IndexOpt = None,
+    as_json: JsonOpt = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    outlet: OutletOpt = None,
+    article: ArticleOpt = None,
+) -> None:
+    """Check a claim against the articles: supported, contradicted, not found, or mixed when they disagree, with
+    the sentences for and against it (only from the articles the filters keep). Exit code 0 whatever the verdict."""
+    from rag.check.claims import checker_for, verdict_json
+    from rag.embed.embedder import use_query_threads
+    from rag.retrieve.retriever import load_retriever
+
+    s = _settings(index_dir=index)
+    scope = _filter(since, until, outlet, article)
+    retriever = load_retriever(s, scope=scope)
+    use_query_threads(s.query_threads)
+    verdict = checker_for(retriever).check(claim, scope)
+    if as_json:
+        show.emit(verdict_json(verdict))
+    else:
+        if scope.active:
+            typer.echo(f"(filter: {scope.describe()})\n")
+        show.print_verdict(verdict)
+
+
 def _pipeline(s: Settings, scope: Filter | None = None) -> tuple[AnswerPipeline, Mapping[str, Article]]:
     """The answer pipeline over the live index (the answer model connects when first needed; a filter is checked
     before the embedding model loads); its articles."""
@@ -378,13 +407,22 @@ def evaluate(
             "must and nothing it must not.",
         ),
     ] = None,
+    claims: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--claims",
+            help="Claims with their right verdict (tests/fixtures/claims.jsonl, altered_claims.jsonl; repeatable): "
+            "the share judged right, per verdict, and altered claims judged supported.",
+        ),
+    ] = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure retrieval (recall@1/5/10, MRR) and, with --answers, the answers; with --withheld, whether the answers
-    know when the articles do not answer; with --statements and --said, who said what."""
-    if statements is not None or said_questions is not None:
-        _evaluate_attribution(statements, said_questions, index, as_json)
+    know when the articles do not answer; with --statements and --said, who said what; with --claims, the claim
+    check."""
+    if statements is not None or said_questions is not None or claims:
+        _evaluate_attribution(statements, said_questions, claims or [], index, as_json)
         return
     from rag.embed.embedder import embedder_for
     from rag.eval.evaluate import (
@@ -465,12 +503,14 @@ def evaluate(
             typer.echo(f"{key:>22}  {value}")
 
 
-def _evaluate_attribution(statements: Path | None, questions: Path | None, index: Path | None, as_json: bool) -> None:
-    """`rag eval --statements FILE` and `--said FILE` on the live index."""
-    from rag.eval.attribution import evaluate_said, evaluate_statements
+def _evaluate_attribution(
+    statements: Path | None, questions: Path | None, claims: list[Path], index: Path | None, as_json: bool
+) -> None:
+    """`rag eval --statements FILE`, `--said FILE` and `--claims FILE` on the live index."""
+    from rag.eval.attribution import evaluate_claims, evaluate_said, evaluate_statements
     from rag.retrieve.retriever import load_retriever
 
-    for path in (p for p in (statements, questions) if p is not None):
+    for path in (p for p in (statements, questions, *claims) if p is not None):
         if not path.is_file():
             raise RagError(f"{path} is not a file: pass the annotated .jsonl file.")
     retriever = load_retriever(_settings(index_dir=index))
@@ -479,6 +519,8 @@ def _evaluate_attribution(statements: Path | None, questions: Path | None, index
         result["statements"] = evaluate_statements(retriever, statements)
     if questions is not None:
         result["said"] = evaluate_said(retriever, questions)
+    for path in claims:
+        result[path.stem] = evaluate_claims(retriever, path)
     if as_json:
         show.emit(result)
         return

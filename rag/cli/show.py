@@ -16,6 +16,7 @@ from rag.types import Article, Filter, Hit
 if TYPE_CHECKING:
     from rag.answer.pipeline import AnswerStream
     from rag.attribute.said import Timeline
+    from rag.check.claims import Evidence, Verdict
 
 
 def emit(data: Any) -> None:
@@ -143,3 +144,29 @@ def print_timeline(t: Timeline) -> None:
         speaker = r.statement.speaker + (f" ({r.statement.role})" if r.statement.role else "")
         cite = f"[{r.statement.article_id} {r.statement.start}-{r.statement.end}]"
         typer.echo(f"{where}\n  {speaker}: {r.text}\n  {cite}\n")
+
+
+_VERDICT_LINES = {
+    "supported": "Supported: the articles say it.",
+    "contradicted": "Contradicted: the articles say otherwise.",
+    "mixed": "Mixed: the articles disagree.",
+    "not found": "Not found: the articles do not say it (nor the opposite).",
+}
+
+
+def evidence_line(e: Evidence) -> str:
+    """date · outlet · title, the sentence verbatim, why (against or closest), its citation and wire copies."""
+    where = " · ".join(x for x in ((e.published or "undated")[:10], e.outlet, e.title) if x)
+    also = f" (also reported by {len(e.also)} more: {', '.join(e.also)})" if e.also else ""
+    why = f"\n  ({e.reason})" if e.reason else ""
+    return f"{where}\n  {e.sentence}{why}\n  [{e.article_id} {e.start}-{e.end}]{also}"
+
+
+def print_verdict(v: Verdict) -> None:
+    """`rag check`: the verdict, then the sentences for and against it (the closest when none)."""
+    typer.echo(f"{_VERDICT_LINES[v.verdict]}\n")
+    for title, rows in (("For", v.support), ("Against", v.against), ("Closest (not evidence)", v.closest)):
+        if rows:
+            typer.echo(f"{title}:")
+            for e in rows:
+                typer.echo(evidence_line(e) + "\n")

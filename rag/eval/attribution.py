@@ -137,3 +137,56 @@ def evaluate_said(retriever: Retriever, path: Path) -> dict[str, object]:
         if missed or wrong:
             mistakes.append({"person": person, "about": about, "missed": missed, "shown_wrongly": wrong})
     return {"questions": len(rows), "said_accuracy": round(right / len(rows), 4) if rows else 0.0, "mistakes": mistakes}
+
+
+def load_claims(path: Path) -> list[tuple[str, tuple[str, ...], bool]]:
+    """(claim, the verdicts that are right, whether it must not be supported) per line: `verdict` names the right one
+    (tests/fixtures/claims.jsonl); `kind` "true" means supported, any other kind (an altered claim,
+    tests/fixtures/altered_claims.jsonl) contradicted or not found."""
+    rows: list[tuple[str, tuple[str, ...], bool]] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if "verdict" in row:
+                unsupported = row["verdict"] in ("contradicted", "not found")
+                rows.append((str(row["claim"]), (str(row["verdict"]),), bool(unsupported)))
+            else:
+                altered = row["kind"] != "true"
+                rows.append((str(row["claim"]), ("contradicted", "not found") if altered else ("supported",), altered))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RagError(
+                f"{path}:{n} is not a claim ({exc}): it needs claim and either verdict (supported, contradicted, "
+                'mixed or "not found") or kind ("true", or how it was altered).'
+            ) from exc
+    return rows
+
+
+def evaluate_claims(retriever: Retriever, path: Path) -> dict[str, object]:
+    """The claim check on a file of claims (`load_claims`): the share judged right, per expected verdict, claims the
+    articles do not support judged supported or mixed (the worst mistake: a sentence shown "for" them), and the
+    mistakes."""
+    from rag.check.claims import checker_for
+
+    checker = checker_for(retriever)
+    per: dict[str, list[bool]] = {}
+    wrongly_supported = 0
+    mistakes: list[dict[str, object]] = []
+    rows = load_claims(path)
+    for claim, right, altered in rows:
+        verdict = checker.check(claim).verdict
+        per.setdefault(" or ".join(right), []).append(verdict in right)
+        wrongly_supported += altered and verdict in ("supported", "mixed")  # mixed shows sentences "for" it
+        if verdict not in right:
+            mistakes.append({"claim": claim, "expected": " or ".join(right), "verdict": verdict})
+    judged = [ok for oks in per.values() for ok in oks]
+    result: dict[str, object] = {
+        "claims": len(rows),
+        "accuracy": round(sum(judged) / len(judged), 4) if judged else 0.0,
+    }
+    for expected, oks in per.items():
+        result[f"right when {expected}"] = f"{sum(oks)}/{len(oks)}"
+    result["unsupported judged supported or mixed"] = wrongly_supported
+    result["mistakes"] = mistakes
+    return result

@@ -1,0 +1,1 @@
+"""Claim check: a claim judged against the archive (rag check)."""

@@ -1,0 +1,392 @@
+"""Checking a claim against the archive: supported, contradicted, not found, or mixed when the articles disagree.
+
+The claim is searched like a question, without its negation ("China has not sent weapons" looks for what the
+articles say about sending weapons, whichever way they say it) and without the answer model's rendering. Every
+sentence of the passages found that is close to it (cosine at least `floor`, and within `margin` of the closest) is
+read with the sentences around it, by the citation verifier's checks and a word test:
+- **for**: the sentence says what the claim says: every number the claim states is written there, every person and
+  place it names is mentioned nearby, its content words are said in the sentence (Arabic: the verifier's letter
+  test; English: each word's Arabic counterparts, found by the embedding model among the passages' words, see
+  `_unsaid`), and the clause closest to the claim is negated exactly when the claim is;
+- **against**: it speaks of the same thing and says otherwise: a different figure of the same thing where the claim
+  has one ("19 شخصا", not "12 people"), or the claim's words negated (or the claim's negation affirmed);
+- otherwise it is only **closest**: it shares words with the claim but does not say it (a name missing, a word
+  unsaid, a figure it never states); such a sentence never makes a claim supported.
+
+The verdict is `supported` when sentences are for it and none against, `contradicted` when sentences are against
+it and none for, `mixed` when both (the outlets, or one outlet's articles, disagree), `not found` when neither.
+Copies of one sentence in several articles (wire copies) count once, with the others as "also reported by".
+What this cannot see: who does what (a bag of words: "Mao Ning said China will send troops" against a sentence
+where NATO members send them, beside one of Mao's); a claim that says the opposite in other words ("prices rose"
+where the article says they fell) is `not found`, not `contradicted`; figures written in words (خمسين) are not
+compared. Figures: docs/newsroom.md "Claim check".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from rag.answer.verify import CitationVerifier, affirmed, unheld_words, window
+from rag.attribute.said import _is_content, _probes, _root, _word_vectors
+from rag.errors import RagError
+from rag.index.lexical import STOPWORDS
+from rag.retrieve.retriever import Retriever
+from rag.text.arabic import ascii_digits, detect_language, fold, for_embedding, has_arabic, numbers
+from rag.text.names import GAZETTEER, NOT_NAMES, english_names
+from rag.types import Filter
+
+PASSAGES = 10  # passages searched for sentences close to the claim
+FLOOR = 0.78  # a sentence this close to the claim (cosine) is about the same thing
+MARGIN = 0.05  # ... when also within this of the closest sentence found
+CLOSEST = 3  # sentences shown when nothing is for or against
+CONFIDENT = 0.88  # an Arabic word this close to an English one (twice the cosine less its hubness) translates it
+HELD_MARGIN = 0.05  # a sentence says such a word when one of its words is this close to the closest translation
+TOLERANT = 0.86  # a sentence this close to the claim may leave one translated word unmatched (word vectors miss)
+DROP = 0.02  # a word with no translation found whose removal brings the claim this much closer is not said
+
+_WORD = re.compile(r"[\u0621-\u064a]{2,}")
+
+# English words that carry no claim of their own (Arabic says them with particles the word test cannot see)
+_FUNCTION = frozenset(
+    "until during after before since over under more than about into upon within also just only still already ago "
+    "per percent".split()
+)
+# The units figures come in, English with their Arabic forms (folded): "20 percent" and "8 في المئة" compare.
+_UNITS = {
+    "percent": ("الميه", "بالميه", "%"),
+    "million": ("مليون", "ملايين"),
+    "billion": ("مليار", "مليارات"),
+    "thousand": ("الف", "الاف"),
+    "people": ("شخص", "شخصا", "اشخاص"),
+    "dollars": ("دولار",),
+    "dinars": ("دينار",),
+    "hectares": ("هكتار",),
+    "years": ("عام", "عاما", "سنوات", "سنه"),
+}
+
+VERDICTS = ("supported", "contradicted", "mixed", "not found")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One sentence of the archive read against the claim: its stance (for, against, closest), why, and where it
+    was published."""
+
+    stance: str  # "for" | "against" | "closest"
+    sentence: str
+    article_id: str
+    start: int
+    end: int
+    title: str
+    outlet: str | None
+    published: str | None
+    url: str | None
+    score: float  # cosine of the claim with the sentence
+    reason: str = ""  # why it is against or only closest
+    also: tuple[str, ...] = ()  # other articles carrying the same sentence (wire copies)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The checker's verdict on one claim, with the sentences for and against it (and the closest when none)."""
+
+    claim: str
+    verdict: str  # one of VERDICTS
+    support: tuple[Evidence, ...]
+    against: tuple[Evidence, ...]
+    closest: tuple[Evidence, ...] = ()
+    scope: Filter | None = None
+
+    @property
+    def outlets(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The outlets for and against (each once, in order)."""
+        return tuple(dict.fromkeys(e.outlet or "" for e in self.support)), tuple(
+            dict.fromkeys(e.outlet or "" for e in self.against)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """An English claim's content words against the passages' Arabic words: for each word translated there (some
+    Arabic word at least CONFIDENT close), its closeness to every passage word; for each other, the claim's vector
+    without it (the removal test); and the words of its names."""
+
+    vocabulary: dict[str, int]
+    known: tuple[tuple[str, np.ndarray], ...] = ()
+    unknown: tuple[tuple[str, np.ndarray], ...] = ()
+    named: frozenset[str] = frozenset()
+
+
+_Candidate = tuple[float, str, tuple[int, int], np.ndarray]  # cosine, article, sentence span, its vector
+
+
+class ClaimChecker:
+    """Checks claims against one index (see the module docstring)."""
+
+    def __init__(
+        self, retriever: Retriever, verifier: CitationVerifier, floor: float = FLOOR, margin: float = MARGIN
+    ) -> None:
+        # searched without the answer model's rendering: the claim's own vector finds Arabic sentences, and a
+        # verdict must not depend on a 1.5B model's translation
+        self.retriever = Retriever(retriever.index, retriever.embedder, retriever.weights)
+        self.verifier = verifier
+        self.floor = floor
+        self.margin = margin
+
+    def check(self, claim: str, scope: Filter | None = None) -> Verdict:
+        """The verdict on one claim (only from the articles `scope` keeps)."""
+        claim = " ".join(claim.split())
+        if not claim:
+            raise RagError('The claim is empty: write the statement to check, e.g. rag check "China sent weapons".')
+        about = affirmed(claim) or claim
+        embedder = self.retriever.embedder
+        vector = embedder.embed_queries([for_embedding(about)])[0]
+        index = self.retriever.index
+        seen: dict[tuple[str, int], tuple[float, str, tuple[int, int], np.ndarray]] = {}
+        texts = []
+        for hit in self.retriever.search(about, PASSAGES, scope):
+            texts.append(hit.chunk.text)
+            spans, vectors = index.units_of(hit.chunk)
+            for span, v in zip(spans, vectors, strict=True):
+                seen.setdefault((hit.chunk.article_id, span[0]), (float(v @ vector), hit.chunk.article_id, span, v))
+        if not seen:
+            return Verdict(claim, "not found", (), (), (), scope)
+        ranked = sorted(seen.values(), key=lambda c: -c[0])
+        words = self._words(claim, about, texts)
+        best = ranked[0][0]
+        close = [c for c in ranked if c[0] >= max(self.floor, best - self.margin)]
+        read = _once([self._read(claim, words, vector, c) for c in close])
+        support = tuple(e for e in read if e.stance == "for")
+        against = tuple(e for e in read if e.stance == "against")
+        if support and against:
+            verdict = "mixed"
+        elif support or against:
+            verdict = "supported" if support else "contradicted"
+        else:
+            verdict = "not found"
+        closest: tuple[Evidence, ...] = ()
+        if verdict == "not found":
+            nearest = _once([self._read(claim, words, vector, c) for c in ranked[:CLOSEST]])
+            closest = tuple(e if e.stance == "closest" else replace(e, stance="closest") for e in nearest)
+        return Verdict(claim, verdict, support, against, closest, scope)
+
+    def _words(self, claim: str, about: str, texts: list[str]) -> _Words | None:
+        """The content words of an English claim against the passages' Arabic words (the embedding model as a
+        glossary, hub-corrected as in rag/attribute/said.py); None for an Arabic claim."""
+        if detect_language(claim) != "en":
+            return None
+        found = [
+            w for w in re.findall(r"[A-Za-z][A-Za-z'’\-]+", about) if w.lower() not in STOPWORDS | NOT_NAMES | _FUNCTION
+        ]
+        found = list(dict.fromkeys(re.sub(r"['’]s?$", "", w) for w in found))
+        arabic = list(dict.fromkeys(w for t in texts for w in _words_of(t)))
+        named = frozenset(w for n in english_names(claim) for w in n.text.split())
+        if not found or not arabic:
+            return _Words({}, named=named)
+        embedder = self.retriever.embedder
+        vectors = _word_vectors(embedder, arabic)
+        hubness = np.sort(vectors @ _probes(embedder).T, axis=1)[:, -10:].mean(axis=1)
+        known, unknown = [], []
+        for word, cosines in zip(found, embedder.embed_queries(found) @ vectors.T, strict=True):
+            scores = 2 * cosines - hubness
+            if float(scores.max()) >= CONFIDENT:
+                known.append((word, scores))
+            elif word not in named:  # a name is checked as a name (by sound, or the gazetteer)
+                unknown.append(word)
+        dropped = [re.sub(rf"\b{re.escape(w)}\b", " ", about) for w in unknown]
+        drop_vectors = list(embedder.embed_queries([for_embedding(d) for d in dropped])) if dropped else []
+        vocabulary = {w: i for i, w in enumerate(arabic)}
+        return _Words(vocabulary, tuple(known), tuple(zip(unknown, drop_vectors, strict=True)), named)
+
+    def _read(self, claim: str, words: _Words | None, vector: np.ndarray, candidate: _Candidate) -> Evidence:
+        score, article_id, span, sentence_vector = candidate
+        article = self.retriever.index.articles[article_id]
+        text = article.text
+        sentence = text[span[0] : span[1]].strip()
+        around = text[slice(*window(text, span))]  # a speaker is often named in the sentence before
+        mentioned = {w for n in english_names(claim) if self.verifier.names.mentions(n, around) for w in n.text.split()}
+        if words is None:  # Arabic: every content word in the sentence, or (a speaker, a place) one just before
+            unsaid = _arabic_unheld(claim, sentence, around)
+        else:
+            unsaid = _unsaid(words, sentence, float(score), sentence_vector, mentioned)
+        stance, reason = self._stance(claim, sentence, around, article.title, vector, words, unsaid, float(score))
+        return Evidence(
+            stance,
+            sentence,
+            article_id,
+            span[0],
+            span[1],
+            article.title,
+            article.outlet,
+            article.published,
+            article.url,
+            round(score, 4),
+            reason,
+        )
+
+    def _stance(
+        self,
+        claim: str,
+        sentence: str,
+        around: str,
+        title: str,
+        vector: np.ndarray,
+        words: _Words | None,
+        unsaid: list[str],
+        score: float,
+    ) -> tuple[str, str]:
+        """("for" | "against" | "closest", why) for one sentence (`around`: with its neighbours)."""
+        stated = numbers(claim)
+        missing = stated - numbers(around)
+        absent = self._absent(claim, around, title, words)
+        if absent:
+            return "closest", f"it does not mention {', '.join(absent)}"
+        tolerated = int(score >= TOLERANT)
+        # a figure of the same thing ("19 شخصا" where the claim has "12 people"): the outlets may say it in other
+        # words ("ارتفع عدد الضحايا" for "أودت بحياة"), so two of the claim's words may go unsaid
+        rival = [
+            (o, m)
+            for m in sorted(missing)
+            for o in sorted(numbers(sentence) - stated)
+            if _same_unit(claim, m, sentence, o, words)
+        ]
+        if rival and len(unsaid) <= 2 + tolerated:
+            return "against", "; ".join(f"it states {o}, not {m}" for o, m in rival[:2])
+        if len(unsaid) > tolerated:
+            return "closest", f"it does not say {', '.join(unsaid)}"
+        if missing:
+            other = numbers(sentence) - stated
+            if other:
+                return "against", f"it states {', '.join(sorted(other))}, not {', '.join(sorted(missing))}"
+            return "closest", f"it does not state {', '.join(sorted(missing))}"
+        flipped = self.verifier.polarity(claim, sentence, vector)
+        if flipped:
+            return "against", flipped.replace("the passage ", "it ", 1)
+        return "for", ""
+
+    def _absent(self, claim: str, around: str, title: str, words: _Words | None) -> list[str]:
+        """What an English claim names that the window does not mention (an Arabic claim's names are among its
+        words). A name that is not a place of the gazetteer and not matched by sound counts as mentioned when one of
+        its words is translated in the window or the article's title ("Schools in the Green Valley": الوادي الأخضر
+        in the title of the article whose sentence names the schools)."""
+        if words is None:
+            return []
+        known = dict(words.known)
+        where = [w for w in _words_of(f"{title}\n{around}") if w in words.vocabulary]
+        out = []
+        for name in self.verifier.names.missing_english(claim, around):
+            translated = [known[w] for w in name.text.split() if w in known]
+            if name.key in GAZETTEER or not any(_said(scores, words, where) for scores in translated):
+                out.append(name.text)
+        return out
+
+
+def _said(scores: np.ndarray, words: _Words, present: list[str]) -> bool:
+    """Whether one of the `present` Arabic words is within HELD_MARGIN of an English word's closest counterpart."""
+    at = [words.vocabulary[w] for w in present]
+    return bool(at) and float(scores[at].max()) >= float(scores.max()) - HELD_MARGIN
+
+
+def _unsaid(words: _Words, sentence: str, score: float, sentence_vector: np.ndarray, mentioned: set[str]) -> list[str]:
+    """The English claim's words the sentence does not say. A translated word is said when the sentence holds a word
+    within HELD_MARGIN of its closest counterpart among all the passages' words (an English sentence: a word of the
+    same stem); a word without a translation, unless taking it out of the claim brings the claim DROP closer to the
+    sentence. Words of a name mentioned nearby are left to the name check."""
+    english = detect_language(sentence) == "en"
+    stems = {w.lower()[:5] for w in re.findall(r"[A-Za-z]+", sentence)}
+    present = [words.vocabulary[w] for w in _words_of(sentence) if w in words.vocabulary]
+    if english:
+        every = [w for w, _ in words.known] + [w for w, _ in words.unknown]
+        return [w for w in every if w not in mentioned and w.lower()[:5] not in stems]
+    out = []
+    for word, scores in words.known:
+        if word not in mentioned and (not present or float(scores[present].max()) < float(scores.max()) - HELD_MARGIN):
+            out.append(word)
+    out += [w for w, v in words.unknown if w not in mentioned and float(v @ sentence_vector) - score >= DROP]
+    return out
+
+
+def _unit(text: str, number: str) -> str | None:
+    """The word after a number in a text ("12 شخصا" -> شخصا, "15 في المئة" -> المئة, "20 percent" -> percent)."""
+    plain = re.sub(r"(?<=\d),(?=\d{3})", "", ascii_digits(text))
+    m = re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])\s+(?:(?:في|of|per)\s+)?([^\s\d.,،:;؛\"“”«»()]+)", plain)
+    return m.group(1) if m else None
+
+
+def _same_unit(claim: str, ours: str, sentence: str, theirs: str, words: _Words | None) -> bool:
+    """Whether the claim's number `ours` and the sentence's `theirs` count the same thing: the words after them are
+    one word (Arabic: in letters or stem; English: the same stem) or translate each other (e5, as for the claim's
+    other words)."""
+    a, b = _unit(claim, ours), _unit(sentence, theirs)
+    if not a or not b:
+        return False
+    if has_arabic(a) and has_arabic(b):
+        return not unheld_words(a, b) or (_root(a) != "" and _root(a) == _root(b))
+    if not has_arabic(a) and not has_arabic(b):
+        return a.lower()[:5] == b.lower()[:5]
+    if fold(b) in _UNITS.get(a.lower(), ()):
+        return True
+    if words is None or b not in words.vocabulary:
+        return False
+    scores = dict(words.known).get(re.sub(r"['’]s?$", "", a))
+    return scores is not None and float(scores[words.vocabulary[b]]) >= float(scores.max()) - HELD_MARGIN
+
+
+def _words_of(text: str) -> list[str]:
+    """A text's Arabic content words of two letters or more (سد، نهر), as written."""
+    return list(dict.fromkeys(w for w in _WORD.findall(for_embedding(text)) if _is_content(w)))
+
+
+def _arabic_unheld(claim: str, sentence: str, around: str) -> list[str]:
+    """An Arabic claim's content words that the sentence does not hold, but one held by the sentences around it
+    (the speaker named in the sentence before)."""
+    missing = unheld_words(claim, sentence)
+    nearby = [w for w in missing if not unheld_words(w, around)]
+    return [w for w in missing if w not in nearby] + nearby[2:]
+
+
+def _once(read: list[Evidence]) -> list[Evidence]:
+    """One piece of evidence per sentence text: copies (wire copies) become the first one's `also`."""
+    kept: dict[tuple[str, str], Evidence] = {}
+    for e in read:
+        key = (e.stance, fold(" ".join(e.sentence.split())))
+        if key in kept:
+            kept[key] = replace(kept[key], also=(*kept[key].also, e.article_id))
+        else:
+            kept[key] = e
+    return list(kept.values())
+
+
+def checker_for(retriever: Retriever) -> ClaimChecker:
+    """The claim checker over the retriever's index and model."""
+    return ClaimChecker(retriever, CitationVerifier(retriever.index, retriever.embedder))
+
+
+def verdict_json(v: Verdict) -> dict[str, object]:
+    """`rag check --json`: the verdict and the sentences for and against it (the closest when not found)."""
+
+    def one(e: Evidence) -> dict[str, object]:
+        return {
+            "sentence": e.sentence,
+            "article": e.article_id,
+            "start": e.start,
+            "end": e.end,
+            "title": e.title,
+            "outlet": e.outlet,
+            "published": e.published,
+            "url": e.url,
+            "score": e.score,
+            "reason": e.reason,
+            "also": list(e.also),
+        }
+
+    return {
+        "claim": v.claim,
+        "verdict": v.verdict,
+        "for": [one(e) for e in v.support],
+        "against": [one(e) for e in v.against],
+        "closest": [one(e) for e in v.closest],
+    }
