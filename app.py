@@ -12,16 +12,19 @@ import streamlit.components.v1 as components
 from rag.answer.pipeline import AnswerPipeline
 from rag.answer.render import (
     STYLE,
+    also_reported_by,
     article_html,
     escape_markdown,
     isolated,
     quote_html,
+    sentence_html,
     snippet_html,
     statements_html,
     title_html,
 )
-from rag.answer.view import AnswerView, Block, Source, answer_view, retrieved_view
-from rag.attribute.said import other_statements
+from rag.answer.view import AnswerView, Block, OutletGroup, Source, answer_view, groups_line, retrieved_view
+from rag.attribute.said import other_statements, said, said_line, timeline_summary, wire_copies
+from rag.check.claims import VERDICT_TEXT, checker_for, published_line, sections
 from rag.config import Settings, get_settings
 from rag.embed.embedder import Embedder, embedder_for, use_query_threads
 from rag.errors import RagError
@@ -62,6 +65,77 @@ def article_link(cite: dict[str, Any]) -> str:
     """A link to this page in article mode, with the cited chunk and its highlighted sentences."""
     spans = ",".join(f"{a}-{b}" for a, b in cite["highlights"])
     return "?" + urlencode({"article": cite["article_id"], "chunk": cite["chunk_id"], "hl": spans})
+
+
+def sentence_link(retriever: Retriever, article_id: str, start: int, end: int, chunk_id: str | None = None) -> str:
+    """Article mode with one sentence highlighted (its passage found when not given)."""
+    chunk = retriever.index.chunk(chunk_id) if chunk_id else retriever.index.chunk_at(article_id, start)
+    cite = {"article_id": article_id, "chunk_id": chunk.id if chunk else "", "highlights": [(start, end)]}
+    return article_link(cite)
+
+
+VERDICT_SHOW = {"supported": "success", "contradicted": "error", "mixed": "warning", "not found": "info"}
+
+
+def show_check(retriever: Retriever, scope: Filter) -> None:
+    """The claim check: a claim judged against the articles, with the sentences for and against it."""
+    st.title("Check a claim")
+    st.caption(
+        "A statement in English or Arabic, judged against the articles: supported, contradicted, mixed (they "
+        "disagree) or not found. Only sentences that say it count; the closest are shown as such."
+    )
+    with st.form("check", border=False):
+        claim = st.text_input("Claim", key="claim", placeholder="China has sent weapons to Russia.")
+        asked = st.form_submit_button("Check")
+    if asked and claim.strip():
+        with st.spinner("Reading the articles…"):
+            st.session_state.verdict = checker_for(retriever).check(claim, scope)
+    verdict = st.session_state.get("verdict")
+    if verdict is None:
+        return
+    if verdict.scope is not None and verdict.scope.active:
+        st.caption(escape_markdown(f"Filter: {verdict.scope.describe()}"))
+    getattr(st, VERDICT_SHOW[verdict.verdict])(
+        f"**{VERDICT_TEXT[verdict.verdict]}**  \n{escape_markdown(verdict.claim)}"
+    )
+    articles = retriever.index.articles
+    for i, (title, rows) in enumerate(sections(verdict)):
+        st.subheader(f"{title} ({len(rows)})")
+        for j, e in enumerate(rows):
+            st.html(sentence_html(e.sentence, published_line(e, articles), e.reason, e.stance))
+            link = sentence_link(retriever, e.article_id, e.start, e.end, e.chunk_id)
+            st.link_button("Open the article ↗", link, key=f"check-open-{i}-{j}")
+
+
+def show_said(retriever: Retriever, scope: Filter) -> None:
+    """Who said what: a person's statements as a time line, each with the article's other statements."""
+    st.title("Who said what")
+    st.caption("A person, an office or a body, in English or Arabic; optionally a topic. Oldest first.")
+    with st.form("said", border=False):
+        left, right = st.columns(2)
+        person = left.text_input("Who", key="person", placeholder="Mao Ning")
+        about = right.text_input("About (optional)", key="about", placeholder="dual-use exports")
+        asked = st.form_submit_button("Show the time line")
+    if asked and person.strip():
+        with st.spinner("Finding the statements…"):
+            st.session_state.timeline = said(retriever, person, about.strip() or None, scope)
+    timeline = st.session_state.get("timeline")
+    if timeline is None:
+        return
+    (st.markdown if timeline.said else st.info)(escape_markdown(timeline_summary(timeline)))
+    articles = retriever.index.articles
+    copies = wire_copies(timeline.said)
+    for i, row in enumerate(r for r in timeline.said if id(r) in copies):
+        s = row.statement
+        outlets = also_reported_by(articles.get(s.article_id), copies[id(row)], articles)
+        st.html(sentence_html(row.text, said_line(row, outlets)))
+        left, right = st.columns([1, 3])
+        link = sentence_link(retriever, s.article_id, s.start, s.end)
+        left.link_button("Open the article ↗", link, key=f"said-open-{i}")
+        others = [(o.statement.speaker, o.text) for o in other_statements(retriever, s.article_id) if o.statement != s]
+        if others:
+            with right.expander(f"The article's other statements ({len(others)})"):
+                st.html(statements_html(others))
 
 
 def show_article_page(retriever: Retriever) -> None:
@@ -113,6 +187,13 @@ def block_html(block: Block) -> str:
     return quote_html(block.quote, block.source.article, block.source.others, closest=block.closest)
 
 
+def group_label(g: OutletGroup) -> str:
+    """An outlet group's heading over its quotes: outlet · day · also reported by."""
+    parts = [g.outlet or "Unknown outlet", isolated(g.published) if g.published else ""]
+    also = f"also reported by {', '.join(g.also)}" if g.also else ""
+    return escape_markdown(" · ".join(p for p in (*parts, also) if p))
+
+
 def answer_record(view: AnswerView, retriever: Retriever) -> dict[str, Any]:
     """What the page keeps of an answer between reruns: its view, as plain data."""
     aside = view.aside
@@ -132,6 +213,8 @@ def answer_record(view: AnswerView, retriever: Retriever) -> dict[str, Any]:
         "meta": view.meta,
         "warning": view.notice,
         "searched_as": view.searched_as,
+        "groups": [{"label": group_label(g), "ns": list(g.ns)} for g in view.groups],
+        "by_outlet": groups_line(view.groups),
     }
 
 
@@ -253,6 +336,15 @@ if "article" in st.query_params:
 with st.sidebar:
     scope = filter_sidebar(retriever)
 
+VIEWS = ("Ask", "Check a claim", "Who said what")
+view = st.segmented_control("View", VIEWS, default="Ask", key="view", label_visibility="collapsed") or "Ask"
+if view == "Check a claim":
+    show_check(retriever, scope)
+    st.stop()
+if view == "Who said what":
+    show_said(retriever, scope)
+    st.stop()
+
 if "messages" not in st.session_state:
     st.session_state.messages = []
 
@@ -272,8 +364,17 @@ for i, message in enumerate(st.session_state.messages):
                 st.warning(escape_markdown(message["lead"]), icon=":material/search:")
             else:
                 st.markdown(message["lead"])
-        for quote in message.get("quotes", []):
-            st.html(quote["html"])
+        quotes, groups = message.get("quotes", []), message.get("groups", [])
+        if quotes and groups:  # from two or more outlets: side by side, each under its outlet and day
+            for group in groups:
+                st.caption(f"**{group['label']}**")
+                for quote in (q for q in quotes if q["n"] in group["ns"]):
+                    st.html(quote["html"])
+        else:
+            for quote in quotes:
+                st.html(quote["html"])
+            if groups:
+                st.caption(escape_markdown(f"By outlet: {message['by_outlet']}"))
         for alert in message.get("alerts", []):
             st.warning(alert, icon="⚠️")
         if aside := message.get("aside"):

@@ -180,3 +180,54 @@ def test_the_page_shows_a_time_line_and_who_else_an_article_quotes(browser, news
         assert "ماو نينغ" in listed.inner_text() and "وزارة الخارجية الصينية" in listed.inner_text()
         page.screenshot(path=str(ARTIFACTS / "timeline-quoted.png"), full_page=True)
         page.close()
+
+
+def test_the_page_shows_who_said_what(browser, newsroom: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The "Who said what" view: AppTest (the time line and its summary; a person never quoted says so), then
+    chromium (three statements by date, each with outlet, the article's other statements one click away)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from rag.llm import client
+
+    from .conftest import TEST_LLM_PORT, FakeChat
+    from .pagetools import ARTIFACTS, serve_page
+    from .test_app import APP, TIMEOUT
+
+    monkeypatch.setenv("RAG_INDEX_DIR", str(newsroom))
+    monkeypatch.setattr(client, "make_chat_model", lambda settings, **kw: FakeChat("never asked"))
+    st.cache_resource.clear()
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    app.session_state["view"] = "Who said what"
+    app.run()
+    app.text_input(key="person").input("Mao Ning")
+    app.text_input(key="about").input("dual-use exports")
+    app.button[0].click().run()
+    assert not app.exception
+    timeline = app.session_state.timeline
+    assert len(timeline.said) == 4  # one a wire copy, shown once
+    assert any(m.value.startswith("Mao Ning") and "3 statement" in m.value for m in app.main.markdown)
+    app.text_input(key="person").input("Emmanuel Macron")
+    app.text_input(key="about").input("")
+    app.button[0].click().run()
+    assert "nobody quoted there has that name" in app.info[0].value
+
+    env = {"RAG_INDEX_DIR": str(newsroom), "RAG_LLM_PORT": str(TEST_LLM_PORT), "HF_HUB_OFFLINE": "1"}
+    with serve_page(env) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 1300})
+        page.goto(url)
+        page.get_by_text("Who said what").first.click(timeout=120_000)
+        page.get_by_placeholder("Mao Ning").fill("ماو نينغ")
+        page.get_by_placeholder("dual-use exports").fill("dual-use exports")
+        page.get_by_role("button", name="Show the time line").click()
+        page.get_by_text("statement(s)").wait_for(timeout=120_000)
+        quotes = page.locator("blockquote.rag-quote")
+        quotes.nth(2).wait_for(state="visible", timeout=30_000)
+        assert quotes.count() == 3
+        days = [quotes.nth(i).inner_text() for i in range(3)]
+        assert "2024-04-15" in days[0] and "2024-06-30" in days[1] and "undated" in days[2]
+        assert "also reported by إذاعة الساحل" in days[1]
+        page.get_by_text("The article's other statements").first.click()
+        page.locator("ul.rag-said").first.wait_for(state="visible", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "said-view.png"), full_page=True)
+        page.close()

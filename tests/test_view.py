@@ -8,7 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.answer.prompts import CLOSEST_INTROS, UNCERTAIN_INTROS
-from rag.answer.view import KEY_QUOTE_INTRO, RETRIEVED, UNSUPPORTED, answer_view, retrieved_view
+from rag.answer.verify import misattributed, outlets_named
+from rag.answer.view import KEY_QUOTE_INTRO, RETRIEVED, UNSUPPORTED, answer_view, groups_line, retrieved_view
 from rag.llm.local_server import CRASH_REPORT
 from rag.types import Answer, Article, Chunk, Citation, Evidence, Hit, KeyQuote, Query
 
@@ -112,3 +113,40 @@ def test_the_page_and_the_cli_decide_nothing_about_outcomes() -> None:
                     }
                     names |= {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
                     assert not names & OUTCOME_WORDS, f"{path.name}:{test.lineno} decides on {names & OUTCOME_WORDS}"
+
+
+def test_quotes_from_two_outlets_are_grouped_by_outlet_and_day() -> None:
+    """Two key quotes from الجزيرة (with RT's wire copy) and the BBC: grouped, in the JSON too; one outlet: none."""
+    two = Citation(2, OTHER, ((0, 18),), True, SECOND.text, 0.3)
+    answer = replace(_quoted("answer"), citations=(*_quoted("answer").citations, two))
+    view = answer_view(answer, EVIDENCE, ARTICLES)
+    assert [(g.outlet, g.published, g.ns, g.also) for g in view.groups] == [
+        ("الجزيرة", "2023-02-22", (1,), ("RT",)),
+        ("BBC", None, (2,), ()),
+    ]
+    assert groups_line(view.groups) == "الجزيرة, 2023-02-22: [1] (also reported by RT) · BBC: [2]"
+    assert view.data["by_outlet"][1] == {"outlet": "BBC", "published": None, "citations": [2], "also_reported_by": []}
+    one = answer_view(_quoted("answer"), EVIDENCE, ARTICLES)
+    assert one.groups == () and one.data["by_outlet"] == []
+
+
+def test_an_attribution_to_the_wrong_outlet_is_flagged() -> None:
+    carried = {1: ["الجزيرة", "RT"], 2: ["BBC"]}
+    outlets = ["الجزيرة", "BBC", "RT", "Al Jazeera"]
+    assert misattributed("According to the BBC, China controls dual-use exports [1].", carried, outlets) == {
+        1: "the answer attributes it to BBC, but the passage is from الجزيرة, RT"
+    }
+    assert misattributed("RT reported that China controls them [1]. The BBC covered trade [2].", carried, outlets) == {}
+    assert misattributed("ذكرت الجزيرة أن الصين تتحكم في التصدير [2].", carried, outlets) == {
+        2: "the answer attributes it to الجزيرة, but the passage is from BBC"
+    }
+    assert misattributed("China controls dual-use exports [1][2].", carried, outlets) == {}  # no outlet named
+    assert outlets_named("Al Jazeeras and the BBC's report", outlets) == ["BBC"]  # whole words only
+
+
+def test_the_prompt_asks_for_outlets_when_passages_come_from_several() -> None:
+    from rag.answer.prompts import OUTLETS_RULE, build_messages
+
+    two = build_messages("Who said it?", ["a", "b"], [("Al Jazeera", "2023-02-22"), ("BBC", None)])
+    one = build_messages("Who said it?", ["a", "b"], [("BBC", "2023-02-22"), ("BBC", None)])
+    assert OUTLETS_RULE in two[0]["content"] and OUTLETS_RULE not in one[0]["content"]

@@ -22,7 +22,7 @@ from rag.answer.answerable import Assessment, Calibration, assess, missing_words
 from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
 from rag.answer.quotes import QuotePicker
 from rag.answer.timeline import timeline_answer
-from rag.answer.verify import CitationVerifier
+from rag.answer.verify import CitationVerifier, misattributed
 from rag.config import Settings
 from rag.llm.client import ChatModel, LazyChat
 from rag.llm.gate import OnWait
@@ -358,7 +358,15 @@ class AnswerStream:
                         c, highlights=(s.span,), supported=s.supported, quote=s.quote, support=s.score, reason=s.reason
                     )
                 )
-        return tuple(out)
+        # "According to the BBC, … [2]": passage 2 must come from the BBC (or be carried by it too)
+        carried = {c.n: self._outlets_of(c) for c in out}
+        wrong = misattributed(text, carried, self.verifier.index.records.outlets())
+        return tuple(replace(c, supported=False, reason=wrong[c.n]) if c.n in wrong else c for c in out)
+
+    def _outlets_of(self, c: Citation) -> list[str]:
+        """The outlets of a cited passage's article and of the articles carrying the same passage."""
+        ids = (c.chunk.article_id, *c.also)
+        return [a.outlet for a in (self.articles.get(i) for i in ids) if a is not None and a.outlet]
 
     @property
     def answer(self) -> Answer:

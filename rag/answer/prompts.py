@@ -22,6 +22,10 @@ Rules:
 DATED_RULE = """
 - A passage's outlet and publication date are given in its tag; say who reported a fact, and when, if the question asks (e.g. "On 21 March 2023, Al Jazeera reported that …")."""
 
+# Added when the passages come from two or more outlets: each fact with the outlet (and date) that reported it.
+OUTLETS_RULE = """
+- The passages come from several outlets: attribute each fact to the outlet (and date) in its passage's tag, e.g. "Al Jazeera reported on 22 February 2023 that … [1], while the BBC said … [2]". Never attribute a fact to an outlet whose passage does not state it."""
+
 USER_PROMPT = """Passages:
 {sources}
 
@@ -119,6 +123,8 @@ def build_messages(question: str, passages: list[str], about: list[About] | None
     """The chat messages for one question (`about`: each passage's outlet and date, shown to the model)."""
     lang = detect_language(question)
     dated = DATED_RULE if about and any(o or p for o, p in about) else ""
+    if about and len({o for o, _ in about if o}) >= 2:
+        dated += OUTLETS_RULE
     fill = {"language_name": LANGUAGE_NAMES[lang], "refusal": REFUSALS[lang], "dated": dated}
     user = USER_PROMPT.format(sources=format_sources(passages, about), question=question, **fill)
     return [{"role": "system", "content": SYSTEM_PROMPT.format(**fill)}, {"role": "user", "content": user}]

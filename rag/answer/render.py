@@ -25,6 +25,9 @@ blockquote.rag-quote {{ margin: .3rem 0 .2rem; padding: .4rem .9rem; border-inli
 blockquote.rag-closest {{ border-inline-start: 4px dashed #9e9e9e; background: #f5f5f5; }}
 .rag-closest .rag-text mark {{ background: none; text-decoration: underline dotted #9e9e9e; }}
 .rag-closest .rag-cite {{ color: #666; }}
+blockquote.rag-for {{ border-inline-start: 4px solid #2e7d32; background: #edf7ee; }}
+blockquote.rag-against {{ border-inline-start: 4px solid #c62828; background: #fdecea; }}
+.rag-note {{ color: #8a1c1c; font-size: .85rem; }}
 </style>"""
 
 
@@ -188,3 +191,16 @@ def statements_html(statements: Sequence[tuple[str, str]]) -> str:
         f'<li dir="auto"><b>{html.escape(who)}</b>: {html.escape(sentence)}</li>' for who, sentence in statements
     )
     return f'{STYLE}<ul class="rag-said" dir="auto">{rows}</ul>'
+
+
+def sentence_html(text: str, meta: str, note: str = "", kind: str = "quote") -> str:
+    """One sentence of an article as a blockquote, verbatim and escaped: `meta` (where it was published) below it,
+    `note` (why it counts against a claim, or is only the closest) under that. `kind`: "for" (green), "against"
+    (red), "closest" (grey, dashed) or "quote" (a time line's statement)."""
+    kinds = {"for": "rag-quote rag-for", "against": "rag-quote rag-against", "closest": "rag-quote rag-closest"}
+    dir_, lang = direction(text)
+    extra = f'<div class="rag-note" dir="auto">{html.escape(note)}</div>' if note else ""
+    return (
+        f'{STYLE}<blockquote class="{kinds.get(kind, "rag-quote")}"><div class="rag-text" dir="{dir_}" lang="{lang}">'
+        f'{html.escape(text)}</div><div class="rag-meta" dir="auto">— {html.escape(meta)}</div>{extra}</blockquote>'
+    )

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 
 from rag.answer.prompts import timeline_intro
-from rag.attribute.said import Said, Timeline, said, said_question
+from rag.attribute.said import Said, Timeline, said, said_question, wire_copies
 from rag.retrieve.retriever import Retriever
-from rag.text.arabic import detect_language, fold
+from rag.text.arabic import detect_language
 from rag.types import Chunk, Evidence, Filter, Hit, KeyQuote
 
 MAX_SHOWN = 10  # statements an answer shows (the latest); `rag said` lists them all
@@ -49,7 +49,7 @@ def timeline_answer(
         return None
     lang = detect_language(asked)
     who = person if person in timeline.speakers else f"{person} ({', '.join(timeline.speakers[:2])})"
-    copies = _wire_copies(timeline.said)
+    copies = wire_copies(timeline.said)
     shown = [r for r in timeline.said if id(r) in copies][-MAX_SHOWN:]
     hits, quotes = [], []
     for n, row in enumerate(shown, 1):
@@ -69,20 +69,6 @@ def timeline_answer(
     )
     intro = timeline_intro(lang, who, about, len(shown), len(copies))
     return TimelineAnswer(evidence, tuple(quotes), intro, timeline)
-
-
-def _wire_copies(rows: tuple[Said, ...]) -> dict[int, tuple[str, ...]]:
-    """The statements to show (by id), each with the other articles that carry the same sentence (a wire copy:
-    the first published is shown)."""
-    first: dict[str, Said] = {}
-    others: dict[str, list[str]] = {}
-    for r in rows:
-        key = " ".join(fold(r.text).split())
-        if key in first:
-            others[key].append(r.statement.article_id)
-        else:
-            first[key], others[key] = r, []
-    return {id(r): tuple(others[k]) for k, r in first.items()}
 
 
 def _chunk_of(retriever: Retriever, row: Said) -> Chunk:

@@ -20,6 +20,7 @@ The best sentence is the citation's quote, and the one the page highlights.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from rag.embed.embedder import Embedder
 from rag.index.lexical import STOPWORDS
 from rag.index.store import VectorIndex
-from rag.text.arabic import detect_language, fold, for_embedding, numbers
+from rag.text.arabic import detect_language, fold, for_embedding, has_arabic, numbers
 from rag.text.names import NameMatcher, bare_word, english_names
 from rag.text.sentences import article_sentences, split_sentences
 from rag.types import Chunk
@@ -217,7 +218,7 @@ class CitationVerifier:
         return list(dict.fromkeys(out))
 
     def polarity(self, claim: str, sentence: str, vector) -> str:  # type: ignore[no-untyped-def]
-        """"" when the sentence's clause closest to the claim (`vector`: the claim without its negation) is
+        """ "" when the sentence's clause closest to the claim (`vector`: the claim without its negation) is
         negated exactly when the claim is; else why not ("the passage negates it: «…»")."""
         parts = clauses(sentence)
         clause = parts[0]
@@ -238,3 +239,39 @@ def window(article: str, span: tuple[int, int]) -> tuple[int, int]:
         return span
     lo, hi = max(at[0] - 1, 0), min(at[-1] + 1, len(sentences) - 1)
     return min(sentences[lo][0], span[0]), max(sentences[hi][1], span[1])
+
+
+def outlets_named(text: str, outlets: Iterable[str]) -> list[str]:
+    """The outlets (of the index) a text names: a Latin name as whole words, any case ("Al Jazeera", "BBC"); an
+    Arabic one folded ("إذاعة الساحل"). An Arabic outlet named in English ("Sahel Radio") is not recognised."""
+    folded = f" {' '.join(fold(text).split())} "
+    named = []
+    for outlet in outlets:
+        if not outlet.strip():
+            continue
+        if has_arabic(outlet):
+            if f" {' '.join(fold(outlet).split())} " in folded or " ".join(fold(outlet).split()) in folded:
+                named.append(outlet)
+        elif re.search(rf"(?<![A-Za-z]){re.escape(outlet)}(?![A-Za-z])", text, re.IGNORECASE):
+            named.append(outlet)
+    return named
+
+
+def misattributed(text: str, carried: Mapping[int, Sequence[str]], outlets: Iterable[str]) -> dict[int, str]:
+    """Why a citation's passage does not carry what the answer attributes to an outlet: for every sentence of
+    `text` that names one of `outlets` ("According to the BBC, … [2]"), each passage it cites must come from one of
+    the outlets it names (`carried`: the outlets of the passage's article and of its copies)."""
+    known = list(outlets)
+    reasons: dict[int, str] = {}
+    for claim in split_claims(text):
+        named = outlets_named(claim.text, known)
+        if not named:
+            continue
+        for n in claim.cites:
+            own = [o for o in carried.get(n, ()) if o]
+            if n in carried and not set(named) & set(own):
+                source = ", ".join(own) if own else "an article of no known outlet"
+                reasons.setdefault(
+                    n, f"the answer attributes it to {', '.join(named)}, but the passage is from {source}"
+                )
+    return reasons

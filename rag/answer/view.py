@@ -9,7 +9,7 @@ meta line, and the JSON form of `rag ask --json` (its keys are documented in doc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,49 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
+class OutletGroup:
+    """What one outlet published on one day among an answer's quotes (or cited passages): their numbers, and the
+    other outlets that carried the same passages (wire copies)."""
+
+    outlet: str  # "" for articles of no known outlet
+    published: str | None  # the day (YYYY-MM-DD)
+    ns: tuple[int, ...]
+    also: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "outlet": self.outlet or None,
+            "published": self.published,
+            "citations": list(self.ns),
+            "also_reported_by": list(self.also),
+        }
+
+
+def outlet_groups(sources: Sequence[Source]) -> tuple[OutletGroup, ...]:
+    """The sources by outlet and day, in the order they first appear; none unless two or more outlets are among
+    them (one outlet needs no grouping)."""
+    if len({s.outlet for s in sources if s.outlet}) < 2:
+        return ()
+    groups: dict[tuple[str, str | None], tuple[list[int], list[str]]] = {}
+    for s in sources:
+        ns, also = groups.setdefault((s.outlet or "", (s.published or "")[:10] or None), ([], []))
+        if s.n not in ns:
+            ns.append(s.n)
+        also += [o for o in s.others if o not in also]
+    return tuple(OutletGroup(o, d, tuple(ns), tuple(also)) for (o, d), (ns, also) in groups.items())
+
+
+def groups_line(groups: Sequence[OutletGroup]) -> str:
+    """ "Al Jazeera, 2023-02-22: [1] [3] · BBC, 2023-02-22: [2] (also reported by Reuters)" ("" for none)."""
+    parts = []
+    for g in groups:
+        name = ", ".join(x for x in (g.outlet or "unknown outlet", g.published) if x)
+        also = f" (also reported by {', '.join(g.also)})" if g.also else ""
+        parts.append(f"{name}: {' '.join(f'[{n}]' for n in g.ns)}{also}")
+    return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Aside:
     """A quote shown after the answer, with the line that introduces it (`warn`: that line is a warning)."""
 
@@ -120,6 +163,7 @@ class AnswerView:
     notice: str | None  # a warning shown above the answer (the answer model crashed while rendering the question)
     searched_as: str | None  # a follow-up as it was searched
     data: Mapping[str, Any]  # the JSON form
+    groups: tuple[OutletGroup, ...] = ()  # the quotes (or cited passages) by outlet and day, when from 2+ outlets
 
     @property
     def unsupported(self) -> bool:
@@ -225,6 +269,7 @@ def answer_view(
         # closest: the model answered, but the estimate doubts it and no citation is verified
         aside = Aside(UNCERTAIN_INTROS[language], block, True) if closest else Aside(KEY_QUOTE_INTRO, block)
     meta, notice = _meta(answer, evidence)
+    groups = outlet_groups([b.source for b in blocks] or [s for s in sources if s.supported is not False])
     data = {
         "question": answer.question,
         "filter": filter_json(scope),
@@ -242,6 +287,7 @@ def answer_view(
         "closest": _quote_json(answer.closest) if answer.closest else None,
         "model": answer.model,
         "speakers": list(answer.speakers),
+        "by_outlet": [g.as_json() for g in groups],
         "translation": evidence.translation,
         "translation_skipped": evidence.translation_skipped,
         "timings": {
@@ -268,6 +314,7 @@ def answer_view(
         notice=notice,
         searched_as=answer.standalone,
         data=data,
+        groups=groups,
     )
 
 

@@ -335,6 +335,43 @@ def other_statements(retriever: Retriever, article_id: str) -> list[Said]:
     return [_row(retriever, s) for s in retriever.index.records.statements_of(article_id)]
 
 
+def timeline_summary(t: Timeline) -> str:
+    """The line above a time line (or in its place when it is empty), for every front end."""
+    who = f"{t.person} ({', '.join(t.speakers)})" if t.speakers else t.person
+    topic = f" about «{t.about}»" if t.about else ""
+    if not t.speakers:
+        return f"No statement by {t.person} in the articles: nobody quoted there has that name."
+    if not t.said:
+        return f"The articles hold no statement by {who}{topic} ({t.left_out} on other subjects)."
+    shown = len(wire_copies(t.said))
+    extra = len(t.said) - shown
+    copies = f" (and {extra} wire cop{'y' if extra == 1 else 'ies'}, shown once)" if extra else ""
+    others = f"; {t.left_out} more on other subjects" if t.left_out else ""
+    return f"{who}{topic}: {shown} statement(s){copies}{others}"
+
+
+def said_line(r: Said, others: Sequence[str] = ()) -> str:
+    """date · outlet · title of a statement's article, who said it (with their title), and the outlets that
+    carried the same sentence (`others`)."""
+    where = " · ".join(x for x in ((r.published or "undated")[:10], r.outlet, r.title) if x)
+    speaker = r.statement.speaker + (f" ({r.statement.role})" if r.statement.role else "")
+    return f"{where} · {speaker}" + (f" · also reported by {', '.join(others)}" if others else "")
+
+
+def wire_copies(rows: Sequence[Said]) -> dict[int, tuple[str, ...]]:
+    """The statements to show (by id), each with the other articles that carry the same sentence (a wire copy:
+    the first published is shown)."""
+    first: dict[str, Said] = {}
+    others: dict[str, list[str]] = {}
+    for r in rows:
+        key = " ".join(fold(r.text).split())
+        if key in first:
+            others[key].append(r.statement.article_id)
+        else:
+            first[key], others[key] = r, []
+    return {id(r): tuple(others[k]) for k, r in first.items()}
+
+
 def timeline_json(t: Timeline) -> dict[str, object]:
     """`rag said --json`: the person, the speakers matched, the topic and the statements by date."""
     return {

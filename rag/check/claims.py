@@ -7,7 +7,9 @@ read with the sentences around it, by the citation verifier's checks and a word 
 - **for**: the sentence says what the claim says: every number the claim states is written there, every person and
   place it names is mentioned nearby, its content words are said in the sentence (Arabic: the verifier's letter
   test; English: each word's Arabic counterparts, found by the embedding model among the passages' words, see
-  `_unsaid`), and the clause closest to the claim is negated exactly when the claim is;
+  `_unsaid`), and the clause closest to the claim is negated (or denied) exactly when the claim is; a claim about
+  what someone said needs a sentence the index attributes to them (the statements found at index time); a
+  question never counts;
 - **against**: it speaks of the same thing and says otherwise: a different figure of the same thing where the claim
   has one ("19 شخصا", not "12 people"), or the claim's words negated (or the claim's negation affirmed);
 - otherwise it is only **closest**: it shares words with the claim but does not say it (a name missing, a word
@@ -25,18 +27,20 @@ compared. Figures: docs/newsroom.md "Claim check".
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rag.answer.render import also_reported_by
 from rag.answer.verify import CitationVerifier, affirmed, unheld_words, window
-from rag.attribute.said import _is_content, _probes, _root, _word_vectors
+from rag.attribute.said import _is_content, _probes, _root, _word_vectors, speakers_of
 from rag.errors import RagError
 from rag.index.lexical import STOPWORDS
 from rag.retrieve.retriever import Retriever
 from rag.text.arabic import ascii_digits, detect_language, fold, for_embedding, has_arabic, numbers
 from rag.text.names import GAZETTEER, NOT_NAMES, english_names
-from rag.types import Filter
+from rag.types import Article, Chunk, Filter
 
 PASSAGES = 10  # passages searched for sentences close to the claim
 FLOOR = 0.78  # a sentence this close to the claim (cosine) is about the same thing
@@ -47,6 +51,12 @@ HELD_MARGIN = 0.05  # a sentence says such a word when one of its words is this 
 TOLERANT = 0.86  # a sentence this close to the claim may leave one translated word unmatched (word vectors miss)
 DROP = 0.02  # a word with no translation found whose removal brings the claim this much closer is not said
 
+_WE = re.compile(r"(?:^|[\s\"“«(])(?:نحن|إننا|اننا|لقد\s+\w+نا|\w{2,}نا)(?=$|[\s،,.:؛\"”»)])|\b(?:we|our)\b", re.I)
+# A denial negates what it reports ("نفت الصين أن تكون قد قدمت أسلحة" says China did not)
+_DENIAL = re.compile(
+    r"(?:^|[\s\"“«(])[وف]?(?:نفى|نفت|تنفي|ينفي|نفي|أنكر|أنكرت|تنكر|ينكر)(?=\s)|\b(?:denied|denies|deny)\b", re.I
+)
+_QUESTION = re.compile(r"[?؟]\s*[\"”»’']?\s*$|^\s*[\"“«]?\s*(?:هل|أين|متى|لماذا|كيف)\s")
 _WORD = re.compile(r"[\u0621-\u064a]{2,}")
 
 # English words that carry no claim of their own (Arabic says them with particles the word test cannot see)
@@ -67,7 +77,23 @@ _UNITS = {
     "years": ("عام", "عاما", "سنوات", "سنه"),
 }
 
+# "Mao Ning said (that) …", "ذكرت الصين أن …": a claim about what someone said is checked against their statements
+_EN_SPEAKER = re.compile(
+    r"^\s*(?P<who>(?:the\s+)?[A-Z][\w'’.\-]*(?:\s+[\w'’.\-]+){0,5}?)\s+(?:has\s+|had\s+)?(?:said|says|told|tells|"
+    r"stated|states|announced|warned|claimed|confirmed|added|stressed|denied|declared)\b"
+)
+_AR_SPEAKER = re.compile(
+    r"^\s*(?:و)?(?:قال|قالت|ذكر|ذكرت|أكد|أكدت|أعلن|أعلنت|صرح|صرحت|أضاف|أضافت|حذر|حذرت|نفى|نفت)\s+"
+    r"(?P<who>.+?)\s+(?:إن|أن|أنه|أنها|إنه|إنها|من|عن)(?=\s|$)"
+)
+
 VERDICTS = ("supported", "contradicted", "mixed", "not found")
+VERDICT_TEXT = {  # what the page and the command line say first
+    "supported": "Supported: the articles say it.",
+    "contradicted": "Contradicted: the articles say otherwise.",
+    "mixed": "Mixed: the articles disagree.",
+    "not found": "Not found: the articles do not say it (nor the opposite).",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +104,7 @@ class Evidence:
     stance: str  # "for" | "against" | "closest"
     sentence: str
     article_id: str
+    chunk_id: str  # the passage it stands in (the page's link opens it)
     start: int
     end: int
     title: str
@@ -120,7 +147,7 @@ class _Words:
     named: frozenset[str] = frozenset()
 
 
-_Candidate = tuple[float, str, tuple[int, int], np.ndarray]  # cosine, article, sentence span, its vector
+_Candidate = tuple[float, Chunk, tuple[int, int], np.ndarray]  # cosine, its passage, sentence span, its vector
 
 
 class ClaimChecker:
@@ -135,6 +162,7 @@ class ClaimChecker:
         self.verifier = verifier
         self.floor = floor
         self.margin = margin
+        self._said: tuple[str, frozenset[str]] = ("", frozenset())  # the claim's speaker, and the index's names
 
     def check(self, claim: str, scope: Filter | None = None) -> Verdict:
         """The verdict on one claim (only from the articles `scope` keeps)."""
@@ -145,17 +173,20 @@ class ClaimChecker:
         embedder = self.retriever.embedder
         vector = embedder.embed_queries([for_embedding(about)])[0]
         index = self.retriever.index
-        seen: dict[tuple[str, int], tuple[float, str, tuple[int, int], np.ndarray]] = {}
+        seen: dict[tuple[str, int], _Candidate] = {}
         texts = []
         for hit in self.retriever.search(about, PASSAGES, scope):
             texts.append(hit.chunk.text)
             spans, vectors = index.units_of(hit.chunk)
             for span, v in zip(spans, vectors, strict=True):
-                seen.setdefault((hit.chunk.article_id, span[0]), (float(v @ vector), hit.chunk.article_id, span, v))
+                seen.setdefault((hit.chunk.article_id, span[0]), (float(v @ vector), hit.chunk, span, v))
         if not seen:
             return Verdict(claim, "not found", (), (), (), scope)
         ranked = sorted(seen.values(), key=lambda c: -c[0])
         words = self._words(claim, about, texts)
+        speaker = claim_speaker(claim)
+        said_by = frozenset(speakers_of(self.retriever, speaker)) if speaker else frozenset()
+        self._said = (speaker or "", said_by)
         best = ranked[0][0]
         close = [c for c in ranked if c[0] >= max(self.floor, best - self.margin)]
         read = _once([self._read(claim, words, vector, c) for c in close])
@@ -202,7 +233,8 @@ class ClaimChecker:
         return _Words(vocabulary, tuple(known), tuple(zip(unknown, drop_vectors, strict=True)), named)
 
     def _read(self, claim: str, words: _Words | None, vector: np.ndarray, candidate: _Candidate) -> Evidence:
-        score, article_id, span, sentence_vector = candidate
+        score, chunk, span, sentence_vector = candidate
+        article_id = chunk.article_id
         article = self.retriever.index.articles[article_id]
         text = article.text
         sentence = text[span[0] : span[1]].strip()
@@ -213,10 +245,16 @@ class ClaimChecker:
         else:
             unsaid = _unsaid(words, sentence, float(score), sentence_vector, mentioned)
         stance, reason = self._stance(claim, sentence, around, article.title, vector, words, unsaid, float(score))
+        if stance != "closest" and _QUESTION.search(sentence):
+            stance, reason = "closest", "it asks, it does not say"
+        speaker, said_by = self._said
+        if stance != "closest" and said_by and not self._spoken(article_id, span, said_by):
+            stance, reason = "closest", f"{speaker} is not the one who says it there"
         return Evidence(
             stance,
             sentence,
             article_id,
+            chunk.id,
             span[0],
             span[1],
             article.title,
@@ -225,6 +263,13 @@ class ClaimChecker:
             article.url,
             round(score, 4),
             reason,
+        )
+
+    def _spoken(self, article_id: str, span: tuple[int, int], said_by: frozenset[str]) -> bool:
+        """Whether the sentence at `span` is a statement of one of `said_by` (the statements found at index time)."""
+        return any(
+            st.speaker in said_by and st.start < span[1] and span[0] < st.end
+            for st in self.retriever.index.records.statements_of(article_id)
         )
 
     def _stance(
@@ -242,6 +287,18 @@ class ClaimChecker:
         stated = numbers(claim)
         missing = stated - numbers(around)
         absent = self._absent(claim, around, title, words)
+        speaker, said_by = self._said
+        if said_by and words is not None:
+            # the speaker checked by the statements, what else the claim names is said in the sentence itself, but
+            # the reported subject where the speaker says "we" ("Mao Ning said China …": «لقد سيطرنا»)
+            spared = set(speaker.split())
+            if _WE.search(sentence):
+                spared |= set(_reported_subject(claim).split())
+            absent += [
+                n.text
+                for n in self.verifier.names.missing_english(claim, sentence)
+                if not spared & set(n.text.split()) and n.text not in absent
+            ]
         if absent:
             return "closest", f"it does not mention {', '.join(absent)}"
         tolerated = int(score >= TOLERANT)
@@ -263,8 +320,14 @@ class ClaimChecker:
                 return "against", f"it states {', '.join(sorted(other))}, not {', '.join(sorted(missing))}"
             return "closest", f"it does not state {', '.join(sorted(missing))}"
         flipped = self.verifier.polarity(claim, sentence, vector)
-        if flipped:
-            return "against", flipped.replace("the passage ", "it ", 1)
+        denied = bool(_DENIAL.search(sentence)) and not _DENIAL.search(claim)  # "نفت الصين … أن بكين تمد روسيا"
+        if denied and not flipped:
+            return "against", "it denies it"
+        if flipped and not denied:  # "the passage negates it: «clause»": the clause only when it is not the sentence
+            said, _, clause = flipped.replace("the passage ", "it ", 1).partition(": «")
+            return "against", said if clause.rstrip("»").strip() == sentence.strip() else flipped.replace(
+                "the passage ", "it ", 1
+            )
         return "for", ""
 
     def _absent(self, claim: str, around: str, title: str, words: _Words | None) -> list[str]:
@@ -292,7 +355,8 @@ def _said(scores: np.ndarray, words: _Words, present: list[str]) -> bool:
 
 def _unsaid(words: _Words, sentence: str, score: float, sentence_vector: np.ndarray, mentioned: set[str]) -> list[str]:
     """The English claim's words the sentence does not say. A translated word is said when the sentence holds a word
-    within HELD_MARGIN of its closest counterpart among all the passages' words (an English sentence: a word of the
+    within HELD_MARGIN of its closest counterpart among all the passages' words (NEAR_MARGIN when the sentence is
+    less close to the claim than TOLERANT: more must be said word for word; an English sentence: a word of the
     same stem); a word without a translation, unless taking it out of the claim brings the claim DROP closer to the
     sentence. Words of a name mentioned nearby are left to the name check."""
     english = detect_language(sentence) == "en"
@@ -360,6 +424,40 @@ def _once(read: list[Evidence]) -> list[Evidence]:
     return list(kept.values())
 
 
+def claim_speaker(claim: str) -> str | None:
+    """Who a claim says said it ("Mao Ning" in "Mao Ning said China …", الصين in "ذكرت الصين أنها …"), or None."""
+    m = _EN_SPEAKER.match(claim) or _AR_SPEAKER.match(claim)
+    if m is None:
+        return None
+    who = m.group("who").strip()
+    if has_arabic(who):
+        return who if len(who.split()) <= 4 else None
+    named = english_names(who)  # "Union leader Youssef Omran": the name; "China": the country
+    return named[-1].text if named else None
+
+
+def _reported_subject(claim: str) -> str:
+    """The first name after an English claim's reporting verb ("China" in "Mao Ning said China has …"), or ""."""
+    m = _EN_SPEAKER.match(claim)
+    if m is None:
+        return ""
+    named = english_names(re.sub(r"^\s*(?:that\s+)?", "", claim[m.end() :]))
+    return named[0].text if named else ""
+
+
+def sections(v: Verdict) -> list[tuple[str, tuple[Evidence, ...]]]:
+    """The verdict's sentences as every front end shows them: for, against, and the closest (not evidence)."""
+    parts = (("For", v.support), ("Against", v.against), ("Closest (not evidence)", v.closest))
+    return [(title, rows) for title, rows in parts if rows]
+
+
+def published_line(e: Evidence, articles: Mapping[str, Article]) -> str:
+    """date · outlet · title of a sentence's article, and the outlets that carried the same sentence."""
+    where = " · ".join(x for x in ((e.published or "undated")[:10], e.outlet, e.title) if x)
+    others = also_reported_by(articles.get(e.article_id), e.also, articles)
+    return where + (f" · also reported by {', '.join(others)}" if others else "")
+
+
 def checker_for(retriever: Retriever) -> ClaimChecker:
     """The claim checker over the retriever's index and model."""
     return ClaimChecker(retriever, CitationVerifier(retriever.index, retriever.embedder))
@@ -372,6 +470,7 @@ def verdict_json(v: Verdict) -> dict[str, object]:
         return {
             "sentence": e.sentence,
             "article": e.article_id,
+            "chunk": e.chunk_id,
             "start": e.start,
             "end": e.end,
             "title": e.title,

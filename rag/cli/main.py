@@ -252,7 +252,7 @@ def said(
     else:
         if scope.active:
             typer.echo(f"(filter: {scope.describe()})\n")
-        show.print_timeline(timeline)
+        show.print_timeline(timeline, retriever.index.articles)
 
 
 @app.command()
@@ -281,7 +281,7 @@ def check(
     else:
         if scope.active:
             typer.echo(f"(filter: {scope.describe()})\n")
-        show.print_verdict(verdict)
+        show.print_verdict(verdict, retriever.index.articles)
 
 
 def _pipeline(s: Settings, scope: Filter | None = None) -> tuple[AnswerPipeline, Mapping[str, Article]]:

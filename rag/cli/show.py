@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from rag.answer.render import source_text
-from rag.answer.view import AnswerView, Source, answer_view, filter_json, hit_json, source_of_hit
+from rag.answer.render import also_reported_by, source_text
+from rag.answer.view import AnswerView, Source, answer_view, filter_json, groups_line, hit_json, source_of_hit
 from rag.types import Article, Filter, Hit
 
 if TYPE_CHECKING:
     from rag.answer.pipeline import AnswerStream
     from rag.attribute.said import Timeline
-    from rag.check.claims import Evidence, Verdict
+    from rag.check.claims import Verdict
 
 
 def emit(data: Any) -> None:
@@ -65,8 +65,10 @@ def hits_json(
 
 
 def print_view(view: AnswerView) -> None:
-    """After the answer's text: its warnings, its sources (each with its mark, and what it says when no quote
-    block showed it), then the quote aside."""
+    """After the answer's text: its quotes by outlet (from two or more), its warnings, its sources (each with its
+    mark, and what it says when no quote block showed it), then the quote aside."""
+    if view.groups:
+        typer.echo(f"By outlet: {groups_line(view.groups)}\n")
     for alert in view.alerts:
         typer.echo(f"⚠ {alert}\n")
     for s in view.sources:
@@ -127,46 +129,30 @@ def searched_without(reason: str | None) -> None:
         typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
 
 
-def print_timeline(t: Timeline) -> None:
-    """`rag said`: the person's statements by date, each with its outlet, article and speaker's title."""
-    who = f"{t.person} ({', '.join(t.speakers)})" if t.speakers else t.person
-    topic = f" about «{t.about}»" if t.about else ""
-    if not t.speakers:
-        typer.echo(f"No statement by {t.person} in the articles: nobody quoted there has that name.")
-        return
-    if not t.said:
-        typer.echo(f"The articles hold no statement by {who}{topic} ({t.left_out} on other subjects).")
-        return
-    others = f"; {t.left_out} more on other subjects" if t.left_out else ""
-    typer.echo(f"{who}{topic}: {len(t.said)} statement(s){others}\n")
-    for r in t.said:
+def print_timeline(t: Timeline, articles: Mapping[str, Article]) -> None:
+    """`rag said`: the person's statements by date, each with its outlet, article and speaker's title; a wire copy
+    once, with the outlets that carried it too."""
+    from rag.attribute.said import timeline_summary, wire_copies
+
+    typer.echo(timeline_summary(t) + ("\n" if t.said else ""))
+    copies = wire_copies(t.said)
+    for r in (r for r in t.said if id(r) in copies):
         where = " · ".join(x for x in ((r.published or "undated")[:10], r.outlet, r.title) if x)
+        others = also_reported_by(articles.get(r.statement.article_id), copies[id(r)], articles)
+        also = f" · also reported by {', '.join(others)}" if others else ""
         speaker = r.statement.speaker + (f" ({r.statement.role})" if r.statement.role else "")
         cite = f"[{r.statement.article_id} {r.statement.start}-{r.statement.end}]"
-        typer.echo(f"{where}\n  {speaker}: {r.text}\n  {cite}\n")
+        typer.echo(f"{where}{also}\n  {speaker}: {r.text}\n  {cite}\n")
 
 
-_VERDICT_LINES = {
-    "supported": "Supported: the articles say it.",
-    "contradicted": "Contradicted: the articles say otherwise.",
-    "mixed": "Mixed: the articles disagree.",
-    "not found": "Not found: the articles do not say it (nor the opposite).",
-}
+def print_verdict(v: Verdict, articles: Mapping[str, Article]) -> None:
+    """`rag check`: the verdict, then the sentences for and against it (the closest when none), each with where it
+    was published, why it counts against (or is only the closest) and its citation."""
+    from rag.check.claims import VERDICT_TEXT, published_line, sections
 
-
-def evidence_line(e: Evidence) -> str:
-    """date · outlet · title, the sentence verbatim, why (against or closest), its citation and wire copies."""
-    where = " · ".join(x for x in ((e.published or "undated")[:10], e.outlet, e.title) if x)
-    also = f" (also reported by {len(e.also)} more: {', '.join(e.also)})" if e.also else ""
-    why = f"\n  ({e.reason})" if e.reason else ""
-    return f"{where}\n  {e.sentence}{why}\n  [{e.article_id} {e.start}-{e.end}]{also}"
-
-
-def print_verdict(v: Verdict) -> None:
-    """`rag check`: the verdict, then the sentences for and against it (the closest when none)."""
-    typer.echo(f"{_VERDICT_LINES[v.verdict]}\n")
-    for title, rows in (("For", v.support), ("Against", v.against), ("Closest (not evidence)", v.closest)):
-        if rows:
-            typer.echo(f"{title}:")
-            for e in rows:
-                typer.echo(evidence_line(e) + "\n")
+    typer.echo(f"{VERDICT_TEXT[v.verdict]}\n")
+    for title, rows in sections(v):
+        typer.echo(f"{title}:")
+        for e in rows:
+            why = f"\n  ({e.reason})" if e.reason else ""
+            typer.echo(f"{published_line(e, articles)}\n  {e.sentence}{why}\n  [{e.article_id} {e.start}-{e.end}]\n")

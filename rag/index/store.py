@@ -64,6 +64,14 @@ class VectorIndex:
         pos = self.records.position(chunk_id)
         return None if pos is None else self.chunks[pos]
 
+    def chunk_at(self, article_id: str, offset: int) -> Chunk | None:
+        """The chunk of an article that holds the character at `offset` (a sentence's start), None when none does."""
+        for pos in self.records.positions_of(article_id):
+            chunk = self.chunks[pos]
+            if chunk.start <= offset < chunk.end:
+                return chunk
+        return None
+
     def where(self, scope: Filter | None) -> Where | None:
         """The chunks a filter keeps (None: no filter), found before either leg searches.
 
