@@ -225,3 +225,23 @@ def test_outlets_side_by_side(archive: Path, real_settings: Settings, real_embed
     assert right.citations[0].chunk.article_id == "flood_sahel" and right.citations[0].supported, right.citations
     assert wrong.citations[0].supported is False
     assert wrong.citations[0].reason == "the answer attributes it to BBC, but the passage is from إذاعة الساحل"
+
+
+def test_a_question_naming_two_outlets_shows_each_outlets_quote(real_index: Path) -> None:
+    """On the seeds: "How did Al Jazeera and the BBC report …?" is searched in each outlet's articles and shows the
+    best quote of each, grouped by outlet; in Arabic too (الجزيرة by sound); an outlet filter leaves one outlet,
+    and the question is answered as any other."""
+    env = {"RAG_ANSWER_MODE": "quote", "RAG_TRANSLATE_QUERIES": "false"}
+    for question in (
+        "How did Al Jazeera and the BBC report Wang Yi's visit to Moscow?",
+        "كيف نقلت الجزيرة و BBC زيارة وانغ يي إلى موسكو؟",
+    ):
+        done = rag("ask", question, "--json", "--index", str(real_index), env=env)
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        assert [g["outlet"] for g in data["by_outlet"]] == ["Al Jazeera", "BBC"], data["by_outlet"]
+        assert [c["outlet"] for c in data["citations"]] == ["Al Jazeera", "BBC"]
+        assert all(len(g["citations"]) == 1 for g in data["by_outlet"])
+    one = rag("ask", question, "--json", "--index", str(real_index), "--outlet", "BBC", env=env)
+    assert one.returncode == 0, one.stderr
+    assert {c["outlet"] for c in json.loads(one.stdout)["citations"]} == {"BBC"}

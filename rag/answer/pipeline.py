@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from rag.answer.answerable import Assessment, Calibration, assess, missing_words, signals_of
+from rag.answer.outlets import side_by_side
 from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_intro
 from rag.answer.quotes import QuotePicker
 from rag.answer.timeline import timeline_answer
@@ -99,6 +100,7 @@ class Findings:
     unmentioned: tuple[str, ...] = ()
     intro: str | None = None  # a quote answer's first line (None: the usual one)
     speakers: tuple[str, ...] = ()  # a who-said-what answer: the key quotes are these speakers' statements, all shown
+    outlets: tuple[str, ...] = ()  # a question naming outlets: the key quotes are each one's best, all shown
 
 
 def parse_citations(text: str, n_passages: int) -> tuple[str, list[int]]:
@@ -211,7 +213,7 @@ class AnswerStream:
         tier, count = self.tier, self.rules.quote_count
         if tier == "refused" or not self.quotes:
             return ()
-        if self.findings.speakers:  # a speaker's statements: every one is shown
+        if self.findings.speakers or self.findings.outlets:  # a speaker's statements, or each outlet's best
             return self.quotes
         if tier == "closest":
             return self.quotes[: max(3, count)]
@@ -431,25 +433,28 @@ def ask(
             hooks=hooks,
             started=started,
         )
-    evidence = gather_evidence(standalone, retriever, rules.k, rules.sentences, scope)
+    picker = tools.picker
+    # "How did Al Jazeera and the BBC report …?": each outlet's best quote, side by side
+    side = side_by_side(standalone, retriever, picker, gather_evidence, rules.sentences, scope)
+    evidence = side.evidence if side else gather_evidence(standalone, retriever, rules.k, rules.sentences, scope)
     quotes: tuple[KeyQuote, ...] = ()
     articles = retriever.index.articles
     matcher = NameMatcher()
     assessment = None
-    picker = tools.picker
     if picker is not None and evidence.hits and evidence.query is not None:
         step("quotes")
         query = evidence.query
-        quotes = tuple(picker.pick(query, evidence.hits, count=3))
+        quotes = side.quotes if side else tuple(picker.pick(query, evidence.hits, count=3))
+        ranked = tuple(sorted(quotes, key=lambda q: -q.score))  # the estimate reads the best quote first
         signals = signals_of(
-            query.text, query.rendering, evidence.hits, quotes, articles, picker.coverage_of(query), matcher
+            query.text, query.rendering, evidence.hits, ranked, articles, picker.coverage_of(query), matcher
         )
         assessment = assess(signals, standalone, tools.calibrations) if quotes else None
     texts = [articles[a].text for a in dict.fromkeys(h.chunk.article_id for h in evidence.hits) if a in articles]
     unmentioned = tuple(
         p.text for p in places_in(standalone) if texts and not any(matcher.mentions(p, t) for t in texts)
     )
-    findings = Findings(question, quotes, assessment, unmentioned)
+    findings = Findings(question, quotes, assessment, unmentioned, outlets=side.outlets if side else ())
     return AnswerStream(
         evidence, chat, rules, findings, verifier=tools.verifier, articles=articles, hooks=hooks, started=started
     )

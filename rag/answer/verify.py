@@ -29,7 +29,7 @@ from rag.embed.embedder import Embedder
 from rag.index.lexical import STOPWORDS
 from rag.index.store import VectorIndex
 from rag.text.arabic import detect_language, fold, for_embedding, has_arabic, numbers
-from rag.text.names import NameMatcher, bare_word, english_names
+from rag.text.names import Name, NameMatcher, bare_word, english_names
 from rag.text.sentences import article_sentences, split_sentences
 from rag.types import Chunk
 
@@ -241,18 +241,23 @@ def window(article: str, span: tuple[int, int]) -> tuple[int, int]:
     return min(sentences[lo][0], span[0]), max(sentences[hi][1], span[1])
 
 
-def outlets_named(text: str, outlets: Iterable[str]) -> list[str]:
+def outlets_named(text: str, outlets: Iterable[str], by_sound: bool = False) -> list[str]:
     """The outlets (of the index) a text names: a Latin name as whole words, any case ("Al Jazeera", "BBC"); an
-    Arabic one folded ("إذاعة الساحل"). An Arabic outlet named in English ("Sahel Radio") is not recognised."""
-    folded = f" {' '.join(fold(text).split())} "
+    Arabic one folded ("إذاعة الساحل"); with `by_sound`, a Latin name (not an acronym) written in Arabic too
+    ("الجزيرة" for Al Jazeera). An Arabic outlet named in English ("Sahel Radio") is not recognised."""
+    folded = " ".join(fold(text).split())
+    arabic = has_arabic(text)
+    matcher = NameMatcher()
     named = []
     for outlet in outlets:
         if not outlet.strip():
             continue
         if has_arabic(outlet):
-            if f" {' '.join(fold(outlet).split())} " in folded or " ".join(fold(outlet).split()) in folded:
+            if " ".join(fold(outlet).split()) in folded:
                 named.append(outlet)
         elif re.search(rf"(?<![A-Za-z]){re.escape(outlet)}(?![A-Za-z])", text, re.IGNORECASE):
+            named.append(outlet)
+        elif by_sound and arabic and not outlet.isupper() and matcher.mentions(Name(outlet, outlet.lower()), text):
             named.append(outlet)
     return named
 
