@@ -138,6 +138,21 @@ def news_index(real_settings: Settings, real_embedder, tmp_path_factory: pytest.
     return folder
 
 
+def index_of(folders: Sequence[Path], name: str, settings: Settings, embedder, factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    """A real index, built on disk, of every article file of the folders (copied into one data folder; a page
+    fixture's gold.json is not an article)."""
+    from rag.index.build import build_index
+
+    data = factory.mktemp(f"{name}-data")
+    for folder in folders:
+        for f in folder.iterdir():
+            if f.suffix in (".txt", ".md", ".html", ".htm", ".jsonl", ".json") and f.name != "gold.json":
+                shutil.copy(f, data / f.name)
+    index = factory.mktemp(f"{name}-index")
+    build_index(data, index, embedder, settings.index_spec)
+    return index
+
+
 # Using one of these makes a test an integration test (`make test-fast` runs the others: `-m "not integration"`).
 REAL_PARTS = {"real_embedder", "real_index", "llm_server", "browser"}
 

@@ -5,7 +5,6 @@ before the checker, the verdicts with their sentences for and against, the JSON 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,9 @@ import pytest
 from rag.check.claims import ClaimChecker, checker_for
 from rag.config import Settings
 from rag.eval.attribution import evaluate_claims
-from rag.index.build import build_index
 from rag.retrieve.retriever import load_retriever
 
-from .conftest import DATA
+from .conftest import DATA, index_of
 from .helpers import rag
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -24,13 +22,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def archive(real_settings: Settings, real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
-    data = tmp_path_factory.mktemp("claims-data")
-    for folder in (DATA, FIXTURES / "news", FIXTURES / "english", FIXTURES / "disputed"):
-        for f in folder.iterdir():
-            shutil.copy(f, data / f.name)
-    index = tmp_path_factory.mktemp("claims-index")
-    build_index(data, index, real_embedder, real_settings.index_spec)
-    return index
+    """An index of the seeds, the news fixtures, the English article and the two outlets that disagree."""
+    folders = (DATA, FIXTURES / "news", FIXTURES / "english", FIXTURES / "disputed")
+    return index_of(folders, "claims", real_settings, real_embedder, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

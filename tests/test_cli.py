@@ -167,7 +167,7 @@ GENERATE = {"RAG_ANSWER_MODE": "generate"}
 
 
 ASK_KEYS = {"question", "filter", "standalone_question", "answer", "mode", "refused", "refused_by", "unsupported"}
-ASK_KEYS |= {"outcome", "confidence", "signals", "citations", "key_quotes", "closest", "model", "speakers"}
+ASK_KEYS |= {"outcome", "confidence", "signals", "citations", "key_quotes", "closest", "model", "speakers", "by_outlet"}
 ASK_KEYS |= {"translation", "translation_skipped", "timings"}
 
 

@@ -5,7 +5,6 @@ the JSON, and `rag eval --statements/--said`."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,9 @@ import pytest
 from rag.attribute.said import said
 from rag.config import Settings
 from rag.eval.attribution import evaluate_said, evaluate_statements
-from rag.index.build import build_index
 from rag.retrieve.retriever import Retriever, load_retriever
 
-from .conftest import DATA
+from .conftest import DATA, index_of
 from .helpers import rag
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -25,14 +23,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(scope="session")
 def newsroom(real_settings: Settings, real_embedder, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
     """An index of the seeds, the news fixtures, the English article and the three news pages."""
-    data = tmp_path_factory.mktemp("newsroom-data")
-    for folder in (DATA, FIXTURES / "news", FIXTURES / "english", FIXTURES / "pages"):
-        for f in folder.iterdir():
-            if f.suffix in (".txt", ".md", ".html", ".htm", ".jsonl", ".json") and f.name != "gold.json":
-                shutil.copy(f, data / f.name)
-    index = tmp_path_factory.mktemp("newsroom-index")
-    build_index(data, index, real_embedder, real_settings.index_spec)
-    return index
+    folders = (DATA, FIXTURES / "news", FIXTURES / "english", FIXTURES / "pages")
+    return index_of(folders, "newsroom", real_settings, real_embedder, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

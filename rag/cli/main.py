@@ -17,6 +17,7 @@ from rag.types import Article, Filter, Skipped
 if TYPE_CHECKING:
     from rag.answer.pipeline import AnswerPipeline
     from rag.embed.embedder import Embedder
+    from rag.retrieve.retriever import Retriever
 
 EXIT_BUSY = 3  # another build or update holds the index
 
@@ -195,6 +196,17 @@ def _filter(since: str | None, until: str | None, outlet: list[str] | None, arti
     return make_filter(since, until, outlet or (), article or ())
 
 
+def _scoped(s: Settings, scope: Filter) -> tuple[Retriever, Filter]:
+    """The live index's retriever (the filter checked before the embedding model loads), one query thread per
+    search, and the filter."""
+    from rag.embed.embedder import use_query_threads
+    from rag.retrieve.retriever import load_retriever
+
+    retriever = load_retriever(s, scope=scope)
+    use_query_threads(s.query_threads)
+    return retriever, scope
+
+
 @app.command()
 def search(
     question: QuestionArg,
@@ -207,13 +219,8 @@ def search(
     article: ArticleOpt = None,
 ) -> None:
     """Show the passages that best match a question (only from the articles the filters keep)."""
-    from rag.embed.embedder import use_query_threads
-    from rag.retrieve.retriever import load_retriever
-
     s = _settings(index_dir=index, top_k=k)
-    scope = _filter(since, until, outlet, article)
-    retriever = load_retriever(s, scope=scope)
-    use_query_threads(s.query_threads)
+    retriever, scope = _scoped(s, _filter(since, until, outlet, article))
     query = retriever.query(question, scope)
     hits = retriever.search(query, s.top_k)
     searched = (query.rendering, query.skipped)
@@ -238,20 +245,13 @@ def said(
     (only about ABOUT when given; only from the articles the filters keep)."""
     from rag.attribute.said import said as find
     from rag.attribute.said import timeline_json
-    from rag.embed.embedder import use_query_threads
-    from rag.retrieve.retriever import load_retriever
-    from rag.retrieve.translate import make_translator
 
-    s = _settings(index_dir=index)
-    scope = _filter(since, until, outlet, article)
-    retriever = load_retriever(s, translator=make_translator(s), scope=scope)
-    use_query_threads(s.query_threads)
+    retriever, scope = _scoped(_settings(index_dir=index), _filter(since, until, outlet, article))
     timeline = find(retriever, person, about, scope)
     if as_json:
         show.emit(timeline_json(timeline))
     else:
-        if scope.active:
-            typer.echo(f"(filter: {scope.describe()})\n")
+        show.print_filter(scope)
         show.print_timeline(timeline, retriever.index.articles)
 
 
@@ -268,19 +268,13 @@ def check(
     """Check a claim against the articles: supported, contradicted, not found, or mixed when they disagree, with
     the sentences for and against it (only from the articles the filters keep). Exit code 0 whatever the verdict."""
     from rag.check.claims import checker_for, verdict_json
-    from rag.embed.embedder import use_query_threads
-    from rag.retrieve.retriever import load_retriever
 
-    s = _settings(index_dir=index)
-    scope = _filter(since, until, outlet, article)
-    retriever = load_retriever(s, scope=scope)
-    use_query_threads(s.query_threads)
+    retriever, scope = _scoped(_settings(index_dir=index), _filter(since, until, outlet, article))
     verdict = checker_for(retriever).check(claim, scope)
     if as_json:
         show.emit(verdict_json(verdict))
     else:
-        if scope.active:
-            typer.echo(f"(filter: {scope.describe()})\n")
+        show.print_filter(scope)
         show.print_verdict(verdict, retriever.index.articles)
 
 
@@ -288,12 +282,9 @@ def _pipeline(s: Settings, scope: Filter | None = None) -> tuple[AnswerPipeline,
     """The answer pipeline over the live index (the answer model connects when first needed; a filter is checked
     before the embedding model loads); its articles."""
     from rag.answer.pipeline import AnswerPipeline
-    from rag.embed.embedder import use_query_threads
     from rag.llm.client import make_chat_model
-    from rag.retrieve.retriever import load_retriever
 
-    retriever = load_retriever(s, scope=scope)
-    use_query_threads(s.query_threads)
+    retriever, _ = _scoped(s, scope or Filter())
     return AnswerPipeline(s, retriever, lambda: make_chat_model(s)), retriever.index.articles
 
 

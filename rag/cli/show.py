@@ -129,6 +129,12 @@ def searched_without(reason: str | None) -> None:
         typer.echo(f"(searched without the Arabic rendering: {reason})\n", err=True)
 
 
+def print_filter(scope: Filter) -> None:
+    """The filter a command's results come from, above them (nothing when none is active)."""
+    if scope.active:
+        typer.echo(f"(filter: {scope.describe()})\n")
+
+
 def print_timeline(t: Timeline, articles: Mapping[str, Article]) -> None:
     """`rag said`: the person's statements by date, each with its outlet, article and speaker's title; a wire copy
     once, with the outlets that carried it too."""
