@@ -179,8 +179,8 @@ def _about(retriever: Retriever, rows: list[Said], about: str) -> tuple[list[Sai
     for row in rows:
         if not all(matcher.mentions(n, row.text) for n in names):
             continue
-        roots = {_root(w) for w in _CONTENT.findall(fold(row.text))} - {""}
-        held = sum(any(not unheld_words(w, row.text) or _root(w) in roots for w in forms) for forms in senses)
+        roots = {light_root(w) for w in _CONTENT.findall(fold(row.text))} - {""}
+        held = sum(any(not unheld_words(w, row.text) or light_root(w) in roots for w in forms) for forms in senses)
         if held >= min(needed, len(senses)):
             kept.append(_scored(row, held / len(senses) if senses else 1.0))
     terms = tuple(dict.fromkeys(w for forms in senses for w in forms))
@@ -192,7 +192,7 @@ _STEMS = ("است", "ت", "ي", "م", "ن", "س")  # verb and noun prefixes (ت�
 _ENDINGS = ("ات", "ها", "هم", "نا", "ون", "ين", "ان", "يه", "ه", "ي")  # plural, possessive and adjective endings
 
 
-def _root(word: str) -> str:
+def light_root(word: str) -> str:
     """A folded word's consonant skeleton without its affixes: تصدير and صادرات are صدر, الاستخدام and يستخدمون
     are خدم (a light stem: different words may share one, the same word's forms mostly do); "" when under
     three letters are left."""
@@ -214,10 +214,10 @@ def _root(word: str) -> str:
 
 def _content(text: str) -> list[str]:
     """The Arabic content words of a text (four letters or more, not stop words), as written."""
-    return list(dict.fromkeys(w for w in _CONTENT.findall(for_embedding(text)) if _is_content(w)))
+    return list(dict.fromkeys(w for w in _CONTENT.findall(for_embedding(text)) if is_content(w)))
 
 
-def _is_content(word: str) -> bool:
+def is_content(word: str) -> bool:
     folded = fold(word)
     return folded not in STOPWORDS and bare_word(folded) not in STOPWORDS
 
@@ -241,8 +241,8 @@ def _senses(
     arabic += own  # an Arabic topic word is compared with itself too
     if not arabic:
         return [() for _ in words]
-    vectors = _word_vectors(retriever.embedder, arabic)
-    hubness = np.sort(vectors @ _probes(retriever.embedder).T, axis=1)[:, -10:].mean(axis=1)
+    vectors = word_vectors(retriever.embedder, arabic)
+    hubness = np.sort(vectors @ probe_vectors(retriever.embedder).T, axis=1)[:, -10:].mean(axis=1)
     senses = []
     for word, cosines in zip(words, retriever.embedder.embed_queries(words) @ vectors.T, strict=True):
         scores = 2 * cosines - hubness
@@ -260,7 +260,7 @@ _WORDS: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()  # (embedder, w
 WORD_CACHE = 20_000  # words kept (1.5 KB each): a page session's questions share most of their candidates
 
 
-def _word_vectors(embedder: Embedder, words: list[str]) -> np.ndarray:
+def word_vectors(embedder: Embedder, words: list[str]) -> np.ndarray:
     """The words' vectors as passages, from the cache where it has them."""
     missing = [w for w in words if (id(embedder), w) not in _WORDS]
     if missing:
@@ -276,7 +276,7 @@ def _word_vectors(embedder: Embedder, words: list[str]) -> np.ndarray:
 _PROBED: dict[int, np.ndarray] = {}
 
 
-def _probes(embedder: Embedder) -> np.ndarray:
+def probe_vectors(embedder: Embedder) -> np.ndarray:
     """The probe words' vectors, embedded once per embedding model."""
     if id(embedder) not in _PROBED:
         _PROBED[id(embedder)] = embedder.embed_queries(PROBES)

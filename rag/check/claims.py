@@ -34,7 +34,7 @@ import numpy as np
 
 from rag.answer.render import also_reported_by
 from rag.answer.verify import CitationVerifier, affirmed, unheld_words, window
-from rag.attribute.said import _is_content, _probes, _root, _word_vectors, speakers_of
+from rag.attribute.said import is_content, light_root, probe_vectors, speakers_of, word_vectors
 from rag.errors import RagError
 from rag.index.lexical import STOPWORDS
 from rag.retrieve.retriever import Retriever
@@ -127,13 +127,6 @@ class Verdict:
     closest: tuple[Evidence, ...] = ()
     scope: Filter | None = None
 
-    @property
-    def outlets(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The outlets for and against (each once, in order)."""
-        return tuple(dict.fromkeys(e.outlet or "" for e in self.support)), tuple(
-            dict.fromkeys(e.outlet or "" for e in self.against)
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class _Words:
@@ -145,6 +138,18 @@ class _Words:
     known: tuple[tuple[str, np.ndarray], ...] = ()
     unknown: tuple[tuple[str, np.ndarray], ...] = ()
     named: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """A claim as every sentence is read against it: its text, its vector (without its negation), its English
+    words (None for an Arabic claim), and who it says said it with the index's names for them."""
+
+    text: str
+    vector: np.ndarray
+    words: _Words | None
+    speaker: str = ""
+    said_by: frozenset[str] = frozenset()
 
 
 _Candidate = tuple[float, Chunk, tuple[int, int], np.ndarray]  # cosine, its passage, sentence span, its vector
@@ -162,7 +167,6 @@ class ClaimChecker:
         self.verifier = verifier
         self.floor = floor
         self.margin = margin
-        self._said: tuple[str, frozenset[str]] = ("", frozenset())  # the claim's speaker, and the index's names
 
     def check(self, claim: str, scope: Filter | None = None) -> Verdict:
         """The verdict on one claim (only from the articles `scope` keeps)."""
@@ -183,13 +187,12 @@ class ClaimChecker:
         if not seen:
             return Verdict(claim, "not found", (), (), (), scope)
         ranked = sorted(seen.values(), key=lambda c: -c[0])
-        words = self._words(claim, about, texts)
-        speaker = claim_speaker(claim)
+        speaker = claim_speaker(claim) or ""
         said_by = frozenset(speakers_of(self.retriever, speaker)) if speaker else frozenset()
-        self._said = (speaker or "", said_by)
+        c = _Claim(claim, vector, self._words(claim, about, texts), speaker, said_by)
         best = ranked[0][0]
         close = [c for c in ranked if c[0] >= max(self.floor, best - self.margin)]
-        read = _once([self._read(claim, words, vector, c) for c in close])
+        read = _once([self._read(c, candidate) for candidate in close])
         support = tuple(e for e in read if e.stance == "for")
         against = tuple(e for e in read if e.stance == "against")
         if support and against:
@@ -200,7 +203,7 @@ class ClaimChecker:
             verdict = "not found"
         closest: tuple[Evidence, ...] = ()
         if verdict == "not found":
-            nearest = _once([self._read(claim, words, vector, c) for c in ranked[:CLOSEST]])
+            nearest = _once([self._read(c, candidate) for candidate in ranked[:CLOSEST]])
             closest = tuple(e if e.stance == "closest" else replace(e, stance="closest") for e in nearest)
         return Verdict(claim, verdict, support, against, closest, scope)
 
@@ -218,8 +221,8 @@ class ClaimChecker:
         if not found or not arabic:
             return _Words({}, named=named)
         embedder = self.retriever.embedder
-        vectors = _word_vectors(embedder, arabic)
-        hubness = np.sort(vectors @ _probes(embedder).T, axis=1)[:, -10:].mean(axis=1)
+        vectors = word_vectors(embedder, arabic)
+        hubness = np.sort(vectors @ probe_vectors(embedder).T, axis=1)[:, -10:].mean(axis=1)
         known, unknown = [], []
         for word, cosines in zip(found, embedder.embed_queries(found) @ vectors.T, strict=True):
             scores = 2 * cosines - hubness
@@ -232,28 +235,22 @@ class ClaimChecker:
         vocabulary = {w: i for i, w in enumerate(arabic)}
         return _Words(vocabulary, tuple(known), tuple(zip(unknown, drop_vectors, strict=True)), named)
 
-    def _read(self, claim: str, words: _Words | None, vector: np.ndarray, candidate: _Candidate) -> Evidence:
+    def _read(self, c: _Claim, candidate: _Candidate) -> Evidence:
+        """One sentence read against the claim: its stance and why, and where it was published."""
         score, chunk, span, sentence_vector = candidate
-        article_id = chunk.article_id
-        article = self.retriever.index.articles[article_id]
+        article = self.retriever.index.articles[chunk.article_id]
         text = article.text
         sentence = text[span[0] : span[1]].strip()
         around = text[slice(*window(text, span))]  # a speaker is often named in the sentence before
-        mentioned = {w for n in english_names(claim) if self.verifier.names.mentions(n, around) for w in n.text.split()}
-        if words is None:  # Arabic: every content word in the sentence, or (a speaker, a place) one just before
-            unsaid = _arabic_unheld(claim, sentence, around)
-        else:
-            unsaid = _unsaid(words, sentence, float(score), sentence_vector, mentioned)
-        stance, reason = self._stance(claim, sentence, around, article.title, vector, words, unsaid, float(score))
+        stance, reason = self._stance(c, sentence, around, article.title, float(score), sentence_vector)
         if stance != "closest" and _QUESTION.search(sentence):
             stance, reason = "closest", "it asks, it does not say"
-        speaker, said_by = self._said
-        if stance != "closest" and said_by and not self._spoken(article_id, span, said_by):
-            stance, reason = "closest", f"{speaker} is not the one who says it there"
+        if stance != "closest" and c.said_by and not self._spoken(chunk.article_id, span, c.said_by):
+            stance, reason = "closest", f"{c.speaker} is not the one who says it there"
         return Evidence(
             stance,
             sentence,
-            article_id,
+            chunk.article_id,
             chunk.id,
             span[0],
             span[1],
@@ -273,25 +270,23 @@ class ClaimChecker:
         )
 
     def _stance(
-        self,
-        claim: str,
-        sentence: str,
-        around: str,
-        title: str,
-        vector: np.ndarray,
-        words: _Words | None,
-        unsaid: list[str],
-        score: float,
+        self, c: _Claim, sentence: str, around: str, title: str, score: float, sentence_vector: np.ndarray
     ) -> tuple[str, str]:
         """("for" | "against" | "closest", why) for one sentence (`around`: with its neighbours)."""
+        claim, words = c.text, c.words
+        if words is None:  # Arabic: every content word in the sentence, or (a speaker, a place) one just before
+            unsaid = _arabic_unheld(claim, sentence, around)
+        else:
+            names = self.verifier.names
+            mentioned = {w for n in english_names(claim) if names.mentions(n, around) for w in n.text.split()}
+            unsaid = _unsaid(words, sentence, score, sentence_vector, mentioned)
         stated = numbers(claim)
         missing = stated - numbers(around)
         absent = self._absent(claim, around, title, words)
-        speaker, said_by = self._said
-        if said_by and words is not None:
+        if c.said_by and words is not None:
             # the speaker checked by the statements, what else the claim names is said in the sentence itself, but
             # the reported subject where the speaker says "we" ("Mao Ning said China …": «لقد سيطرنا»)
-            spared = set(speaker.split())
+            spared = set(c.speaker.split())
             if _WE.search(sentence):
                 spared |= set(_reported_subject(claim).split())
             absent += [
@@ -319,15 +314,18 @@ class ClaimChecker:
             if other:
                 return "against", f"it states {', '.join(sorted(other))}, not {', '.join(sorted(missing))}"
             return "closest", f"it does not state {', '.join(sorted(missing))}"
-        flipped = self.verifier.polarity(claim, sentence, vector)
+        return self._polarity(claim, sentence, c.vector)
+
+    def _polarity(self, claim: str, sentence: str, vector: np.ndarray) -> tuple[str, str]:
+        """ "for" when the sentence's clause closest to the claim is negated (or denied) exactly when the claim is,
+        else "against" and why."""
+        flipped = self.verifier.polarity(claim, sentence, vector).replace("the passage ", "it ", 1)
         denied = bool(_DENIAL.search(sentence)) and not _DENIAL.search(claim)  # "نفت الصين … أن بكين تمد روسيا"
         if denied and not flipped:
             return "against", "it denies it"
-        if flipped and not denied:  # "the passage negates it: «clause»": the clause only when it is not the sentence
-            said, _, clause = flipped.replace("the passage ", "it ", 1).partition(": «")
-            return "against", said if clause.rstrip("»").strip() == sentence.strip() else flipped.replace(
-                "the passage ", "it ", 1
-            )
+        if flipped and not denied:  # "it negates it: «clause»": the clause only when it is not the whole sentence
+            said, _, clause = flipped.partition(": «")
+            return "against", said if clause.rstrip("»").strip() == sentence.strip() else flipped
         return "for", ""
 
     def _absent(self, claim: str, around: str, title: str, words: _Words | None) -> list[str]:
@@ -388,7 +386,7 @@ def _same_unit(claim: str, ours: str, sentence: str, theirs: str, words: _Words 
     if not a or not b:
         return False
     if has_arabic(a) and has_arabic(b):
-        return not unheld_words(a, b) or (_root(a) != "" and _root(a) == _root(b))
+        return not unheld_words(a, b) or (light_root(a) != "" and light_root(a) == light_root(b))
     if not has_arabic(a) and not has_arabic(b):
         return a.lower()[:5] == b.lower()[:5]
     if fold(b) in _UNITS.get(a.lower(), ()):
@@ -401,7 +399,7 @@ def _same_unit(claim: str, ours: str, sentence: str, theirs: str, words: _Words 
 
 def _words_of(text: str) -> list[str]:
     """A text's Arabic content words of two letters or more (سد، نهر), as written."""
-    return list(dict.fromkeys(w for w in _WORD.findall(for_embedding(text)) if _is_content(w)))
+    return list(dict.fromkeys(w for w in _WORD.findall(for_embedding(text)) if is_content(w)))
 
 
 def _arabic_unheld(claim: str, sentence: str, around: str) -> list[str]:
