@@ -69,7 +69,7 @@ def article_link(cite: dict[str, Any]) -> str:
 
 def sentence_link(retriever: Retriever, article_id: str, start: int, end: int, chunk_id: str | None = None) -> str:
     """Article mode with one sentence highlighted (its passage found when not given)."""
-    chunk = retriever.index.chunk(chunk_id) if chunk_id else retriever.index.chunk_at(article_id, start)
+    chunk = retriever.index.chunk(chunk_id) if chunk_id else retriever.index.chunk_at(article_id, start, end)
     cite = {"article_id": article_id, "chunk_id": chunk.id if chunk else "", "highlights": [(start, end)]}
     return article_link(cite)
 

@@ -93,6 +93,11 @@ def also_reported_by(article: Article | None, also: Sequence[str], articles: Map
     return names
 
 
+def where_published(published: str | None, outlet: str | None, title: str | None) -> str:
+    """ "2024-06-30 · Al Jazeera · title" (the day, or "undated"; what is known), for a quoted sentence."""
+    return " · ".join(x for x in ((published or "undated")[:10], outlet, title) if x)
+
+
 def source_text(article: Article | None, others: Sequence[str] = ()) -> str:
     """Outlet · date · link · also reported by `others` (outlets or titles), for the terminal ("" when nothing is
     known)."""

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 
 from rag.answer.prompts import timeline_intro
-from rag.attribute.said import Said, Timeline, said, said_question, wire_copies
+from rag.attribute.said import Timeline, said, said_question, wire_copies
 from rag.retrieve.retriever import Retriever
 from rag.text.arabic import detect_language
-from rag.types import Chunk, Evidence, Filter, Hit, KeyQuote
+from rag.types import Evidence, Filter, Hit, KeyQuote
 
 MAX_SHOWN = 10  # statements an answer shows (the latest); `rag said` lists them all
 
@@ -53,7 +53,8 @@ def timeline_answer(
     shown = [r for r in timeline.said if id(r) in copies][-MAX_SHOWN:]
     hits, quotes = [], []
     for n, row in enumerate(shown, 1):
-        chunk = _chunk_of(retriever, row)
+        chunk = retriever.index.chunk_at(row.statement.article_id, row.statement.start, row.statement.end)
+        assert chunk is not None  # a statement's article is in the index
         # found by its speaker: on the topic by construction; the same sentence elsewhere is "also reported by"
         hits.append(Hit(chunk=chunk, score=1.0, dense=1.0, also=copies[id(row)]))
         s = row.statement
@@ -69,11 +70,3 @@ def timeline_answer(
     )
     intro = timeline_intro(lang, who, about, len(shown), len(copies))
     return TimelineAnswer(evidence, tuple(quotes), intro, timeline)
-
-
-def _chunk_of(retriever: Retriever, row: Said) -> Chunk:
-    """The passage of the index that holds the statement's sentence (the one covering most of it)."""
-    index = retriever.index
-    s = row.statement
-    chunks = [index.chunks[p] for p in index.records.positions_of(s.article_id)]
-    return max(chunks, key=lambda c: min(c.end, s.end) - max(c.start, s.start))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer.render import where_published
 from rag.answer.verify import unheld_words
 from rag.embed.embedder import Embedder
 from rag.errors import RagError
@@ -353,9 +354,10 @@ def timeline_summary(t: Timeline) -> str:
 def said_line(r: Said, others: Sequence[str] = ()) -> str:
     """date · outlet · title of a statement's article, who said it (with their title), and the outlets that
     carried the same sentence (`others`)."""
-    where = " · ".join(x for x in ((r.published or "undated")[:10], r.outlet, r.title) if x)
     speaker = r.statement.speaker + (f" ({r.statement.role})" if r.statement.role else "")
-    return f"{where} · {speaker}" + (f" · also reported by {', '.join(others)}" if others else "")
+    return f"{where_published(r.published, r.outlet, r.title)} · {speaker}" + (
+        f" · also reported by {', '.join(others)}" if others else ""
+    )
 
 
 def wire_copies(rows: Sequence[Said]) -> dict[int, tuple[str, ...]]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.answer.render import also_reported_by
+from rag.answer.render import also_reported_by, where_published
 from rag.answer.verify import CitationVerifier, affirmed, unheld_words, window
 from rag.attribute.said import is_content, light_root, probe_vectors, speakers_of, word_vectors
 from rag.errors import RagError
@@ -174,12 +174,12 @@ class ClaimChecker:
         if not claim:
             raise RagError('The claim is empty: write the statement to check, e.g. rag check "China sent weapons".')
         about = affirmed(claim) or claim
-        embedder = self.retriever.embedder
-        vector = embedder.embed_queries([for_embedding(about)])[0]
+        query = self.retriever.query(about, scope)  # no rendering: its vector is the claim's own
+        vector = query.vector
         index = self.retriever.index
         seen: dict[tuple[str, int], _Candidate] = {}
         texts = []
-        for hit in self.retriever.search(about, PASSAGES, scope):
+        for hit in self.retriever.search(query, PASSAGES):
             texts.append(hit.chunk.text)
             spans, vectors = index.units_of(hit.chunk)
             for span, v in zip(spans, vectors, strict=True):
@@ -451,9 +451,9 @@ def sections(v: Verdict) -> list[tuple[str, tuple[Evidence, ...]]]:
 
 def published_line(e: Evidence, articles: Mapping[str, Article]) -> str:
     """date · outlet · title of a sentence's article, and the outlets that carried the same sentence."""
-    where = " · ".join(x for x in ((e.published or "undated")[:10], e.outlet, e.title) if x)
     others = also_reported_by(articles.get(e.article_id), e.also, articles)
-    return where + (f" · also reported by {', '.join(others)}" if others else "")
+    also = f" · also reported by {', '.join(others)}" if others else ""
+    return where_published(e.published, e.outlet, e.title) + also
 
 
 def checker_for(retriever: Retriever) -> ClaimChecker:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from rag.answer.render import also_reported_by, source_text
+from rag.answer.render import also_reported_by, source_text, where_published
 from rag.answer.view import AnswerView, Source, answer_view, filter_json, groups_line, hit_json, source_of_hit
 from rag.types import Article, Filter, Hit
 
@@ -143,7 +143,7 @@ def print_timeline(t: Timeline, articles: Mapping[str, Article]) -> None:
     typer.echo(timeline_summary(t) + ("\n" if t.said else ""))
     copies = wire_copies(t.said)
     for r in (r for r in t.said if id(r) in copies):
-        where = " · ".join(x for x in ((r.published or "undated")[:10], r.outlet, r.title) if x)
+        where = where_published(r.published, r.outlet, r.title)
         others = also_reported_by(articles.get(r.statement.article_id), copies[id(r)], articles)
         also = f" · also reported by {', '.join(others)}" if others else ""
         speaker = r.statement.speaker + (f" ({r.statement.role})" if r.statement.role else "")

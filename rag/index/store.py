@@ -64,13 +64,10 @@ class VectorIndex:
         pos = self.records.position(chunk_id)
         return None if pos is None else self.chunks[pos]
 
-    def chunk_at(self, article_id: str, offset: int) -> Chunk | None:
-        """The chunk of an article that holds the character at `offset` (a sentence's start), None when none does."""
-        for pos in self.records.positions_of(article_id):
-            chunk = self.chunks[pos]
-            if chunk.start <= offset < chunk.end:
-                return chunk
-        return None
+    def chunk_at(self, article_id: str, start: int, end: int) -> Chunk | None:
+        """The chunk of an article that holds most of the span (a sentence), None when the article has none."""
+        chunks = [self.chunks[pos] for pos in self.records.positions_of(article_id)]
+        return max(chunks, key=lambda c: min(c.end, end) - max(c.start, start), default=None)
 
     def where(self, scope: Filter | None) -> Where | None:
         """The chunks a filter keeps (None: no filter), found before either leg searches.
