@@ -59,7 +59,7 @@ lint: install ## ruff and mypy
 bench: models browser ## measured figures quoted in the README
 	$(BIN)/python scripts/bench.py --page
 
-bench-load: index browser ## several askers at once: CLI and page on the embedded model, CLI on a stub endpoint (docs/many-readers.md)
+bench-load: index browser ## several askers at once: CLI, page and API on the embedded model, CLI on a stub endpoint (docs/many-readers.md)
 	$(BIN)/python scripts/bench_load.py
 
 bench-scale: models ## 10k, 100k and 1M chunks on FAISS, Milvus Lite and the LangChain peer (docs/large-archives.md; about an hour)

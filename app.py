@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -35,7 +38,11 @@ from rag.llm.local_server import server_status
 from rag.retrieve.filters import make_filter
 from rag.retrieve.followup import Turn
 from rag.retrieve.retriever import Retriever, load_retriever
-from rag.types import Filter
+from rag.state.access import page_owner, user_allowed
+from rag.state.chats import ChatNotFoundError, ChatStore, SavedTurn, saved_sources, source_status
+from rag.state.db import StateDB
+from rag.state.export import chat_json, chat_markdown
+from rag.types import Article, Filter
 
 st.set_page_config(page_title="News answers", page_icon="📰", layout="centered")
 
@@ -59,6 +66,123 @@ def get_retriever(index_dir: str, version: str | None, _settings: Settings) -> R
 def get_chat(model: str, endpoint: str | None, _settings: Settings) -> client.ChatModel:
     """The answer model (starts the embedded server when no endpoint is configured)."""
     return client.make_chat_model(_settings)
+
+
+@st.cache_resource
+def get_chats(state_dir: str) -> ChatStore:
+    """The chats of the state database (RAG_STATE_DIR), shared by every session."""
+    return ChatStore(StateDB(Path(state_dir)))
+
+
+def login_configured() -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section: every reader then signs in (OpenID Connect)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all: no login
+        return False
+
+
+def signed_in(settings: Settings) -> str:
+    """With login on: stop the page until the reader has signed in and is let in (RAG_ALLOWED_USERS); whose chats
+    the page shows ("" without login)."""
+    if not login_configured():
+        return ""
+    if not st.user.is_logged_in:
+        st.title("News answers")
+        st.info("This archive is for the desk's members: sign in to ask.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+    email = st.user.get("email")
+    if not user_allowed(str(email) if email else None, settings.allowed_users):
+        st.error(f"{email or 'This account'} may not use this page: ask the desk to add it to RAG_ALLOWED_USERS.")
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+    return page_owner({"email": email, "sub": st.user.get("sub")})
+
+
+def turn_messages(turn: SavedTurn, articles: Mapping[str, Article]) -> list[dict[str, Any]]:
+    """A saved turn as the page's two messages; each cited passage whose article changed or left the index since
+    says so."""
+    record: dict[str, Any] = dict(turn.page) if turn.page else {
+        "role": "assistant",
+        "content": turn.answer,
+        "lead": turn.answer,
+        "error": turn.data.get("error"),
+        "meta": f"Asked through the API on {turn.asked_at}",
+    }
+    stale = {str(s.n): status for s in turn.sources if (status := source_status(s, articles))}
+    if stale:
+        record["stale"] = stale
+    return [{"role": "user", "content": turn.question, "lead": turn.question}, record]
+
+
+def open_chat(store: ChatStore, owner: str, articles: Mapping[str, Article]) -> None:
+    """The chat named in the address (?chat=ID) in this session: a reload or a restart keeps it."""
+    wanted = st.query_params.get("chat")
+    if wanted and wanted != st.session_state.get("chat_id"):
+        try:
+            turns = store.turns(wanted, owner)
+        except ChatNotFoundError as exc:
+            st.warning(str(exc))
+            del st.query_params["chat"]
+            st.session_state.chat_id, st.session_state.messages = None, []
+            return
+        st.session_state.messages = [m for t in turns for m in turn_messages(t, articles)]
+        st.session_state.chat_id = wanted
+    elif not wanted and st.session_state.get("chat_id"):
+        st.query_params["chat"] = st.session_state.chat_id
+
+
+def new_chat() -> None:
+    st.session_state.chat_id, st.session_state.messages = None, []
+    st.query_params.pop("chat", None)
+
+
+def chats_sidebar(store: ChatStore, owner: str, articles: Mapping[str, Article]) -> None:
+    """The sidebar's chats: new, open, and for the open one rename, export (Markdown, JSON) and delete."""
+    st.subheader("Chats")
+    st.button("New chat", on_click=new_chat, width="stretch", icon=":material/add:")
+    current = st.session_state.get("chat_id")
+    for chat in store.chats(owner, limit=50):
+        label = chat.title if len(chat.title) <= 38 else chat.title[:38] + "…"
+        kind: Literal["primary", "tertiary"] = "primary" if chat.id == current else "tertiary"
+        if st.button(escape_markdown(label), key=f"chat-{chat.id}", width="stretch", type=kind):
+            st.query_params["chat"] = chat.id
+            st.rerun()
+    if not current:
+        return
+    try:
+        chat, turns = store.get(current, owner), store.turns(current, owner)
+    except ChatNotFoundError:
+        new_chat()
+        return
+    with st.expander("This chat", icon=":material/chat:"):
+        title = st.text_input("Title", chat.title, key=f"title-{chat.id}")
+        if st.button("Rename", key="rename") and title.strip() and title != chat.title:
+            store.rename(chat.id, owner, title)
+            st.rerun()
+        st.download_button(
+            "Export as Markdown",
+            chat_markdown(chat, turns, articles),
+            file_name=f"chat-{chat.id}.md",
+            mime="text/markdown",
+            width="stretch",
+            key="export-md",
+        )
+        st.download_button(
+            "Export as JSON",
+            json.dumps(chat_json(chat, turns, articles), ensure_ascii=False, indent=2),
+            file_name=f"chat-{chat.id}.json",
+            mime="application/json",
+            width="stretch",
+            key="export-json",
+        )
+        with st.popover("Delete this chat", width="stretch"):
+            st.caption(f"{len(turns)} question(s) and their answers will be gone.")
+            if st.button("Delete", type="primary", key="delete-chat"):
+                store.delete(chat.id, owner)
+                new_chat()
+                st.rerun()
 
 
 def article_link(cite: dict[str, Any]) -> str:
@@ -241,8 +365,8 @@ def conversation() -> tuple[Turn, ...]:
 
 def show_sources(message: dict[str, Any], key: str) -> None:
     """One popover per source: the snippet, whether it supports the answer, and buttons that open the whole
-    article and the original."""
-    sources = message.get("sources", [])
+    article and the original; a saved answer's source whose article changed since says so."""
+    sources, stale = message.get("sources", []), message.get("stale", {})
     if not sources:
         return
     st.caption(message["heading"])
@@ -253,7 +377,11 @@ def show_sources(message: dict[str, Any], key: str) -> None:
         )
         title = cite["title"] if len(cite["title"]) <= 40 else cite["title"][:40] + "…"
         label = escape_markdown(f"[{cite['n']}] {title}{about}") + (" · ⚠ unverified" if cite["warn"] else "")
+        changed = stale.get(str(cite["n"]))
+        label += " · ⚠ changed" if changed else ""
         with cols[i % len(cols)].popover(label, width="stretch", key=f"cite-{key}-{i}"):
+            if changed:
+                st.warning(escape_markdown(changed))
             if cite["verdict"]:
                 (st.warning if cite["warn"] else st.caption)(cite["verdict"])
             st.html(cite["html"])
@@ -299,10 +427,31 @@ def filter_sidebar(retriever: Retriever) -> Filter:
         return Filter()
 
 
+def save_turn(
+    store: ChatStore, owner: str, question: str, record: dict[str, Any], view: AnswerView | None, version: str | None
+) -> None:
+    """Keep the turn in the open chat (a new one, titled by the question, for the first): it survives a reload,
+    a restart of the page and another device."""
+    data = dict(view.data) if view is not None else {"question": question, "answer": None}
+    if record.get("error"):
+        data["error"] = record["error"]
+    try:
+        if not st.session_state.get("chat_id"):
+            st.session_state.chat_id = store.create(owner, question).id
+            st.query_params["chat"] = st.session_state.chat_id
+        sources = saved_sources(view.sources) if view is not None else ()
+        store.add_turn(st.session_state.chat_id, owner, question, data, sources, index_version=version, page=record)
+    except RagError as exc:
+        record["warning"] = f"This answer was not saved: {exc}"
+
+
 settings = get_settings()
+owner = signed_in(settings)
+chats = get_chats(str(settings.state_dir))
 
 with st.sidebar:
     st.header("News answers")
+    chats_box = st.container()  # filled once the index is loaded: the chats come first
     try:
         manifest = read_manifest(settings.index_dir)
     except RagError as exc:
@@ -320,11 +469,13 @@ with st.sidebar:
         show = st.error if level == "error" else st.warning if level == "warning" else st.caption
         show(escape_markdown(status))
     k = st.slider("Passages to retrieve", 1, 10, settings.answer_k, help="How many passages the answer model reads.")
-    if st.button("New chat", width="stretch"):
-        st.session_state.messages = []
+    if login_configured():
+        st.caption(escape_markdown(f"Signed in as {owner.removeprefix('user:')}"))
+        st.button("Sign out", on_click=st.logout, key="sign-out")
 
+version = live_version(settings.index_dir)
 try:
-    retriever = get_retriever(str(settings.index_dir), live_version(settings.index_dir), settings)
+    retriever = get_retriever(str(settings.index_dir), version, settings)
 except RagError as exc:
     st.error(str(exc))
     st.stop()
@@ -333,6 +484,12 @@ if "article" in st.query_params:
     show_article_page(retriever)
     st.stop()
 
+if "messages" not in st.session_state:
+    st.session_state.messages = []
+open_chat(chats, owner, retriever.index.articles)
+
+with chats_box:
+    chats_sidebar(chats, owner, retriever.index.articles)
 with st.sidebar:
     scope = filter_sidebar(retriever)
 
@@ -344,9 +501,6 @@ if view == "Check a claim":
 if view == "Who said what":
     show_said(retriever, scope)
     st.stop()
-
-if "messages" not in st.session_state:
-    st.session_state.messages = []
 
 st.title("Ask the news")
 st.caption("Questions in English or Arabic; answers cite the Arabic articles. Click a citation to read the source.")
@@ -412,22 +566,23 @@ if question:
             """While other people's questions go first: how many are ahead (then the answer model's turn)."""
             step.caption(f"Waiting for the answer model: {ahead} ahead…" if ahead else STEP_LABELS["answer"])
 
-        stream = None
+        stream, shown = None, None
         try:
             stream = pipeline.ask(question, conversation(), k=k, on_step=show_step, on_wait=show_wait, scope=scope)
             st.write_stream(stream)  # shown as it comes; the rerun below lays the answer out from its view
             step.empty()
-            record = answer_record(
-                answer_view(stream.answer, stream.evidence, retriever.index.articles, scope), retriever
-            )
+            shown = answer_view(stream.answer, stream.evidence, retriever.index.articles, scope)
+            record = answer_record(shown, retriever)
         except RagError as exc:
             step.empty()
             if stream is None:  # failed before or during the search: nothing to show but the message
                 record["error"] = str(exc)
             else:
-                record = answer_record(retrieved_view(stream.evidence, retriever.index.articles), retriever)
+                shown = retrieved_view(stream.evidence, retriever.index.articles)
+                record = answer_record(shown, retriever)
                 record["error"] = f"{exc} The passages retrieved for your question are below."
                 record["cited"] = False
         record["filter"] = scope.describe()
+        save_turn(chats, owner, question, record, shown, version)
         st.session_state.messages.append(record)
     st.rerun()

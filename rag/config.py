@@ -220,6 +220,29 @@ class Settings(BaseSettings):
         le=10,
         description="Retries by the openai client (backoff or Retry-After) on refusal, timeout, 408/409/429/5xx.",
     )
+    state_dir: Path = Field(
+        Path("state"),
+        description="Folder of what is kept between runs besides the index: the chats and the API keys, in one "
+        "SQLite database (state.db) that the page, `rag serve` and `rag keys` share.",
+    )
+    api_host: str = Field(
+        "127.0.0.1",
+        description="Address `rag serve` listens on; anything but loopback (127.0.0.1, ::1, localhost) requires "
+        "an API key on every request.",
+    )
+    api_port: int = Field(8600, ge=1, le=65535, description="Port `rag serve` listens on.")
+    api_concurrent: int = Field(
+        4, ge=1, le=256, description="Most requests one API key (or the keyless local caller) has running at once."
+    )
+    api_per_minute: int = Field(
+        60, ge=1, le=100_000, description="Most requests one API key (or the keyless local caller) starts a minute."
+    )
+    allowed_users: str = Field(
+        "",
+        description="With the page's login on (an [auth] section in .streamlit/secrets.toml): the e-mail "
+        "addresses (a@desk.org) and domains (@desk.org) let in, comma-separated; empty = anyone the provider "
+        "signs in.",
+    )
     translate_timeout: float = Field(
         20.0,
         gt=0,

@@ -10,6 +10,11 @@ and the wall time. Two answer models:
 - embedded: the real embedded server (llama-cpp-python), in generate mode (quote answers never ask the model);
 - stub: an OpenAI-compatible stub on loopback answering after a fixed delay, to show our side adds no errors.
 
+The API row (`--only api`): one `rag serve` process on the embedded model, N askers each holding an API key of
+its own, each asking its questions as one saved chat over `POST /v1/ask` streamed (server-sent events); lost
+answers, errors of the state database (and its integrity check and turn count afterwards), first text and whole
+answer p50/p95 as the client sees them.
+
 English questions' Arabic renderings are computed once before the runs and cached (as for any repeated
 question), so every row's search time is the same work; a rendering not cached while the model is busy is
 skipped, not waited for (see docs/many-readers.md).
@@ -212,6 +217,100 @@ def run_page(n: int, per_asker: int, url: str, budget: float, spread: float) -> 
     }
 
 
+def run_api(n: int, per_asker: int, env: dict[str, str], budget: float, spread: float) -> dict[str, Any]:
+    """N API askers (threads, a key each) on one `rag serve`, each asking its questions as one saved chat."""
+    import sqlite3
+
+    import httpx
+
+    from rag.state.db import StateDB
+    from rag.state.keys import KeyStore
+
+    with tempfile.TemporaryDirectory(prefix="rag-bench-api-") as state:
+        keys = [KeyStore(StateDB(Path(state))).add(f"asker-{i}") for i in range(n)]
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli.main", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env={**env, "RAG_STATE_DIR": state},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            first: list[float] = []
+            total: list[float] = []
+            errors: list[str] = []
+            lock = threading.Lock()
+            t0 = time.monotonic()
+
+            def asker(i: int) -> None:
+                time.sleep(random.Random(n * 1000 + i).uniform(0, spread))
+                chat = None
+                headers = {"Authorization": f"Bearer {keys[i]}"}
+                for j in range(per_asker):
+                    question = QUESTIONS[(i * per_asker + j) % len(QUESTIONS)]
+                    body: dict[str, Any] = {"question": question, "stream": True}
+                    body |= {"chat": chat} if chat else {"save": True}
+                    sent, shown, answer = time.monotonic(), None, None
+                    try:
+                        timeout = max(10.0, t0 + budget - sent)
+                        with httpx.stream("POST", f"{url}/v1/ask", json=body, headers=headers, timeout=timeout) as r:
+                            if r.status_code != 200:
+                                r.read()
+                                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:160]}")
+                            event = ""
+                            for line in r.iter_lines():
+                                if line.startswith("event: "):
+                                    event = line[7:]
+                                elif line.startswith("data: ") and event == "text" and shown is None:
+                                    shown = time.monotonic() - sent
+                                elif line.startswith("data: ") and event in ("answer", "error"):
+                                    answer = json.loads(line[6:])
+                        if not answer or answer.get("error") or not answer.get("answer"):
+                            raise RuntimeError(str((answer or {}).get("error") or "no answer")[:160])
+                        chat = answer["chat"]["id"]
+                        with lock:
+                            total.append(time.monotonic() - sent)
+                            first.append(shown if shown is not None else total[-1])
+                    except Exception as exc:  # noqa: BLE001 - counted as a lost answer, its message kept
+                        with lock:
+                            errors.append(str(exc)[:160])
+
+            threads = [threading.Thread(target=asker, args=(i,)) for i in range(n)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(timeout=budget + 60)
+            wall = time.monotonic() - t0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        with sqlite3.connect(Path(state) / "state.db") as db:
+            sound = db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            saved = db.execute("SELECT COUNT(*) FROM turns").fetchone()[0]
+    db_errors = sum("state database" in e for e in errors) + (not sound) + abs(saved - len(total))
+    return {
+        "askers": n,
+        "asked": n * per_asker,
+        "answered": len(total),
+        "lost": n * per_asker - len(total),
+        "db_errors": db_errors,
+        "errors": sorted(set(errors)),
+        "first_text": first,
+        "total": total,
+        "search": [],
+        "waited": [],
+        "wall": wall,
+    }
+
+
 def idle_search(env: dict[str, str]) -> list[float]:
     """Cache the English questions' Arabic renderings (computed once, with the model idle), then the baseline:
     search times of one asker alone asking every question, twice, each time in a new process (a process keeps
@@ -238,10 +337,13 @@ def table(name: str, rows: list[dict[str, Any]], idle: list[float] | None = None
     def two(xs: list[float], scale: float = 1.0, digits: int = 1) -> str:
         return f"{scale * pct(xs, 50):.{digits}f} / {scale * pct(xs, 95):.{digits}f}" if xs else "–"
 
+    if "db_errors" in rows[0]:
+        lines[0] = lines[0].replace("| lost |", "| lost | database errors |").replace("|---|---|", "|---|---|---|", 1)
     for r in rows:
         queued = f"{pct(r['waited'], 95):.1f}" if r["waited"] else "–"
+        lost = f"{r['lost']} | {r['db_errors']}" if "db_errors" in r else str(r["lost"])
         lines.append(
-            f"| {r['askers']} | {r['answered']}/{r['asked']} | {r['lost']} | {two(r['first_text'])} "
+            f"| {r['askers']} | {r['answered']}/{r['asked']} | {lost} | {two(r['first_text'])} "
             f"| {two(r['total'])} | {two(r['search'], 1000, 0)} | {queued} | {r['wall']:.0f} |"
         )
     if idle and rows[0]["search"]:
@@ -265,7 +367,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3, help="questions per asker")
     parser.add_argument("--stub-delay", type=float, default=2.0, help="seconds the stub endpoint takes per answer")
     parser.add_argument(
-        "--only", choices=["embedded", "page", "stub"], help="only the CLI on the embedded model, the page, or the stub"
+        "--only",
+        choices=["embedded", "page", "api", "stub"],
+        help="only the CLI on the embedded model, the page, the API, or the stub",
     )
     parser.add_argument("--budget", type=float, default=900.0, help="most seconds one row may take")
     parser.add_argument(
@@ -282,7 +386,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rag-bench-load-") as cache:
         base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "RAG_LLM_MODEL")}
         base.update({"RAG_CACHE_DIR": cache, "HF_HUB_OFFLINE": "1", "RAG_ANSWER_MODE": "generate"})
-        if args.only in (None, "embedded", "page"):
+        if args.only in (None, "embedded", "page", "api"):
             port = free_port()
             env = {**base, "RAG_LLM_PORT": str(port)}
             settings = get_settings(cache_dir=Path(cache), llm_port=port)
@@ -300,6 +404,11 @@ def main() -> None:
                         for n in counts:
                             out["page"].append(run_page(n, args.questions, url, args.budget, args.spread))
                             print(table("chat page (generate mode)", out["page"][-1:]), flush=True)
+                if args.only in (None, "api"):
+                    out["api"] = []
+                    for n in counts if args.only == "api" else sorted({1, max(counts)}):  # 1: the baseline
+                        out["api"].append(run_api(n, args.questions, env, args.budget, args.spread))
+                        print(table("API (generate mode)", out["api"][-1:]), flush=True)
             finally:
                 stop_local_server(settings)
         if args.only in (None, "stub"):
@@ -321,6 +430,14 @@ def main() -> None:
                 "Chat page in chromium, one browser context per asker, one page server, embedded model "
                 "(times seen by the browser; the page shows no search time)",
                 out["page"],
+            )
+        )
+    if "api" in out:
+        print(
+            table(
+                "API: `rag serve`, one API key per asker, each asker's questions one saved chat, /v1/ask streamed, "
+                "embedded model (times seen by the client)",
+                out["api"],
             )
         )
     if "stub" in out:

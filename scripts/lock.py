@@ -72,6 +72,8 @@ def main() -> None:
     """Write requirements.lock and requirements-llm.lock."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "compiled.txt"
+        if (ROOT / LOCK).exists():  # uv keeps an existing output's pins where they still fit: no needless upgrades
+            out.write_text((ROOT / LOCK).read_text() + (ROOT / LLM_LOCK).read_text())
         compile_lock(out)
         kept, own = split(out.read_text())
     header = (

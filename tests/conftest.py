@@ -30,6 +30,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # model hubs are unreachable here;
 if not Path(os.environ.get("RAG_CACHE_DIR", "/")).name.startswith("rag-test-cache-"):
     os.environ["RAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rag-test-cache-")
     atexit.register(shutil.rmtree, os.environ["RAG_CACHE_DIR"], ignore_errors=True)  # and leave no trace of it
+# The chats and API keys (RAG_STATE_DIR) of a test run: a private folder, never the checkout's state/.
+if not Path(os.environ.get("RAG_STATE_DIR", "/")).name.startswith("rag-test-state-"):
+    os.environ["RAG_STATE_DIR"] = tempfile.mkdtemp(prefix="rag-test-state-")
+    atexit.register(shutil.rmtree, os.environ["RAG_STATE_DIR"], ignore_errors=True)
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 

@@ -34,9 +34,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_page(env: dict[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app.py` on 127.0.0.1 and a free port; yields its URL once healthy, stops it after."""
-    port = free_port()
+def serve_page(env: dict[str, str] | None = None, args: tuple[str, ...] = (), port: int | None = None) -> Iterator[str]:
+    """`streamlit run app.py` (with more `args`) on 127.0.0.1 and a free port (or `port`); yields its URL once
+    healthy, stops it after."""
+    port = port or free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -49,6 +50,7 @@ def serve_page(env: dict[str, str] | None = None) -> Iterator[str]:
         "127.0.0.1",
         "--server.headless",
         "true",
+        *args,
     ]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

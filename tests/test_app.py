@@ -178,3 +178,61 @@ def test_quote_answer_quotes_the_dual_use_sentence(page: AppTest, monkeypatch: p
     assert 'dir="rtl"' in record["quotes"][0]["html"] and "<mark>" in record["quotes"][0]["html"]
     assert record["sources"][0]["article_id"] == "000_5016804d4a167ba4" and record["sources"][0]["supported"]
     assert "verbatim" in record["meta"]
+
+
+def test_chats_are_saved_renamed_and_deleted_from_the_sidebar(
+    page: AppTest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rag.state.chats import ChatStore
+    from rag.state.db import StateDB
+
+    monkeypatch.setenv("RAG_STATE_DIR", str(tmp_path))
+    _use_chat(monkeypatch, FakeChat("Mao Ning said China controls dual-use exports according to the law [1]."))
+    page.run()
+    page.chat_input[0].set_value("What did Mao Ning say about dual-use exports?").run()
+    assert not page.exception
+    store = ChatStore(StateDB(tmp_path))
+    chat_id = page.session_state.chat_id
+    assert page.query_params["chat"] == chat_id
+    (turn,) = store.turns(chat_id, "")
+    assert turn.question == "What did Mao Ning say about dual-use exports?" and turn.index_version
+    assert turn.page is not None and turn.page["content"] == turn.answer == turn.data["answer"]
+    assert turn.sources[0].article_id == "000_5016804d4a167ba4" and turn.sources[0].sha256
+    page.text_input(key=f"title-{chat_id}").set_value("Dual-use").run()
+    page.button(key="rename").click().run()
+    assert store.get(chat_id, "").title == "Dual-use"
+    assert any(b.label.replace("\\", "") == "Dual-use" for b in page.sidebar.button)
+    page.button(key="delete-chat").click().run()
+    assert store.chats("") == [] and page.session_state.messages == [] and "chat" not in page.query_params
+
+
+def test_a_saved_citation_whose_article_changed_or_vanished_says_so(
+    page: AppTest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rag.state.chats import ChatStore, SavedSource
+    from rag.state.db import StateDB
+
+    monkeypatch.setenv("RAG_STATE_DIR", str(tmp_path))
+    store = ChatStore(StateDB(tmp_path))
+    chat = store.create("", "Saved earlier")
+    changed = SavedSource(1, "000_5016804d4a167ba4", "000_5016804d4a167ba4:0-10", "0" * 64, "نص قديم", "Lavrov")
+    vanished = SavedSource(2, "999_gone", "999_gone:0-10", "1" * 64, "نص", "An old article")
+    cite = {"highlights": [], "supported": None, "reason": "", "verdict": "", "warn": False, "html": "<p>saved</p>"}
+    record = {
+        "role": "assistant",
+        "content": "An answer [1][2].",
+        "lead": "An answer [1][2].",
+        "heading": "Sources",
+        "sources": [
+            {**cite, "n": 1, "article_id": changed.article_id, "chunk_id": changed.chunk_id, "title": "Lavrov"},
+            {**cite, "n": 2, "article_id": vanished.article_id, "chunk_id": vanished.chunk_id, "title": "Old"},
+        ],
+    }
+    store.add_turn(chat.id, "", "A question?", {"answer": "An answer [1][2]."}, (changed, vanished), page=record)
+    page.query_params["chat"] = chat.id
+    page.run()
+    assert not page.exception
+    assert page.session_state.messages[1]["content"] == "An answer [1][2]."
+    warnings = " ".join(w.value for w in page.warning).replace("\\", "")
+    assert "The article of [1] (Lavrov) changed since this answer" in warnings
+    assert "The article of [2] (An old article) is no longer in the index" in warnings

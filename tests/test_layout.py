@@ -53,5 +53,7 @@ def test_every_stage_is_a_sub_package() -> None:
         "llm",
         "provision",
         "retrieve",
+        "serve",
+        "state",
         "text",
     ]

@@ -243,6 +243,25 @@ def hit_json(rank: int, source: Source) -> dict[str, Any]:
     return {"rank": rank, **scores, **source.as_json()}
 
 
+def hits_json(
+    question: str,
+    hits: Sequence[Hit],
+    articles: Mapping[str, Article],
+    query: tuple[str | None, str | None],
+    scope: Filter | None,
+) -> dict[str, Any]:
+    """`rag search --json` and the API's /v1/search: the query, the filter, how it was searched, the passages."""
+    rendering, skipped = query
+    found = [hit_json(i, source_of_hit(i, h, articles)) for i, h in enumerate(hits, 1)]
+    return {
+        "query": question,
+        "filter": filter_json(scope),
+        "translation": rendering,
+        "translation_skipped": skipped,
+        "hits": found,
+    }
+
+
 def _citation_json(s: Source) -> dict[str, Any]:
     c = s.citation
     assert c is not None

@@ -30,9 +30,11 @@ app = typer.Typer(
 models_app = typer.Typer(help="Offline copies of the embedding and answer models.", no_args_is_help=True)
 index_app = typer.Typer(help="Build and inspect the search index.", no_args_is_help=True)
 llm_app = typer.Typer(help="The embedded answer server.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for `rag serve` (kept hashed in RAG_STATE_DIR).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(llm_app, name="llm")
+app.add_typer(keys_app, name="keys")
 
 DataOpt = Annotated[
     Path | None,
@@ -160,23 +162,10 @@ def index_update(data: DataOpt = None, index: IndexOpt = None, wait: WaitOpt = F
 @index_app.command("info")
 def index_info(index: IndexOpt = None, as_json: JsonOpt = False) -> None:
     """Show what the index holds."""
-    from rag.index.manifest import read_manifest
-    from rag.index.store import holdings
-    from rag.index.stores import backend
+    from rag.index.store import index_info as held
 
     s = _settings(index_dir=index)
-    m = read_manifest(s.index_dir)
-    info: dict[str, Any] = {
-        "articles": len(m.articles),
-        "chunks": m.chunks,
-        "sentences": m.sentences,
-        "model": m.model,
-        "dim": m.dim,
-        "built_at": m.built_at,
-        "store": m.kind,
-        **backend(m.kind).describe(m.store, s.index_dir),
-    }
-    info |= holdings(s.index_dir)
+    info = held(s.index_dir)
     if as_json:
         show.emit(info)
     else:
@@ -225,7 +214,9 @@ def search(
     hits = retriever.search(query, s.top_k)
     searched = (query.rendering, query.skipped)
     if as_json:
-        show.emit(show.hits_json(question, hits, retriever.index.articles, searched, scope))
+        from rag.answer.view import hits_json
+
+        show.emit(hits_json(question, hits, retriever.index.articles, searched, scope))
     else:
         show.print_hits(hits, retriever.index.articles, searched, scope)
 
@@ -557,6 +548,76 @@ def doctor(as_json: JsonOpt = False) -> None:
         show.emit({"ok": not failed, "checks": results})
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on [env RAG_API_HOST; default 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port [env RAG_API_PORT; default 8600].")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the HTTP API: /v1/search, /v1/ask, /v1/articles/ID, /v1/index, /v1/chats and the OpenAI-compatible
+    /v1/chat/completions (docs at /docs). Off loopback every request needs a key (`rag keys add NAME`)."""
+    import uvicorn
+
+    from rag.serve.api import create_app, is_loopback
+    from rag.serve.archive import Archive
+    from rag.state.db import StateDB
+    from rag.state.keys import KeyStore
+
+    s = _settings(index_dir=index, api_host=host, api_port=port)
+    db = StateDB(s.state_dir)
+    if not is_loopback(s.api_host) and not KeyStore(db).active():
+        raise RagError(
+            f"Listening on {s.api_host} lets anyone on that network in: make a key first (`rag keys add NAME`), "
+            "or listen on 127.0.0.1."
+        )
+    archive = Archive(s)
+    archive.pipeline()  # the index and the embedding model loaded before the first request
+    typer.echo(f"Serving the API on http://{s.api_host}:{s.api_port} (docs at /docs; Ctrl+C stops it)", err=True)
+    uvicorn.run(create_app(s, archive, db), host=s.api_host, port=s.api_port, log_level="info")
+
+
+@keys_app.command("add")
+def keys_add(name: Annotated[str, typer.Argument(help="Who or what holds the key, e.g. slack-bot.")]) -> None:
+    """Make an API key; it is printed once, as the last word of the output (store it now)."""
+    from rag.state.db import StateDB
+    from rag.state.keys import KeyStore
+
+    s = _settings()
+    key = KeyStore(StateDB(s.state_dir)).add(name)
+    typer.echo(f"API key {name!r} made; it is shown this once, so store it now:\n{key}")
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOpt = False) -> None:
+    """The API keys: name, first characters, when made, when revoked (never the keys themselves)."""
+    from dataclasses import asdict
+
+    from rag.state.db import StateDB
+    from rag.state.keys import KeyStore
+
+    found = KeyStore(StateDB(_settings().state_dir)).keys()
+    if as_json:
+        show.emit([asdict(k) for k in found])
+        return
+    if not found:
+        typer.echo("No API keys: `rag keys add NAME` makes one.")
+    for k in found:
+        state = f"revoked {k.revoked}" if k.revoked else "active"
+        typer.echo(f"{k.name:<24} {k.hint:<12} made {k.created}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name (`rag keys list`).")]) -> None:
+    """Revoke an API key: requests with it are refused from now on."""
+    from rag.state.db import StateDB
+    from rag.state.keys import KeyStore
+
+    KeyStore(StateDB(_settings().state_dir)).revoke(name)
+    typer.echo(f"Revoked {name!r}.")
 
 
 @llm_app.command("stop")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from rag.answer.render import also_reported_by, source_text, where_published
-from rag.answer.view import AnswerView, Source, answer_view, filter_json, groups_line, hit_json, source_of_hit
+from rag.answer.view import AnswerView, Source, answer_view, groups_line, source_of_hit
 from rag.types import Article, Filter, Hit
 
 if TYPE_CHECKING:
@@ -47,21 +47,6 @@ def print_hits(
         typer.echo(f"[{i}] {h.score:.3f} {h.chunk.id}")
         about = source_text(s.article, s.others)
         typer.echo(f"{about}\n{h.chunk.text}\n" if about else f"{h.chunk.text}\n")
-
-
-def hits_json(
-    question: str, hits: list[Hit], articles: Mapping[str, Article], query: tuple[str | None, str | None], scope: Filter
-) -> dict[str, Any]:
-    """`rag search --json`."""
-    rendering, skipped = query
-    found = [hit_json(i, source_of_hit(i, h, articles)) for i, h in enumerate(hits, 1)]
-    return {
-        "query": question,
-        "filter": filter_json(scope),
-        "translation": rendering,
-        "translation_skipped": skipped,
-        "hits": found,
-    }
 
 
 def print_view(view: AnswerView) -> None:

@@ -220,6 +220,26 @@ def holdings(index_dir: Path) -> dict[str, Any]:
     return {"outlets": records.outlets(), "published": {"first": first, "last": last, "undated": undated}}
 
 
+def index_info(index_dir: Path) -> dict[str, Any]:
+    """What the live index holds (`rag index info`, the API's /v1/index): counts, model, build time, store,
+    outlets and dates, and the live version's name."""
+    from rag.index.manifest import read_manifest
+    from rag.index.versions import live_version
+
+    m = read_manifest(index_dir)
+    info: dict[str, Any] = {
+        "articles": len(m.articles),
+        "chunks": m.chunks,
+        "sentences": m.sentences,
+        "model": m.model,
+        "dim": m.dim,
+        "built_at": m.built_at,
+        "store": m.kind,
+        **backend(m.kind).describe(m.store, index_dir),
+    }
+    return info | holdings(index_dir) | {"version": live_version(index_dir)}
+
+
 def retire_versions(index_dir: Path, keep: set[str], options: StoreOptions) -> None:
     """Remove the versions not in `keep` (the live one and the one before it: a reader that resolved the previous
     version a moment before the switch can still finish loading it), and what only they used outside their folders
