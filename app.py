@@ -143,12 +143,14 @@ def chats_sidebar(store: ChatStore, owner: str, articles: Mapping[str, Article])
     st.subheader("Chats")
     st.button("New chat", on_click=new_chat, width="stretch", icon=":material/add:")
     current = st.session_state.get("chat_id")
-    for chat in store.chats(owner, limit=50):
-        label = chat.title if len(chat.title) <= 38 else chat.title[:38] + "…"
-        kind: Literal["primary", "tertiary"] = "primary" if chat.id == current else "tertiary"
-        if st.button(escape_markdown(label), key=f"chat-{chat.id}", width="stretch", type=kind):
-            st.query_params["chat"] = chat.id
-            st.rerun()
+    listed = store.chats(owner, limit=100)
+    with st.container(height=230 if len(listed) > 5 else "content", border=False):  # the filters stay in reach
+        for chat in listed:
+            label = chat.title if len(chat.title) <= 38 else chat.title[:38] + "…"
+            kind: Literal["primary", "tertiary"] = "primary" if chat.id == current else "tertiary"
+            if st.button(escape_markdown(label), key=f"chat-{chat.id}", width="stretch", type=kind):
+                st.query_params["chat"] = chat.id
+                st.rerun()
     if not current:
         return
     try:
@@ -177,11 +179,17 @@ def chats_sidebar(store: ChatStore, owner: str, articles: Mapping[str, Article])
             width="stretch",
             key="export-json",
         )
-        with st.popover("Delete this chat", width="stretch"):
-            st.caption(f"{len(turns)} question(s) and their answers will be gone.")
-            if st.button("Delete", type="primary", key="delete-chat"):
+        if st.button("Delete this chat", width="stretch", key="ask-delete"):
+            st.session_state.confirm_delete = chat.id
+        if st.session_state.get("confirm_delete") == chat.id:
+            st.warning(f"Delete this chat and its {len(turns)} answer(s)? This cannot be undone.")
+            left, right = st.columns(2)
+            if left.button("Delete", type="primary", key="delete-chat"):
                 store.delete(chat.id, owner)
                 new_chat()
+                st.rerun()
+            if right.button("Keep", key="keep-chat"):
+                st.session_state.confirm_delete = None
                 st.rerun()
 
 

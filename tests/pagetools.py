@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -38,6 +40,10 @@ def serve_page(env: dict[str, str] | None = None, args: tuple[str, ...] = (), po
     """`streamlit run app.py` (with more `args`) on 127.0.0.1 and a free port (or `port`); yields its URL once
     healthy, stops it after."""
     port = port or free_port()
+    env = dict(env or {})
+    made = None
+    if "RAG_STATE_DIR" not in env:  # each page server its own chats: one test's chats never crowd another's sidebar
+        env["RAG_STATE_DIR"] = made = tempfile.mkdtemp(prefix="rag-test-state-page-")
     cmd = [
         sys.executable,
         "-m",
@@ -53,7 +59,7 @@ def serve_page(env: dict[str, str] | None = None, args: tuple[str, ...] = (), po
         *args,
     ]
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -73,3 +79,5 @@ def serve_page(env: dict[str, str] | None = None, args: tuple[str, ...] = (), po
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if made:
+            shutil.rmtree(made, ignore_errors=True)

@@ -202,6 +202,8 @@ def test_chats_are_saved_renamed_and_deleted_from_the_sidebar(
     page.button(key="rename").click().run()
     assert store.get(chat_id, "").title == "Dual-use"
     assert any(b.label.replace("\\", "") == "Dual-use" for b in page.sidebar.button)
+    page.button(key="ask-delete").click().run()
+    assert store.get(chat_id, "").title == "Dual-use"  # asked, not yet deleted
     page.button(key="delete-chat").click().run()
     assert store.chats("") == [] and page.session_state.messages == [] and "chat" not in page.query_params
 

@@ -174,6 +174,8 @@ def _ask_from(page, outlet: str, question: str, nth: int):  # type: ignore[no-un
     _ask(page, question)
     message = page.locator("[data-testid='stChatMessage']").nth(nth)
     message.get_by_text("Sources").wait_for(timeout=120_000)
+    message.locator("blockquote.rag-quote").first.wait_for(state="visible", timeout=30_000)  # st.html renders last
+    message.get_by_text("Answered by").wait_for(state="visible", timeout=30_000)  # the meta line comes last
     return message
 
 
@@ -188,6 +190,8 @@ def test_sidebar_filters_change_the_sources_and_citations_show_outlet_date_link(
     _ask(page, question)
     first = page.locator("[data-testid='stChatMessage']").nth(1)
     first.get_by_text("Sources").wait_for(timeout=120_000)
+    first.locator("blockquote.rag-quote").first.wait_for(state="visible", timeout=30_000)  # st.html renders last
+    first.get_by_text("Answered by").wait_for(state="visible", timeout=30_000)  # the meta line comes last
     unfiltered = _citation_labels(first)
     assert unfiltered and "also reported by" in first.inner_text()  # the same sentence in two outlets
     second = _ask_from(page, "وكالة الأنباء الشرقية (1)", question, 3)
@@ -239,6 +243,7 @@ def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str
     _ask(page, closest)
     uncertain = page.locator("[data-testid='stChatMessage']").nth(1)
     uncertain.get_by_text("Sources").wait_for(timeout=120_000)
+    uncertain.get_by_text("Answered by").wait_for(state="visible", timeout=30_000)  # the meta line comes last
     text = uncertain.inner_text()
     assert "قد لا تجيب المقالات عن هذا. أقرب المقاطع:" in text and "closest passages only" in text
     assert "verbatim" not in text.split("Answered by")[-1] and "supports the answer" not in text
@@ -249,6 +254,7 @@ def test_closest_passages_are_never_dressed_as_an_answer(browser, seed_page: str
     _ask(page, DUAL_USE_AR)
     sure = page.locator("[data-testid='stChatMessage']").nth(3)
     sure.get_by_text("Sources").wait_for(timeout=120_000)
+    sure.get_by_text("Answered by").wait_for(state="visible", timeout=30_000)  # the meta line comes last
     # asked what she said: her statements about it, quoted verbatim
     said = sure.inner_text()
     assert "ما قاله ماو نينغ عن «تصدير البنود" in said and "quoted passage(s), verbatim" in said

@@ -110,6 +110,7 @@ def test_index_info_json(real_index: Path, real_settings: Settings) -> None:
         "search",
         "outlets",
         "published",
+        "version",
     }
     assert info["outlets"] == {"Al Jazeera": 1, "Asharq": 1, "BBC": 1, "SeaPRwire": 1}  # guessed from the text
     assert info["published"] == {"first": None, "last": None, "undated": 5}  # no date is invented for the seeds
