@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from rag.config import get_settings  # noqa: E402
 from rag.eval.evaluate import load_questions  # noqa: E402
 from rag.llm.local_server import ensure_local_server, stop_local_server  # noqa: E402
+from tests.apitools import serve_command  # noqa: E402
 from tests.pagetools import free_port, serve_page  # noqa: E402
 from tests.stub_llm import StubLLM  # noqa: E402
 
@@ -228,22 +229,7 @@ def run_api(n: int, per_asker: int, env: dict[str, str], budget: float, spread: 
 
     with tempfile.TemporaryDirectory(prefix="rag-bench-api-") as state:
         keys = [KeyStore(StateDB(Path(state))).add(f"asker-{i}") for i in range(n)]
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli.main", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env={**env, "RAG_STATE_DIR": state},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
+        with serve_command({**env, "RAG_STATE_DIR": state}, Path(state) / "serve.log", timeout=300) as url:
             first: list[float] = []
             total: list[float] = []
             errors: list[str] = []
@@ -289,9 +275,6 @@ def run_api(n: int, per_asker: int, env: dict[str, str], budget: float, spread: 
             for th in threads:
                 th.join(timeout=budget + 60)
             wall = time.monotonic() - t0
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
         with sqlite3.connect(Path(state) / "state.db") as db:
             sound = db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             saved = db.execute("SELECT COUNT(*) FROM turns").fetchone()[0]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from .pagetools import free_port
+from .pagetools import ROOT, free_port
 
 
 @contextmanager
@@ -32,6 +36,36 @@ def serve_app(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def serve_command(env: dict[str, str], log: Path, timeout: float = 120) -> Iterator[str]:
+    """`rag serve` as a process of its own on 127.0.0.1 and a free port (with the whole environment `env`, its
+    output in `log`); yields its URL once it answers, fails with its log if it dies or is not up in `timeout` s."""
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli.main", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"rag serve did not come up in {timeout:.0f} s: {log.read_text()}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def sse_events(lines: Iterator[str]) -> list[tuple[str, Any]]:

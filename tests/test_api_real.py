@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from .apitools import sse_events
+from .apitools import serve_command, sse_events
 from .conftest import TEST_LLM_PORT
 from .helpers import rag
 from .pagetools import free_port
@@ -31,29 +29,11 @@ def state(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def served(real_index: Path, llm_server: str, state: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`rag serve` on 127.0.0.1 and a free port, its log in a file; a key made before it starts."""
-    port = free_port()
+    """`rag serve` on 127.0.0.1 and a free port, its log in a file."""
     log = tmp_path / "serve.log"
     env = {**os.environ, "RAG_INDEX_DIR": str(real_index), "RAG_LLM_PORT": str(TEST_LLM_PORT), **state}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli.main", "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-            assert proc.poll() is None, log.read_text()
-        else:
-            raise AssertionError(f"rag serve did not come up in 120 s: {log.read_text()}")
+    with serve_command(env, log, timeout=120) as url:
         yield url, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_openai_client_streams_a_cited_answer_and_keys_stay_secret(

@@ -13,6 +13,7 @@ from typing import Any
 from rag.errors import RagError
 from rag.retrieve.followup import Turn
 from rag.serve.answers import Finished
+from rag.state.export import citation_line
 
 MODEL = "rag-news"  # the model name the archive answers as (any name is accepted)
 
@@ -55,10 +56,7 @@ def _without_sources(text: str) -> str:
 def sources_text(done: Finished) -> str:
     """The "Sources:" list under the answer: `[n] title · outlet · date · link` for each cited passage ("" when
     none is cited)."""
-    lines = []
-    for s in done.view.sources if done.view.mode else ():
-        parts = [s.title, s.outlet or "", (s.published or "")[:10], s.url or ""]
-        lines.append(f"[{s.n}] " + " · ".join(p for p in parts if p))
+    lines = [citation_line(s) for s in done.view.sources] if done.view.mode else []
     return SOURCES + "\n".join(lines) if lines else ""
 
 

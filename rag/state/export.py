@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from rag.state.chats import Chat, SavedSource, SavedTurn, now, source_status
 from rag.types import Article
@@ -17,8 +17,24 @@ OUTCOMES = {
 }
 
 
-def citation_line(s: SavedSource) -> str:
-    """`[1] Title · Outlet · 2023-03-21 · https://…` (what is known of it)."""
+class Cited(Protocol):
+    """A cited passage as a line names it: a saved one (SavedSource) or one of an answer view (Source)."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def outlet(self) -> str | None: ...
+    @property
+    def published(self) -> str | None: ...
+    @property
+    def url(self) -> str | None: ...
+
+
+def citation_line(s: Cited) -> str:
+    """`[1] Title · Outlet · 2023-03-21 · https://…` (what is known of it): the exports' and the OpenAI-compatible
+    reply's Sources list."""
     parts = [s.title, s.outlet or "", (s.published or "")[:10], s.url or ""]
     return f"[{s.n}] " + " · ".join(p for p in parts if p)
 
