@@ -24,6 +24,7 @@ from rag.answer.render import (
     snippet_html,
     statements_html,
     title_html,
+    watch_hit_html,
 )
 from rag.answer.view import AnswerView, Block, OutletGroup, Source, answer_view, groups_line, retrieved_view
 from rag.attribute.said import other_statements, said, said_line, timeline_summary, wire_copies
@@ -38,6 +39,8 @@ from rag.llm.local_server import server_status
 from rag.retrieve.filters import make_filter
 from rag.retrieve.followup import Turn
 from rag.retrieve.retriever import Retriever, load_retriever
+from rag.sources.store import SourceStore
+from rag.sources.watch import WatchStore
 from rag.state.access import page_owner, user_allowed
 from rag.state.chats import ChatNotFoundError, ChatStore, SavedTurn, saved_sources, source_status
 from rag.state.db import StateDB
@@ -72,6 +75,13 @@ def get_chat(model: str, endpoint: str | None, _settings: Settings) -> client.Ch
 def get_chats(state_dir: str) -> ChatStore:
     """The chats of the state database (RAG_STATE_DIR), shared by every session."""
     return ChatStore(StateDB(Path(state_dir)))
+
+
+@st.cache_resource
+def get_watches(state_dir: str) -> tuple[WatchStore, SourceStore]:
+    """The watches and the sources' items (for "also reported by") of the state database."""
+    db = StateDB(Path(state_dir))
+    return WatchStore(db), SourceStore(db)
 
 
 def login_configured() -> bool:
@@ -204,6 +214,47 @@ def sentence_link(retriever: Retriever, article_id: str, start: int, end: int, c
     chunk = retriever.index.chunk(chunk_id) if chunk_id else retriever.index.chunk_at(article_id, start, end)
     cite = {"article_id": article_id, "chunk_id": chunk.id if chunk else "", "highlights": [(start, end)]}
     return article_link(cite)
+
+
+def show_watchlist(retriever: Retriever, watches: WatchStore, sources: SourceStore, owner: str) -> None:
+    """The Watchlist: saved questions, each with the new articles that answered it (● new: since this reader last
+    looked; opening the list counts as looking)."""
+    st.title("Watchlist")
+    st.caption(
+        "Saved questions. After each `rag sources pull` the new articles that answer one are listed under it; "
+        "● new marks those you have not seen."
+    )
+    with st.form("add-watch", clear_on_submit=True, border=False):
+        text = st.text_input("Watch a question or a claim", placeholder="What did Mao Ning say about dual-use exports?")
+        if st.form_submit_button("Watch", icon=":material/visibility:") and text.strip():
+            try:
+                watches.add(text)
+            except RagError as exc:
+                st.error(str(exc))
+    listed = watches.watches(owner)
+    if not listed:
+        st.info("No watches yet: add a question above, or run `rag watch add \"QUESTION\"`.")
+        return
+    if st.session_state.get("watch_new") is None:  # this visit's "new": what was unseen when the list opened
+        st.session_state.watch_new = {(h.watch_id, h.article_id) for w in listed for h in watches.hits(w.id, owner)
+                                      if h.new}  # fmt: skip
+        watches.looked(owner)
+    unseen = st.session_state.watch_new
+    articles = retriever.index.articles
+    for watch in listed:
+        hits = watches.hits(watch.id, owner)
+        fresh = sum((watch.id, h.article_id) in unseen for h in hits)
+        st.subheader(watch.question, anchor=False)
+        checked = f"checked {watch.checked}" if watch.checked else "not checked yet: the next pull checks it"
+        st.caption(escape_markdown(f"{len(hits)} article(s) · {fresh} new · {checked}"))
+        for h in hits:
+            article = articles.get(h.article_id)
+            link = sentence_link(retriever, h.article_id, h.start, h.end, h.chunk_id) if article else ""
+            others = [name for name, _ in sources.also_reported_by(h.article_id)]
+            st.html(watch_hit_html(h.quote, article, link, others, (watch.id, h.article_id) in unseen))
+        if st.button("Stop watching", key=f"unwatch-{watch.id}", icon=":material/visibility_off:"):
+            watches.remove(watch.id)
+            st.rerun()
 
 
 VERDICT_SHOW = {"supported": "success", "contradicted": "error", "mixed": "warning", "not found": "info"}
@@ -501,8 +552,23 @@ with chats_box:
 with st.sidebar:
     scope = filter_sidebar(retriever)
 
-VIEWS = ("Ask", "Check a claim", "Who said what")
-view = st.segmented_control("View", VIEWS, default="Ask", key="view", label_visibility="collapsed") or "Ask"
+watches, sources = get_watches(str(settings.state_dir))
+unseen = sum(w.new for w in watches.watches(owner)) if st.session_state.get("watch_new") is None else 0
+VIEWS = ("Ask", "Check a claim", "Who said what", "Watchlist")
+view = (
+    st.segmented_control(
+        "View",
+        VIEWS,
+        default="Ask",
+        key="view",
+        label_visibility="collapsed",
+        format_func=lambda v: f"Watchlist · {unseen} new" if v == "Watchlist" and unseen else v,
+    )
+    or "Ask"
+)
+if view == "Watchlist":
+    show_watchlist(retriever, watches, sources, owner)
+    st.stop()
 if view == "Check a claim":
     show_check(retriever, scope)
     st.stop()

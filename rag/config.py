@@ -243,6 +243,32 @@ class Settings(BaseSettings):
         "addresses (a@desk.org) and domains (@desk.org) let in, comma-separated; empty = anyone the provider "
         "signs in.",
     )
+    watch_confidence: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="Least answerability for a new article to count as answering a watch (`rag watch`): higher "
+        "than RAG_ANSWER_CONFIDENCE, since an alert nobody asked for costs more than a missed one.",
+    )
+    sources_delay: float = Field(
+        1.0, ge=0, le=600, description="`rag sources pull`: seconds between two requests to one host (a site's "
+        "robots.txt Crawl-delay, when longer, wins)."
+    )
+    sources_timeout: float = Field(20.0, gt=0, le=600, description="`rag sources pull`: seconds one request may take.")
+    sources_retries: int = Field(
+        2, ge=0, le=10, description="`rag sources pull`: retries of a request that timed out or got 429 or 5xx."
+    )
+    sources_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=10_000, description="`rag sources pull`: the largest feed or page read, in bytes."
+    )
+    sources_max_items: int = Field(
+        100, ge=1, le=100_000, description="`rag sources pull`: new items fetched per source per pull, newest "
+        "first (the rest come with the next pulls)."
+    )
+    sources_user_agent: str = Field(
+        "rag-news/0.1 (news archive reader)",
+        description="`rag sources pull`: the User-Agent sent, and the name robots.txt rules are read for.",
+    )
     translate_timeout: float = Field(
         20.0,
         gt=0,

@@ -1,4 +1,5 @@
-"""Measured figures for the README: build time, search latency, answer latency (medians), each with a baseline.
+"""Measured figures for the README: build time, search latency, answer latency (medians), each with a baseline;
+`rag sources pull` over 250 and 1,000 fixture items (scripts/bench_sources.py: items/s, peak memory).
 
 Run with `make bench` (or `.venv/bin/python scripts/bench.py [--json]`). Needs `rag models install`.
 """
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="builds and search rounds to take medians over")
     parser.add_argument("--no-llm", action="store_true", help="skip the answer-latency part")
     parser.add_argument("--page", action="store_true", help="also time answers in the chat page, in chromium")
+    parser.add_argument("--no-sources", action="store_true", help="skip the `rag sources pull` part")
     args = parser.parse_args()
     out: dict[str, float | int | str] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,6 +243,10 @@ def main() -> None:
         out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if args.page:
             out.update(page_latency(index_dir, s.data_dir))
+        if not args.no_sources:
+            from scripts.bench_sources import sources_figures
+
+            out.update(sources_figures(Path(tmp)))
     if args.json:
         print(json.dumps(out, indent=2))
         return

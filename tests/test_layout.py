@@ -54,6 +54,7 @@ def test_every_stage_is_a_sub_package() -> None:
         "provision",
         "retrieve",
         "serve",
+        "sources",
         "state",
         "text",
     ]

@@ -28,6 +28,7 @@ blockquote.rag-closest {{ border-inline-start: 4px dashed #9e9e9e; background: #
 blockquote.rag-for {{ border-inline-start: 4px solid #2e7d32; background: #edf7ee; }}
 blockquote.rag-against {{ border-inline-start: 4px solid #c62828; background: #fdecea; }}
 .rag-note {{ color: #8a1c1c; font-size: .85rem; }}
+.rag-new {{ color: #fff; background: #c62828; border-radius: 8px; padding: 0 .45em; font-size: .8rem; }}
 </style>"""
 
 
@@ -187,6 +188,24 @@ def title_html(article: Article) -> str:
     if article.language:
         parts.append(f"language {html.escape(article.language)}")
     return f'{heading}<div class="rag-meta" dir="auto">{" · ".join(parts)}</div>'
+
+
+def watch_hit_html(text: str, article: Article | None, link: str, others: Sequence[str] = (), new: bool = False) -> str:
+    """An article that answers a watch: its key quote verbatim, then its title (a link to the article with the
+    quote marked), outlet, date, the outlets that carried the story too, and a "new" badge when the reader has not
+    seen it yet. An article no longer in the index says so."""
+    dir_, lang = direction(text)
+    badge = '<span class="rag-new">● new</span> ' if new else ""
+    if article is None:
+        title = '<span class="rag-note">no longer in the index</span>'
+    else:
+        title = f'<a href="{html.escape(link)}" target="_blank" rel="noopener">{html.escape(article.title)}</a>'
+    about = source_html(article, others)
+    return (
+        f'{STYLE}<blockquote class="rag-quote rag-watch"><div class="rag-text" dir="{dir_}" lang="{lang}">'
+        f'{html.escape(text)}</div><div class="rag-meta" dir="auto">{badge}— {title}'
+        f"{' · ' + about if about else ''}</div></blockquote>"
+    )
 
 
 def statements_html(statements: Sequence[tuple[str, str]]) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rag.cli import show
+from rag.cli.sources import sources_app, watch_app
 from rag.config import Settings, get_settings
 from rag.errors import IndexBusyError, LLMError, RagError
 from rag.types import Article, Filter, Skipped
@@ -35,6 +36,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(llm_app, name="llm")
 app.add_typer(keys_app, name="keys")
+app.add_typer(sources_app, name="sources")
+app.add_typer(watch_app, name="watch")
 
 DataOpt = Annotated[
     Path | None,

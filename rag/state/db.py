@@ -1,5 +1,6 @@
-"""The state database: one SQLite file (`<RAG_STATE_DIR>/state.db`) in WAL mode, shared by the page, `rag serve`
-and `rag keys`; every write is one short transaction, so several processes write without corrupting it."""
+"""The state database: one SQLite file (`<RAG_STATE_DIR>/state.db`) in WAL mode, shared by the page, `rag serve`,
+`rag keys`, `rag sources` and `rag watch`; every write is one short transaction, so several processes write
+without corrupting it."""
 
 from __future__ import annotations
 
@@ -42,6 +43,57 @@ CREATE TABLE IF NOT EXISTS api_keys (
     hint TEXT NOT NULL,
     created TEXT NOT NULL,
     revoked TEXT
+);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    title TEXT,
+    outlet TEXT,
+    added TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    pulled TEXT,
+    status TEXT,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS items (
+    url TEXT PRIMARY KEY,
+    source_id INTEGER,
+    state TEXT NOT NULL,
+    article_id TEXT,
+    canonical TEXT,
+    text_sha TEXT,
+    outlet TEXT,
+    tries INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    fetched TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_by_canonical ON items (canonical);
+CREATE INDEX IF NOT EXISTS items_by_text ON items (text_sha);
+CREATE INDEX IF NOT EXISTS items_by_article ON items (article_id);
+CREATE TABLE IF NOT EXISTS watches (
+    id INTEGER PRIMARY KEY,
+    question TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    checked TEXT
+);
+CREATE TABLE IF NOT EXISTS watch_hits (
+    watch_id INTEGER NOT NULL REFERENCES watches (id) ON DELETE CASCADE,
+    article_id TEXT NOT NULL,
+    found TEXT NOT NULL,
+    confidence REAL,
+    chunk_id TEXT,
+    start INTEGER,
+    end INTEGER,
+    quote TEXT,
+    PRIMARY KEY (watch_id, article_id)
+);
+CREATE TABLE IF NOT EXISTS watch_seen (
+    owner TEXT NOT NULL,
+    watch_id INTEGER NOT NULL REFERENCES watches (id) ON DELETE CASCADE,
+    seen TEXT NOT NULL,
+    PRIMARY KEY (owner, watch_id)
 );
 """
 
