@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 
-.PHONY: run test test-fast install lock doctor models index lint browser bench bench-sources bench-load bench-scale bench-encoder clean
+.PHONY: run test test-fast install lock doctor models index lint browser bench bench-sources bench-watch bench-load bench-scale bench-encoder clean
 
 run: index ## provision everything, build the index when missing or stale, start the answer model and the page
 	@$(BIN)/rag llm start || echo "The page starts without the embedded answer model (quote answers still work): see the error above, and run \`$(BIN)/rag doctor\`."
@@ -61,6 +61,9 @@ bench: models browser ## measured figures quoted in the README
 
 bench-sources: install ## `rag sources pull` over 250 and 1,000 fixture items on loopback: items/s, peak memory (docs/sources.md)
 	$(BIN)/python scripts/bench_sources.py
+
+bench-watch: models ## watches checked on XQuAD: alerts found and right at several confidence floors (docs/sources.md)
+	$(BIN)/python scripts/bench_watch.py --renderings
 
 bench-load: index browser ## several askers at once: CLI, page and API on the embedded model, CLI on a stub endpoint (docs/many-readers.md)
 	$(BIN)/python scripts/bench_load.py

@@ -291,3 +291,22 @@ def test_fetch_error_names_the_address() -> None:
     with Fetcher(Politeness(delay=0, timeout=0.5, retries=0)) as fetcher:
         with pytest.raises(FetchError, match=r"http://127.0.0.1:9: its robots.txt could not be read .*cannot connect"):
             fetcher.get("http://127.0.0.1:9/x")
+
+
+def test_newest_items_first_at_most_max_items_and_a_repeated_address_once(
+    site: Site, store: SourceStore, tmp_path: Path
+) -> None:
+    stories = seed_stories()
+    for s in stories:
+        site.page(s)
+    listed = [stories[4], stories[4], *stories[:4]]  # the newest (2023-03-24) listed twice
+    site.add("/feed.xml", rss("T", site.base, listed), "application/rss+xml")
+    data = tmp_path / "data"
+    with Fetcher(FAST) as fetcher:
+        follow(store, fetcher, site.url("/feed.xml"))
+        first = pull(data, store, fetcher, max_items=2)
+        second = pull(data, store, fetcher, max_items=2)
+    assert first.items == 2 and second.items == 2
+    dates = [a.published for a in read_folder(data).articles]
+    assert sorted(d or "" for d in dates) == [s.published for s in stories[1:]]  # 24, 23 then 22, 21
+    assert site.requests[stories[4].path] == 1 and site.requests[stories[0].path] == 0

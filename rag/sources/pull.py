@@ -133,7 +133,13 @@ def _pull_source(
             store.pulled(source, "failed", str(exc))
             return
         listing, pages = _with_sitemaps(listing, fetcher, source, note), {}
-    wanted = [i for i in listing.items if store.wanted(i.url)][:max_items]
+    taken = store.settled([i.url for i in listing.items])  # stored, or given up on
+    wanted: list[Item] = []
+    for item in listing.items:  # newest first; an address listed twice is taken once
+        address = normal_url(item.url)
+        if address not in taken and len(wanted) < max_items:
+            taken.add(address)
+            wanted.append(item)
     bar = _bar(wanted, progress, urlsplit(source.url).netloc)
     for item in wanted:
         report.items += 1

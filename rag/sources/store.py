@@ -119,6 +119,22 @@ class SourceStore:
         seen = self.item(url)
         return seen is None or (seen.state == "failed" and seen.tries < MAX_TRIES)
 
+    def settled(self, urls: list[str]) -> set[str]:
+        """Of `urls`, those (normalized) not to fetch again: stored, duplicates, or failed MAX_TRIES times. One
+        query per 500 addresses, so a sitemap of 50,000 is read in a moment."""
+        found: set[str] = set()
+        normal = list(dict.fromkeys(normal_url(u) for u in urls))
+        with self.db.connect() as conn:
+            for i in range(0, len(normal), 500):
+                part = normal[i : i + 500]
+                rows = conn.execute(
+                    f"SELECT url FROM items WHERE url IN ({','.join('?' * len(part))}) "
+                    "AND (state != 'failed' OR tries >= ?)",
+                    (*part, MAX_TRIES),
+                ).fetchall()
+                found.update(r["url"] for r in rows)
+        return found
+
     def duplicate_of(self, canonical: str, text_sha: str) -> str | None:
         """The article already stored under this canonical address or with this text, if any."""
         with self.db.connect() as conn:
