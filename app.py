@@ -235,9 +235,10 @@ def show_watchlist(retriever: Retriever, watches: WatchStore, sources: SourceSto
     if not listed:
         st.info("No watches yet: add a question above, or run `rag watch add \"QUESTION\"`.")
         return
-    if st.session_state.get("watch_new") is None:  # this visit's "new": what was unseen when the list opened
+    if not st.session_state.get("watch_open"):  # this visit's "new": what was unseen when the list was opened
         st.session_state.watch_new = {(h.watch_id, h.article_id) for w in listed for h in watches.hits(w.id, owner)
                                       if h.new}  # fmt: skip
+        st.session_state.watch_open = True
         watches.looked(owner)
     unseen = st.session_state.watch_new
     articles = retriever.index.articles
@@ -553,7 +554,7 @@ with st.sidebar:
     scope = filter_sidebar(retriever)
 
 watches, sources = get_watches(str(settings.state_dir))
-unseen = sum(w.new for w in watches.watches(owner)) if st.session_state.get("watch_new") is None else 0
+unseen = sum(w.new for w in watches.watches(owner))  # hits found since this reader last opened the Watchlist
 VIEWS = ("Ask", "Check a claim", "Who said what", "Watchlist")
 view = (
     st.segmented_control(
@@ -569,6 +570,7 @@ view = (
 if view == "Watchlist":
     show_watchlist(retriever, watches, sources, owner)
     st.stop()
+st.session_state.watch_open = False  # the next visit to the Watchlist counts as looking again
 if view == "Check a claim":
     show_check(retriever, scope)
     st.stop()

@@ -238,3 +238,38 @@ def test_a_saved_citation_whose_article_changed_or_vanished_says_so(
     warnings = " ".join(w.value for w in page.warning).replace("\\", "")
     assert "The article of [1] (Lavrov) changed since this answer" in warnings
     assert "The article of [2] (An old article) is no longer in the index" in warnings
+
+
+def test_watchlist_marks_new_hits_until_looked_at_and_adds_and_removes_watches(
+    page: AppTest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rag.sources.watch import WatchHit, WatchStore
+    from rag.state.db import StateDB
+
+    monkeypatch.setenv("RAG_STATE_DIR", str(tmp_path))
+    store = WatchStore(StateDB(tmp_path))
+    watch = store.add("What did Mao Ning say about dual-use exports?")
+    quote = "لقد سيطرنا دائما على تصدير البنود ذات الاستخدام المزدوج وفقا للقانون"
+    store.record([WatchHit(watch.id, "000_5016804d4a167ba4", "2026-12-05T10:00:00Z", 0.9, None, 0, 10, quote)], [])
+
+    def shown() -> str:
+        return " ".join(str(e.proto.body) for e in page.get("html"))
+
+    page.session_state["view"] = "Watchlist"
+    page.run()
+    assert not page.exception
+    assert quote in shown() and "● new" in shown()
+    assert store.watches("")[0].new == 0  # opening the list counts as looking
+    page.run()  # still on the list: what was new when it opened stays marked
+    assert "● new" in shown()
+    page.session_state["view"] = "Ask"
+    page.run()
+    page.session_state["view"] = "Watchlist"
+    page.run()  # a later visit: seen
+    assert quote in shown() and "● new" not in shown()
+
+    page.text_input[0].set_value("Where did Patrushev and Yang Jiechi meet?")
+    page.button[0].click().run()  # the form's Watch button
+    assert [w.question for w in store.watches()][-1] == "Where did Patrushev and Yang Jiechi meet?"
+    page.button(key=f"unwatch-{watch.id}").click().run()
+    assert [w.question for w in store.watches()] == ["Where did Patrushev and Yang Jiechi meet?"]
