@@ -310,3 +310,33 @@ def test_newest_items_first_at_most_max_items_and_a_repeated_address_once(
     dates = [a.published for a in read_folder(data).articles]
     assert sorted(d or "" for d in dates) == [s.published for s in stories[1:]]  # 24, 23 then 22, 21
     assert site.requests[stories[4].path] == 1 and site.requests[stories[0].path] == 0
+
+
+def test_one_pull_at_a_time_and_periods(tmp_path: Path) -> None:
+    import threading
+
+    from rag.sources.follow import one_round_at_a_time, period_seconds
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with one_round_at_a_time(tmp_path):
+            held.set()
+            release.wait(10)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    held.wait(10)
+    try:
+        with pytest.raises(RagError, match="Another `rag sources pull` is running"):
+            with one_round_at_a_time(tmp_path):
+                pass
+    finally:
+        release.set()
+        other.join()
+    with one_round_at_a_time(tmp_path):  # free again
+        pass
+    assert [period_seconds(p) for p in ("15m", "90s", "1h", "1d", "2")] == [900, 90, 3600, 86400, 120]
+    for bad in ("5s", "soon", "-1m"):
+        with pytest.raises(RagError, match="--every"):
+            period_seconds(bad)

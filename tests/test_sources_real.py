@@ -97,7 +97,7 @@ def test_feeds_to_index_to_watch_hits_once(real_embedder, desk: dict[str, str]) 
 
 
 def test_pull_every_runs_rounds_until_stopped(real_embedder, desk: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """The schedule as a supervisor runs it: rounds on time, a new item picked up by the next round, Ctrl+C stops
+    """The schedule as a supervisor runs it: rounds on time, a new item picked up by the next round, SIGTERM stops
     it cleanly."""
     with serving() as site:
         stories = _publish(site)
@@ -119,7 +119,7 @@ def test_pull_every_runs_rounds_until_stopped(real_embedder, desk: dict[str, str
                     break
                 lines.append(line)
         finally:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)  # as systemd stops it
             out, _ = proc.communicate(timeout=60)
         lines.append(out)
     text = "".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -115,8 +116,13 @@ def sources_pull(
     if seconds is None:
         report(follower.round(not no_index))
         return
-    typer.echo(f"Pulling every {every} (Ctrl+C stops).", err=True)
+    typer.echo(f"Pulling every {every} (Ctrl+C or SIGTERM stops).", err=True)
+    signal.signal(signal.SIGTERM, _stop)  # a supervisor's stop ends like Ctrl+C (files are written aside, then moved in)
     follower.every(seconds, on_round=report, index=not no_index)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _round_json(r: Round) -> dict[str, object]:
