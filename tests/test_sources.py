@@ -300,7 +300,7 @@ def test_newest_items_first_at_most_max_items_and_a_repeated_address_once(
     for s in stories:
         site.page(s)
     listed = [stories[4], stories[4], *stories[:4]]  # the newest (2023-03-24) listed twice
-    site.add("/feed.xml", rss("T", site.base, listed), "application/rss+xml")
+    site.add("/feed.xml", rss("T", site.base, listed), "application/rss+xml", etag='"same"')  # never changes
     data = tmp_path / "data"
     with Fetcher(FAST) as fetcher:
         follow(store, fetcher, site.url("/feed.xml"))
@@ -310,6 +310,12 @@ def test_newest_items_first_at_most_max_items_and_a_repeated_address_once(
     dates = [a.published for a in read_folder(data).articles]
     assert sorted(d or "" for d in dates) == [s.published for s in stories[1:]]  # 24, 23 then 22, 21
     assert site.requests[stories[4].path] == 1 and site.requests[stories[0].path] == 0
+    assert store.sources()[0].note == "1 more item(s) next pull"  # and no 304 for the unchanged feed meanwhile
+    with Fetcher(FAST) as fetcher:
+        assert pull(data, store, fetcher, max_items=2).items == 1
+        assert pull(data, store, fetcher, max_items=2).items == 0  # all in: now the feed may answer 304
+        assert pull(data, store, fetcher, max_items=2).items == 0
+    assert store.sources()[0].status == "not modified"
 
 
 def test_one_pull_at_a_time_and_periods(tmp_path: Path) -> None:

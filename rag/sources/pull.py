@@ -135,11 +135,16 @@ def _pull_source(
         listing, pages = _with_sitemaps(listing, fetcher, source, note), {}
     taken = store.settled([i.url for i in listing.items])  # stored, or given up on
     wanted: list[Item] = []
+    left = 0  # new items beyond max_items: the next pull's
     for item in listing.items:  # newest first; an address listed twice is taken once
         address = normal_url(item.url)
-        if address not in taken and len(wanted) < max_items:
+        if address not in taken:
             taken.add(address)
-            wanted.append(item)
+            if len(wanted) < max_items:
+                wanted.append(item)
+            else:
+                left += 1
+    failed_before = report.failed
     bar = _bar(wanted, progress, urlsplit(source.url).netloc)
     for item in wanted:
         report.items += 1
@@ -155,7 +160,11 @@ def _pull_source(
             bar.update(1)
     if bar is not None:
         bar.close()
-    store.pulled(source, "ok", None, got.etag, got.last_modified)
+    if left or report.failed > failed_before:  # the listing must be read again next time, not answered 304
+        later = f"{left} more item(s) next pull" if left else "failed items are tried again next pull"
+        store.pulled(source, "ok", later, forget_validators=True)
+    else:
+        store.pulled(source, "ok", None, got.etag, got.last_modified)
 
 
 def _bar(items: list[Item], progress: bool, label: str):  # type: ignore[no-untyped-def]

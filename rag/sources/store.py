@@ -99,10 +99,19 @@ class SourceStore:
         return source
 
     def pulled(
-        self, source: Source, status: str, note: str | None, etag: str | None = None, modified: str | None = None
+        self,
+        source: Source,
+        status: str,
+        note: str | None,
+        etag: str | None = None,
+        modified: str | None = None,
+        forget_validators: bool = False,
     ) -> None:
-        """Record a pull of `source`; the validators are kept only from a response that had them."""
+        """Record a pull of `source`; the validators are kept from a response that had them, and forgotten when
+        the listing must be read whole next time (items left for later, items to retry)."""
         with self.db.connect() as conn:
+            if forget_validators:
+                conn.execute("UPDATE sources SET etag = NULL, last_modified = NULL WHERE id = ?", (source.id,))
             conn.execute(
                 "UPDATE sources SET pulled = ?, status = ?, note = ?, etag = COALESCE(?, etag), "
                 "last_modified = COALESCE(?, last_modified) WHERE id = ?",
