@@ -104,7 +104,7 @@ def test_pull_every_runs_rounds_until_stopped(real_embedder, desk: dict[str, str
         one, two = (rss("SeaPRwire", site.base, stories[:n]).encode() for n in (1, 2))
         site.add("/rss.xml", one, "application/rss+xml", later=[one, two])  # the second round finds one more
         assert rag("sources", "add", site.url("/rss.xml"), env=desk).returncode == 0
-        env = {**os.environ, **desk, "HF_HUB_OFFLINE": "1"}
+        env = {**os.environ, **desk, "HF_HUB_OFFLINE": "1", "RAG_LLM_PORT": str(TEST_LLM_PORT)}
         proc = subprocess.Popen(
             [sys.executable, "-m", "rag.cli.main", "sources", "pull", "--every", "10s"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
