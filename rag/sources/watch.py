@@ -142,6 +142,10 @@ def answering(
     if article_ids is not None and not article_ids:
         return []
     retriever = pipeline.retriever
+    if article_ids is not None:  # those the index holds (one skipped by the update is no reason to check none)
+        article_ids = [a for a in article_ids if a in retriever.index.articles]
+        if not article_ids:
+            return []
     scope = Filter(articles=tuple(article_ids)) if article_ids is not None else None
     try:
         hits = retriever.search(retriever.query(watch.question, scope), CANDIDATE_HITS)
