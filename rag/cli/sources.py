@@ -117,7 +117,7 @@ def sources_pull(
         report(follower.round(not no_index))
         return
     typer.echo(f"Pulling every {every} (Ctrl+C or SIGTERM stops).", err=True)
-    signal.signal(signal.SIGTERM, _stop)  # a supervisor's stop ends like Ctrl+C (files are written aside, then moved in)
+    signal.signal(signal.SIGTERM, _stop)  # a supervisor's stop ends as Ctrl+C does (files are written aside)
     follower.every(seconds, on_round=report, index=not no_index)
 
 
