@@ -14,7 +14,7 @@ from rag.answer.verify import CitationVerifier, numbers, split_claims
 from rag.config import get_settings
 from rag.index.build import index_articles
 from rag.index.store import load_index
-from rag.retrieve.followup import Turn, standalone_question
+from rag.retrieve.followup import Turn, reads_as_followup, standalone_question
 from rag.retrieve.retriever import retriever_for
 from rag.types import Answer, Article, Chunk, Citation, Evidence, Hit, IndexSpec
 
@@ -149,6 +149,27 @@ def test_follow_up_is_rewritten_before_retrieval(index) -> None:  # type: ignore
 def test_unusable_rewrite_falls_back_to_the_question(reply: str) -> None:
     history = (Turn("What did Mao Ning say?", "She said [1]."),)
     assert standalone_question("And about weapons?", history, FakeChat(reply or " ")) == "And about weapons?"
+
+
+FOLLOWUPS = Path(__file__).parent / "fixtures" / "followups.jsonl"
+
+
+def test_only_what_reads_as_a_follow_up_is_rewritten() -> None:
+    """Every follow-up of the labelled questions (English and Arabic) is rewritten; the questions that name what they
+    ask about are searched as typed, without asking the answer model."""
+    import json
+
+    cases = [json.loads(line) for line in FOLLOWUPS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert sum(c["followup"] for c in cases) >= 20 and sum(not c["followup"] for c in cases) >= 15
+    wrong = [c["question"] for c in cases if reads_as_followup(c["question"]) != c["followup"]]
+    assert wrong == []
+    history = (Turn("What did Mao Ning say about dual-use exports?", "She said [1]."),)
+    chat = FakeChat("What did Mao Ning say about the population of Beijing?")
+    beijing = "What is the population of Beijing?"
+    assert standalone_question(beijing, history, chat) == beijing
+    assert chat.messages == []
+    assert standalone_question("And what about Beijing?", history, chat) == chat.reply
+    assert chat.messages
 
 
 def test_no_history_asks_no_model() -> None:

@@ -27,7 +27,7 @@ from rag.answer.verify import CitationVerifier, misattributed
 from rag.config import Settings
 from rag.llm.client import ChatModel, LazyChat
 from rag.llm.gate import OnWait
-from rag.retrieve.followup import Turn, standalone_question
+from rag.retrieve.followup import Turn, reads_as_followup, standalone_question
 from rag.retrieve.retriever import Retriever
 from rag.text.arabic import ascii_digits, detect_language
 from rag.text.names import NameMatcher, places_in
@@ -416,7 +416,7 @@ def ask(
     rules, tools, hooks = rules or AnswerRules(), tools or AnswerTools(), hooks or Hooks()
     step = hooks.on_step or (lambda name: None)
     question = question.strip()
-    if history:
+    if history and reads_as_followup(question):
         step("rewrite")
     standalone = standalone_question(question, history, chat, hooks.on_wait) if history else question
     step("search")
