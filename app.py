@@ -235,15 +235,15 @@ def show_watchlist(retriever: Retriever, watches: WatchStore, sources: SourceSto
     if not listed:
         st.info("No watches yet: add a question above, or run `rag watch add \"QUESTION\"`.")
         return
+    found = {w.id: watches.hits(w.id, owner) for w in listed}
     if not st.session_state.get("watch_open"):  # this visit's "new": what was unseen when the list was opened
-        st.session_state.watch_new = {(h.watch_id, h.article_id) for w in listed for h in watches.hits(w.id, owner)
-                                      if h.new}  # fmt: skip
+        st.session_state.watch_new = {(h.watch_id, h.article_id) for hits in found.values() for h in hits if h.new}
         st.session_state.watch_open = True
         watches.looked(owner)
     unseen = st.session_state.watch_new
     articles = retriever.index.articles
     for watch in listed:
-        hits = watches.hits(watch.id, owner)
+        hits = found[watch.id]
         fresh = sum((watch.id, h.article_id) in unseen for h in hits)
         st.subheader(watch.question, anchor=False)
         checked = f"checked {watch.checked}" if watch.checked else "not checked yet: the next pull checks it"

@@ -61,7 +61,8 @@ def read_listing(body: bytes, content_type: str, url: str) -> Listing:
     return _feed(body, url)
 
 
-def _newest_first(items: list[Item]) -> tuple[Item, ...]:
+def newest_first(items: list[Item]) -> tuple[Item, ...]:
+    """Dated items newest first (a day counts as its midnight), then the undated in their order."""
     dated = sorted((i for i in items if i.published), key=lambda i: _sort_key(i.published or ""), reverse=True)
     return (*dated, *(i for i in items if not i.published))
 
@@ -99,7 +100,7 @@ def _feed(body: bytes, url: str) -> Listing:
             )
         )
     kind = "atom" if version.startswith("atom") else "rss"
-    return Listing(kind, _text(feed.get("title")), language, _newest_first(items))
+    return Listing(kind, _text(feed.get("title")), language, newest_first(items))
 
 
 def _link_of(entry: Any) -> str | None:
@@ -149,7 +150,7 @@ def _json_feed(body: bytes, url: str) -> Listing:
                 language=_text(entry.get("language")) or language,
             )
         )
-    return Listing("jsonfeed", _text(data.get("title")), language, _newest_first(items))
+    return Listing("jsonfeed", _text(data.get("title")), language, newest_first(items))
 
 
 def _iso_date(value: object) -> tuple[str | None, str | None]:
@@ -203,7 +204,7 @@ def _sitemap(root: Any, url: str) -> Listing:
                 outlet=_child_text(entry, "name"),
             )
         )
-    return Listing("sitemap", None, None, _newest_first(items))
+    return Listing("sitemap", None, None, newest_first(items))
 
 
 def _text(value: object) -> str | None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-USER_AGENT = "rag-news/0.1 (+https://github.com/rag-news; news archive reader)"
+USER_AGENT = "rag-news/0.1 (news archive reader)"  # RAG_SOURCES_USER_AGENT's default too
 MAX_REDIRECTS = 5
 _RETRIED = frozenset({429, 500, 502, 503, 504})
 _RETRY_AFTER_CAP = 30.0  # seconds: a longer Retry-After is a note for the next pull, not a wait

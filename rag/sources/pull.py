@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from rag.errors import RagError
 from rag.ingest.articles import decode, html_to_text
 from rag.ingest.metadata import clean_fields, html_head
-from rag.sources.feeds import Item, Listing, NotAFeedError, read_listing
+from rag.sources.feeds import Item, Listing, NotAFeedError, newest_first, read_listing
 from rag.sources.fetch import Fetched, Fetcher, FetchError
 from rag.sources.store import Source, SourceStore, normal_url
 
@@ -186,8 +186,7 @@ def _with_sitemaps(listing: Listing, fetcher: Fetcher, source: Source, note: Cal
             items.extend(read_listing(got.body, got.content_type, got.final_url).items)
         except (FetchError, NotAFeedError) as exc:
             note(f"source {source.url}: sitemap {child}: {exc}")
-    dated = sorted((i for i in items if i.published), key=lambda i: i.published or "", reverse=True)
-    return Listing("sitemap", None, None, (*dated, *(i for i in items if not i.published)))
+    return Listing("sitemap", None, None, newest_first(items))
 
 
 def _page_text(page: Fetched) -> str:

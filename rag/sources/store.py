@@ -125,8 +125,7 @@ class SourceStore:
 
     def wanted(self, url: str) -> bool:
         """True when `url` was never stored nor found a duplicate, and has failed fewer than MAX_TRIES times."""
-        seen = self.item(url)
-        return seen is None or (seen.state == "failed" and seen.tries < MAX_TRIES)
+        return normal_url(url) not in self.settled([url])
 
     def settled(self, urls: list[str]) -> set[str]:
         """Of `urls`, those (normalized) not to fetch again: stored, duplicates, or failed MAX_TRIES times. One
