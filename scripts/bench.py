@@ -77,6 +77,55 @@ def page_latency(index_dir: Path, data_dir: Path) -> dict[str, float]:
     return {"page_first_token_s": round(median(first), 2), "page_full_answer_s": round(median(full), 2)}
 
 
+# A three-question conversation: an English question, a standalone one the articles do not answer, and a follow-up
+# (the only one the answer model rewrites, rag/retrieve/followup.py).
+CONVERSATION = (
+    "What did Mao Ning say about dual-use exports?",
+    "What is the population of Beijing?",
+    "What else did she say?",
+)
+
+
+def conversation_latency(index_dir: Path, data_dir: Path) -> dict[str, float | list[float]]:
+    """Time to first answer text of each question of CONVERSATION, asked in turn in one chat of the real page
+    (chromium), quote mode on the embedded model, with an empty rendering cache: the answer server this function
+    starts on its own port and cache folder renders every English question afresh."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.pagetools import CHROMIUM, CHROMIUM_ARGS, free_port, serve_page
+
+    with tempfile.TemporaryDirectory(prefix="rag-bench-cache-") as cache:
+        port = free_port()
+        settings = get_settings(cache_dir=Path(cache), llm_port=port)
+        ensure_local_server(settings)
+        first: list[float] = []
+        try:
+            env = {"RAG_INDEX_DIR": str(index_dir), "RAG_DATA_DIR": str(data_dir), "RAG_CACHE_DIR": cache,
+                   "RAG_LLM_PORT": str(port), "RAG_ANSWER_MODE": "quote"}  # fmt: skip
+            with serve_page(env) as url, sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page()
+                page.goto(url)
+                for i, question in enumerate(CONVERSATION):
+                    box = page.get_by_placeholder("Ask about the articles…")
+                    box.wait_for(timeout=180_000)
+                    box.fill(question)
+                    t0 = time.perf_counter()
+                    box.press("Enter")
+                    md = page.locator("[data-testid='stChatMessage']").nth(2 * i + 1)
+                    text = md.locator("[data-testid='stMarkdownContainer']").first
+                    text.wait_for(timeout=300_000)
+                    while not text.inner_text().strip() or text.inner_text().startswith(("Searching", "Starting")):
+                        time.sleep(0.02)
+                    first.append(time.perf_counter() - t0)
+                    md.get_by_text("Answered by").or_(md.get_by_text("do not say")).first.wait_for(timeout=300_000)
+                browser.close()
+        finally:
+            stop_local_server(settings)
+    return {"conversation_first_text_s": [round(t, 2) for t in first],
+            "conversation_first_text_p50_s": round(median(first), 2)}  # fmt: skip
+
+
 XQUAD = ROOT.parent / "shared" / "bench" / "xquad"
 NEWS = ROOT / "tests" / "fixtures" / "news"
 OUTLETS = ("Outlet A", "Outlet B", "Outlet C")
@@ -157,7 +206,7 @@ def main() -> None:
     parser.add_argument("--page", action="store_true", help="also time answers in the chat page, in chromium")
     parser.add_argument("--no-sources", action="store_true", help="skip the `rag sources pull` part")
     args = parser.parse_args()
-    out: dict[str, float | int | str] = {}
+    out: dict[str, float | int | str | list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "index"
         # --no-llm: no answer model at all, so English questions are not translated either
@@ -243,6 +292,7 @@ def main() -> None:
         out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if args.page:
             out.update(page_latency(index_dir, s.data_dir))
+            out.update(conversation_latency(index_dir, s.data_dir))
         if not args.no_sources:
             from scripts.bench_sources import sources_figures
 

@@ -19,7 +19,11 @@ the candidate search's: the ten best chunks by exact chunk cosine among the 100 
 the ten best of an exact search over every chunk (a repeated chunk's other copy counts: the corpus repeats some).
 
     .venv/bin/python scripts/bench_scale.py [--sizes 10000,100000,1000000] [--milvus-sizes 10000,100000]
-        [--no-langchain] [--work DIR] [--json]
+        [--no-langchain] [--no-raw] [--work DIR] [--json]
+
+The summary under the table names the machine (CPU model and flags, AMX granted or not), the passages' precision
+(RAG_EMBED_PRECISION, and why auto chose it), the question encoder and the threads on each side, then the build
+and search p50 of ours and the peer's at the first size with their ratios.
 """
 
 from __future__ import annotations
@@ -123,8 +127,30 @@ def real_articles(size: int, count_tokens: Any) -> list[Any]:
 # ---- phases (each in its own process) ----
 
 
-def phase_real(size: int, work: Path) -> dict[str, Any]:
-    """Build the real corpus of about `size` chunks with the product, then time the raw encoder on the same texts."""
+def machine(embedder: Any) -> dict[str, Any]:
+    """The machine and the encoder set-up a row ran with: CPU model and the flags that matter, the passages'
+    precision (and why), the question encoder and the threads."""
+    import torch
+
+    from rag.config import get_settings
+    from rag.provision.runtime import cpu_flags, cpu_model, os_grants_amx
+
+    flags = cpu_flags()
+    shown = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    return {
+        "cpu": cpu_model(),
+        "flags": [f for f in shown if f in flags],
+        "amx_granted": "amx_tile" in flags and os_grants_amx(),
+        "precision": embedder.choose_precision().describe(),
+        "question_encoder": "ONNX Runtime" if embedder.onnx is not None else "torch",
+        "query_threads": get_settings().query_threads,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def phase_real(size: int, work: Path, raw: bool = True) -> dict[str, Any]:
+    """Build the real corpus of about `size` chunks with the product, then time the raw encoder on the same texts
+    (unless `raw` is False)."""
     from rag.config import get_settings
     from rag.embed.embedder import embedder_for
     from rag.index.build import index_articles, passage_texts
@@ -141,10 +167,24 @@ def phase_real(size: int, work: Path) -> dict[str, Any]:
     report = index_articles(articles, index_dir, embedder, spec, progress=True)
     build = time.perf_counter() - t0
     index = load_index(index_dir, spec)
+    found = {
+        "chunks": report.chunks,
+        "articles": report.articles,
+        "sentences": len(index.sentences),
+        "chunk_vectors": spec.chunk_vectors,
+        "build_s": build,
+        "build_rss_mb": _rss_mb(),
+        "disk_mb": _disk_mb(index_dir),
+        "embed_precision": index.manifest.embed_precision,
+        "machine": machine(embedder),
+    }
     # The texts the build embedded: every sentence, and only the chunks without sentences when chunk vectors are
     # pooled (RAG_CHUNK_VECTORS); the chunks alone are what the LangChain peer embeds.
     embedded, _ = passage_texts(list(index.chunks), list(index.sentences), spec.chunk_vectors)
     texts = [for_embedding(t) for t in embedded]
+    found |= {"passages": len(texts), "tokens": sum(embedder.count_tokens(t) for t in texts)}
+    if not raw:
+        return found
     chunk_texts = [for_embedding(c.text) for c in index.chunks]
     # The raw encoder on a random quarter of the same texts (the same mix of chunks and sentences, so the same
     # lengths on average), scaled to all of them: the baseline of the build's throughput, at a quarter of its cost.
@@ -157,19 +197,7 @@ def phase_real(size: int, work: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     embedder.embed_documents([chunk_texts[i] for i in picked_chunks])
     raw_chunks = (time.perf_counter() - t0) * len(chunk_texts) / len(picked_chunks)
-    return {
-        "chunks": report.chunks,
-        "articles": report.articles,
-        "passages": len(texts),
-        "sentences": len(index.sentences),
-        "chunk_vectors": spec.chunk_vectors,
-        "tokens": sum(embedder.count_tokens(t) for t in texts),
-        "build_s": build,
-        "raw_encoder_s": raw_all,
-        "raw_encoder_chunks_only_s": raw_chunks,
-        "build_rss_mb": _rss_mb(),
-        "disk_mb": _disk_mb(index_dir),
-    }
+    return found | {"raw_encoder_s": raw_all, "raw_encoder_chunks_only_s": raw_chunks}
 
 
 def phase_derived(size: int, work: Path, base: Path) -> dict[str, Any]:
@@ -258,8 +286,12 @@ def phase_langchain(size: int, work: Path) -> dict[str, Any]:
     `similarity_search(question, k=10)` on the same questions."""
     from langchain_community.vectorstores import FAISS
     from langchain_core.documents import Document
-    from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    try:
+        from langchain_huggingface import HuggingFaceEmbeddings
+    except ImportError:  # the same wrapper of SentenceTransformer.encode; langchain-huggingface wants other pins
+        from langchain_community.embeddings import HuggingFaceEmbeddings  # type: ignore[no-redef]
 
     from rag.config import get_settings
     from rag.embed.embedder import SentenceTransformerEmbedder, embedder_for
@@ -286,7 +318,10 @@ def phase_langchain(size: int, work: Path) -> dict[str, Any]:
         t = time.perf_counter()
         store.similarity_search(q, k=10)
         times.append((time.perf_counter() - t) * 1000)
+    import torch
+
     return {
+        "threads": torch.get_num_threads(),
         "chunks": len(docs),
         "passages": len(docs),
         "tokens": sum(ours.count_tokens(d.page_content) for d in docs),
@@ -359,9 +394,11 @@ PHASES = {
 }
 
 
-def _run(phase: str, size: int, work: Path, base: Path | None = None, backend: str = "faiss") -> dict[str, Any]:
+def _run(
+    phase: str, size: int, work: Path, base: Path | None = None, backend: str = "faiss", raw: bool = True
+) -> dict[str, Any]:
     args = [sys.executable, __file__, "--phase", phase, "--size", str(size), "--work", str(work)]
-    args += ["--backend", backend]
+    args += ["--backend", backend] + ([] if raw else ["--no-raw"])
     if base is not None:
         args += ["--base", str(base)]
     done = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=True)
@@ -375,13 +412,14 @@ def main() -> None:
     parser.add_argument("--no-langchain", action="store_true", help="skip the LangChain peer at the first size")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench-scale")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-raw", action="store_true", help="skip timing the raw encoder (the build's baseline)")
     parser.add_argument("--phase", choices=sorted(PHASES))
     parser.add_argument("--size", type=int)
     parser.add_argument("--base", type=Path)
     parser.add_argument("--backend", default="faiss")
     args = parser.parse_args()
     if args.phase:
-        extra = (args.base,) if args.phase == "derived" else (args.backend,) if args.phase == "search" else ()
+        extra = {"derived": (args.base,), "search": (args.backend,), "real": (not args.no_raw,)}.get(args.phase, ())
         print(json.dumps(PHASES[args.phase](args.size, args.work, *extra)))  # type: ignore[operator]
         return
     args.work.mkdir(parents=True, exist_ok=True)
@@ -391,7 +429,7 @@ def main() -> None:
     for size in sizes:
         print(f"== {size} chunks: build", file=sys.stderr, flush=True)
         if base is None:
-            row = _run("real", size, args.work)
+            row = _run("real", size, args.work, raw=not args.no_raw)
             base = args.work / f"faiss-{size}"
         else:
             row = _run("derived", size, args.work, base)
@@ -421,7 +459,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(_cells(r)) + " |")
-    ours = next((r for r in rows if r["backend"] == "faiss" and "raw_encoder_s" in r), None)
+    ours = next((r for r in rows if r["backend"] == "faiss" and "machine" in r), None)
     peer = next((r for r in rows if r["backend"] == "langchain"), None)
     if ours and peer and "tokens" in ours and "tokens" in peer:
         print(
@@ -436,6 +474,18 @@ def main() -> None:
             f"{ours['search_p50_ms'] / peer['search_p50_ms']:.2f} (ours hybrid: two dense legs and BM25, exact "
             "best-sentence rescoring; the peer one dense search)"
         )
+        m = ours["machine"]
+        amx = ", AMX granted" if m["amx_granted"] else ""
+        print(
+            f"\nMachine: {m['cpu']}; flags {' '.join(m['flags'])}{amx}. Passages embedded in {m['precision']}; "
+            f"questions through {m['question_encoder']} on {m['query_threads']} thread(s) (RAG_QUERY_THREADS); the "
+            f"peer's torch on {peer['threads']} thread(s) (its default).\n\n"
+            f"| {ours['size']:,} chunks | build | search p50 |\n|---|---|---|\n"
+            f"| ours | {ours['build_s']:.0f} s | {ours['search_p50_ms']:.1f} ms |\n"
+            f"| LangChain peer | {peer['build_s']:.0f} s | {peer['search_p50_ms']:.1f} ms |\n"
+            f"| ratio | {ours['build_s'] / peer['build_s']:.2f}× "
+            f"| {ours['search_p50_ms'] / peer['search_p50_ms']:.2f}× |"
+        )
 
 
 def _cells(r: dict[str, Any]) -> list[str]:
@@ -449,6 +499,8 @@ def _cells(r: dict[str, Any]) -> list[str]:
         ratio = (
             f"{r['raw_encoder_s'] / r['build_s']:.2f}× / {r['raw_encoder_chunks_only_s'] / r['build_s']:.2f}×"
             if "raw_encoder_s" in r
+            else "not timed (--no-raw)"
+            if "machine" in r
             else "vectors copied from the FAISS row"
             if r["backend"] == "milvus"
             else "derived vectors"

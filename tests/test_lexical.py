@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from rag.errors import IndexMismatchError, LLMError, RagError
 from rag.index.build import index_articles
-from rag.index.lexical import BM25, Analyzer, BM25Writer, ngrams, stem
+from rag.index.lexical import BM25, STOPWORDS, Analyzer, BM25Writer, ngrams, stem, words
 from rag.index.store import load_index
 from rag.retrieve.retriever import RetrievalWeights, Retriever
 from rag.retrieve.translate import QueryTranslator
@@ -29,6 +30,21 @@ def test_fold_unifies_arabic_spellings() -> None:
     assert fold("الـــصين") == fold("الصين")
     assert fold("عام ٢٠٢٤") == "عام 2024"
     assert fold("Mao NING") == "mao ning"
+
+
+def test_words_are_the_words_of_the_folded_text() -> None:
+    """`words` folds run by run (cached); it must equal folding the whole text first and splitting it."""
+    texts = [
+        "حذّر الرئيسُ ـ من ٣٥ قتيلاً في مدرسةٌ، وقال: «إلى آخر يوم»",
+        "İstanbul ÉCOLE a\u0640b x \u0651 y ـــ ٣٫٥ مليون Mao NING's 2024-2025",
+        "الـــصين\nو\u064bالهند; e5_small x",
+        "",
+    ]
+    for text in texts:
+        whole = [w for w in re.findall(r"\w+", fold(text)) if len(w) > 1 and w not in STOPWORDS]
+        assert words(text) == whole
+        assert Analyzer("ngram").terms(text) == [g for w in whole for g in ngrams(w)]
+    assert words("حذّر") == ["حذر"]  # the shadda inside the word does not cut it
 
 
 def test_stem_and_ngrams() -> None:

@@ -34,6 +34,8 @@ def test_records_read_back_what_was_written(tmp_path: Path) -> None:
     assert r.articles.get("c") is None and r.titles["b"] == "عنوان ب" and r.titles.get("c") is None
     assert r.position("b:15-46") == 1 and r.position("b:0-1") is None
     assert r.positions_of("b") == [0, 1] and r.positions_of("a") == [2] and r.positions_of("c") == []
+    assert r.chunks.many([2, 0, 2, -1]) == [chunks[2], chunks[0], chunks[2], chunks[2]]  # one query, in that order
+    assert r.chunks.many([]) == []
 
 
 def test_a_loaded_index_outlives_its_folder(data_copy: Path, tmp_path: Path) -> None:

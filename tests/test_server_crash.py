@@ -91,8 +91,10 @@ def test_cli_reports_the_crash_restarts_once_and_answers_after(crashable: tuple[
         )
     doctor = rag("doctor", "--json", env=env, process=True)
     assert doctor.returncode == 1
-    endpoint = next(c for c in json.loads(doctor.stdout)["checks"] if c["check"] == "endpoint")
-    assert endpoint["ok"] is False and SEGV in endpoint["detail"]
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["endpoint"]["ok"] is False and SEGV in checks["endpoint"]["detail"]
+    precision = checks["embedding precision"]["detail"]  # what the encoder uses here, and the index's vectors
+    assert precision.startswith(("passages in fp32 (", "passages in bf16 (")) and "the index's vectors:" in precision
 
     started = rag("llm", "start", env=env, process=True)  # the user's way to try again
     assert started.returncode == 0 and "answered a one-token completion" in started.stdout, started.stderr

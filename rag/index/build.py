@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.attribute import statements as attribution
-from rag.embed.embedder import Embedder
+from rag.embed.embedder import Embedder, precision_of
+from rag.embed.precision import combined
 from rag.errors import IndexMissingError, RagError
 from rag.files import file_sha256
 from rag.index.backend import Kept
@@ -310,7 +311,7 @@ def _write(
     from tqdm import tqdm
 
     articles, embedder = read.articles, target.embedder
-    embedded = 0
+    embedded, reused = 0, 0
     with (
         VersionWriter(target.index_dir, target.spec, embedder.dim, target.options, live) as writer,
         tqdm(total=len(articles), unit="article", disable=not target.progress, smoothing=0.1) as bar,
@@ -319,7 +320,7 @@ def _write(
             batch = articles[start : start + BATCH_ARTICLES]
             parts = {a.id: p for a in batch if (p := reuse(a.id)) is not None}
             fresh, count = _embed([a for a in batch if a.id not in parts], embedder, target.spec)
-            embedded += count
+            embedded, reused = embedded + count, reused + len(parts)
             parts |= fresh
             writer.add_parts(
                 batch,
@@ -328,7 +329,9 @@ def _write(
             )
             bar.update(len(batch))
             bar.set_postfix_str(f"{embedded / max(bar.format_dict['elapsed'], 1e-9):.0f} passages/s embedded")
-        path = writer.commit(_skip_list(read.skipped), time.perf_counter() - t0, read.sources)
+        kept = live.embed_precision if live is not None and reused else ""
+        precision = combined(kept, precision_of(embedder) if embedded else "")
+        path = writer.commit(_skip_list(read.skipped), time.perf_counter() - t0, read.sources, precision)
     return path, writer.chunks, embedded
 
 

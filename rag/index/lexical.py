@@ -50,8 +50,20 @@ def stem(word: str) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Folded words of a text, stop words and one-letter tokens dropped."""
-    return [w for w in _WORD.findall(fold(text)) if len(w) > 1 and w not in STOPWORDS]
+    """Folded words of a text, stop words and one-letter tokens dropped.
+
+    The same as the words of `fold(text)`, found faster: folding works character by character and never makes a
+    word character of another, so the text is cut into runs of word characters and Arabic marks first, and each
+    distinct run is folded and split once (runs repeat: a search's duplicate check and a build fold far less)."""
+    return [w for run in _RUN.findall(text) for w in _run_words(run)]
+
+
+_RUN = re.compile(r"[\w\u064b-\u0652\u0670\u0640]+")  # word characters and what fold removes from inside words
+
+
+@lru_cache(maxsize=1 << 18)
+def _run_words(run: str) -> tuple[str, ...]:
+    return tuple(w for w in _WORD.findall(fold(run)) if len(w) > 1 and w not in STOPWORDS)
 
 
 def ngrams(word: str, n: int = 4) -> list[str]:
@@ -74,7 +86,10 @@ class Analyzer:
         """The index terms of a text."""
         if self.kind == "stem":
             return [_stem(w) for w in words(text)]
-        return [g for w in words(text) for g in _ngrams(w)]
+        found: list[str] = []
+        for run in _RUN.findall(text):  # as `words`, a run at a time
+            found += _run_grams(run)
+        return found
 
 
 # Words repeat (Zipf): analysing each distinct word once makes a large build's lexical pass several times faster.
@@ -84,6 +99,11 @@ _stem = lru_cache(maxsize=1 << 18)(stem)
 @lru_cache(maxsize=1 << 18)
 def _ngrams(word: str) -> tuple[str, ...]:
     return tuple(ngrams(word))
+
+
+@lru_cache(maxsize=1 << 18)
+def _run_grams(run: str) -> tuple[str, ...]:
+    return tuple(g for w in _run_words(run) for g in _ngrams(w))
 
 
 class BM25:

@@ -19,7 +19,8 @@ from rag.types import IndexSpec
 # 7: `sources` (the data files' checksums)
 # 8: one `store` section (the kind and that backend's own parameters) instead of `store`, `ann` and `milvus`;
 #    a format 7 manifest is read as 8 (the same files); `statements` added later (0 in the versions before it,
-#    whose records hold none: `rag index update` finds them without embedding anything again)
+#    whose records hold none: `rag index update` finds them without embedding anything again); `embed_precision`
+#    added later (fp32 for the versions before it)
 FORMAT = 8
 
 
@@ -45,6 +46,7 @@ class Manifest:
     chunk_vectors: str = "own"  # how chunk vectors were made: "own" pass, or "pooled" from sentence vectors
     sources: dict[str, str] = field(default_factory=dict)  # data file name -> sha256: articles, sidecars, feeds
     statements: int = 0  # the version of the rules that found its statements (rag/attribute); 0: none found
+    embed_precision: str = "fp32"  # the encoder's precision for its vectors: fp32, bf16, or bf16+fp32 (both)
 
     @property
     def kind(self) -> str:

