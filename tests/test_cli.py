@@ -105,6 +105,7 @@ def test_index_info_json(real_index: Path, real_settings: Settings) -> None:
         "sentences",
         "model",
         "dim",
+        "precision",
         "built_at",
         "store",
         "search",
@@ -117,6 +118,7 @@ def test_index_info_json(real_index: Path, real_settings: Settings) -> None:
     assert info["articles"] == 5 and info["sentences"] > info["chunks"] > 5 and info["search"] == "exact"
     assert info["store"] == "faiss"
     assert info["model"] == real_settings.embedding_model and info["dim"] == 384
+    assert info["precision"] in ("fp32", "bf16")  # what RAG_EMBED_PRECISION=auto chose for this build
 
 
 def test_search_json(real_index: Path) -> None:
