@@ -118,6 +118,16 @@ def test_auto_on_this_machine_picks_what_its_cpu_and_probe_say(real_embedder) ->
     assert auto.precision == choice.precision
 
 
+def test_the_probe_times_torch_in_both_precisions(real_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The probe's eight texts are a short call: they must not go to ONNX Runtime, or fp32 would be timed there."""
+    auto = real_embedder.with_precision("auto")
+    assert auto.onnx is not None
+    monkeypatch.setattr(auto.onnx, "encode", lambda *a, **k: pytest.fail("the probe went through ONNX Runtime"))
+    choice = auto.choose_precision(native="AVX512_BF16")  # the probe runs whatever this CPU has
+    assert choice.cosine is not None and choice.cosine >= 0.999 and choice.speedup is not None
+    print(f"probe forced on this machine: {choice.describe()}")
+
+
 def test_bf16_and_fp32_vectors_are_the_same_within_the_bar(real_embedder) -> None:  # type: ignore[no-untyped-def]
     fp32, bf16 = real_embedder.with_precision("fp32"), real_embedder.with_precision("bf16")
     a, b = fp32.embed_documents(list(PROBE_TEXTS)), bf16.embed_documents(list(PROBE_TEXTS))

@@ -95,10 +95,13 @@ class SentenceTransformerEmbedder:
             table = transformer.auto_model.get_input_embeddings().weight.detach().numpy()  # shared, not copied
             self.onnx = OnnxQueryEncoder(graph, table, self.model.tokenizer, int(self.model.max_seq_length or 512))
 
-    def _encode(self, texts: Sequence[str], prompt: str, progress: bool, bf16: bool = False) -> np.ndarray:
+    def _encode(
+        self, texts: Sequence[str], prompt: str, progress: bool, bf16: bool = False, onnx: bool = True
+    ) -> np.ndarray:
+        """Vectors through ONNX Runtime for a short fp32 call (unless `onnx` is False), else through torch."""
         import torch
 
-        if not bf16 and self.onnx is not None and len(texts) <= SHORT_CALL:
+        if onnx and not bf16 and self.onnx is not None and len(texts) <= SHORT_CALL:
             prefix = (self.model.prompts.get(prompt) or "") if self._has_prompts else ""
             return self.onnx.encode([prefix + t for t in texts], torch.get_num_threads())
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
@@ -118,9 +121,11 @@ class SentenceTransformerEmbedder:
         if self.choice is None:
             if native is None and self.setting == "auto" and self.device == "cpu":
                 native = cpu_bf16()
-            self.choice = choose(
-                self.setting, self.device, native, lambda texts, bf16: self._encode(texts, "passage", False, bf16)
-            )
+
+            def torch_encode(texts: Sequence[str], bf16: bool) -> np.ndarray:  # the probe's texts are a short call
+                return self._encode(texts, "passage", False, bf16, onnx=False)
+
+            self.choice = choose(self.setting, self.device, native, torch_encode)
         return self.choice
 
     def with_precision(self, setting: str) -> SentenceTransformerEmbedder:
