@@ -134,7 +134,10 @@ def _index(settings: Settings) -> Check:
 def _precision(settings: Settings, embedder: Callable[[], SentenceTransformerEmbedder]) -> Check:
     from rag.index.manifest import read_manifest
 
-    loaded = embedder()
+    try:
+        loaded = embedder()
+    except RagError as exc:
+        return Check("embedding precision", False, f"not checked: {exc}", "run `rag models install`")
     choice = loaded.choose_precision()
     try:
         built = f"; the index's vectors: {read_manifest(settings.index_dir).embed_precision}"
