@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,6 +35,22 @@ QUESTIONS = load_questions(ROOT / "tests" / "seed_questions.jsonl")
 
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
+
+
+def ask_in_page(page: Any, turn: int, question: str) -> tuple[float, Any]:
+    """Ask the `turn`-th question (from 0) of the page's chat; when it was sent (perf_counter) and its answer's
+    message, once the answer shows text of its own (not "Searching…" or "Starting…")."""
+    box = page.get_by_placeholder("Ask about the articles…")
+    box.wait_for(timeout=180_000)
+    box.fill(question)
+    t0 = time.perf_counter()
+    box.press("Enter")
+    answer = page.locator("[data-testid='stChatMessage']").nth(2 * turn + 1)
+    md = answer.locator("[data-testid='stMarkdownContainer']").first
+    md.wait_for(timeout=300_000)
+    while not md.inner_text().strip() or md.inner_text().startswith(("Searching", "Starting")):
+        time.sleep(0.02)
+    return t0, answer
 
 
 def page_latency(index_dir: Path, data_dir: Path) -> dict[str, float]:
@@ -57,16 +74,7 @@ def page_latency(index_dir: Path, data_dir: Path) -> dict[str, float]:
             page = browser.new_page()
             page.goto(url)
             for i, q in enumerate(QUESTIONS):
-                box = page.get_by_placeholder("Ask about the articles…")
-                box.wait_for(timeout=180_000)
-                box.fill(q.question)
-                t0 = time.perf_counter()
-                box.press("Enter")
-                answer = page.locator("[data-testid='stChatMessage']").nth(2 * i + 1)
-                md = answer.locator("[data-testid='stMarkdownContainer']").first
-                md.wait_for(timeout=300_000)
-                while not md.inner_text().strip() or md.inner_text().startswith(("Searching", "Starting")):
-                    time.sleep(0.02)
+                t0, answer = ask_in_page(page, i, q.question)
                 first.append(time.perf_counter() - t0)
                 answer.get_by_text("Answered by").wait_for(timeout=300_000)
                 full.append(time.perf_counter() - t0)
@@ -107,16 +115,7 @@ def conversation_latency(index_dir: Path, data_dir: Path) -> dict[str, float | l
                 page = browser.new_page()
                 page.goto(url)
                 for i, question in enumerate(CONVERSATION):
-                    box = page.get_by_placeholder("Ask about the articles…")
-                    box.wait_for(timeout=180_000)
-                    box.fill(question)
-                    t0 = time.perf_counter()
-                    box.press("Enter")
-                    md = page.locator("[data-testid='stChatMessage']").nth(2 * i + 1)
-                    text = md.locator("[data-testid='stMarkdownContainer']").first
-                    text.wait_for(timeout=300_000)
-                    while not text.inner_text().strip() or text.inner_text().startswith(("Searching", "Starting")):
-                        time.sleep(0.02)
+                    t0, md = ask_in_page(page, i, question)
                     first.append(time.perf_counter() - t0)
                     md.get_by_text("Answered by").or_(md.get_by_text("do not say")).first.wait_for(timeout=300_000)
                 browser.close()
