@@ -184,11 +184,12 @@ class Settings(BaseSettings):
         "cuda or cuda:N.",
     )
     query_threads: int = Field(
-        1,
+        0,
         ge=0,
         le=256,
-        description="CPU threads the embedding model uses while answering questions (page, ask, chat, search); 1 "
-        "keeps searches quick when several people ask at once (several threads per search collide); 0 = all cores.",
+        description="CPU threads the embedding model uses while answering questions (page, ask, chat, search); "
+        "0 = auto: every core for a question embedded alone, one each for questions embedded at the same time "
+        "(several threads per search collide); N = always N.",
     )
     openai_api_key: SecretStr | None = Field(
         None,
@@ -210,6 +211,12 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 2, ge=1, description="CPU threads of the embedded answer server."
     )
     llm_context: int = Field(4096, ge=1024, description="Context window of the embedded answer server, in tokens.")
+    llm_runtime: str = Field(
+        "auto",
+        pattern=r"^(auto|portable)$",
+        description="Build of the embedded answer server's runtime: auto (the best variant `make install` built "
+        "that this CPU runs, e.g. AVX-512, else the portable AVX2 build) or portable (always the AVX2 build).",
+    )
     llm_timeout: float = Field(300.0, gt=0, description="Seconds to wait for an answer before giving up.")
     llm_max_tokens: int = Field(400, ge=16, description="Longest answer, in tokens.")
     llm_concurrency: int | None = Field(

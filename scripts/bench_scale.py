@@ -133,6 +133,7 @@ def machine(embedder: Any) -> dict[str, Any]:
     import torch
 
     from rag.config import get_settings
+    from rag.embed.onnx import cores
     from rag.provision.runtime import cpu_flags, cpu_model, os_grants_amx
 
     flags = cpu_flags()
@@ -144,6 +145,7 @@ def machine(embedder: Any) -> dict[str, Any]:
         "precision": embedder.choose_precision().describe(),
         "question_encoder": "ONNX Runtime" if embedder.onnx is not None else "torch",
         "query_threads": get_settings().query_threads,
+        "cores": cores(),
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -476,9 +478,11 @@ def main() -> None:
         )
         m = ours["machine"]
         amx = ", AMX granted" if m["amx_granted"] else ""
+        alone = f"{m['cores']} thread(s) when alone, one beside other work"
+        threads = f"auto: {alone}" if m["query_threads"] == 0 else f"{m['query_threads']} thread(s)"
         print(
             f"\nMachine: {m['cpu']}; flags {' '.join(m['flags'])}{amx}. Passages embedded in {m['precision']}; "
-            f"questions through {m['question_encoder']} on {m['query_threads']} thread(s) (RAG_QUERY_THREADS); the "
+            f"questions through {m['question_encoder']} on {threads} (RAG_QUERY_THREADS); the "
             f"peer's torch on {peer['threads']} thread(s) (its default).\n\n"
             f"| {ours['size']:,} chunks | build | search p50 |\n|---|---|---|\n"
             f"| ours | {ours['build_s']:.0f} s | {ours['search_p50_ms']:.1f} ms |\n"

@@ -117,6 +117,12 @@ def test_postings_written_batch_by_batch_equal_bm25s_own(
     for query in ("ماو نينغ والاستخدام المزدوج", "الأسلحة لأوكرانيا 2023", "التعليم"):
         assert np.allclose(written.scores(query), built.scores(query), rtol=1e-5)
         assert written.ceiling(query) == pytest.approx(built.ceiling(query))
+    names = {i: t for t, i in written.model.vocab_dict.items()}
+    assert any(not d for d in docs)  # a document without terms is among them
+    for i, doc in enumerate(docs):  # each document's kept term ids are its text's distinct terms
+        kept = written.term_set(i)
+        assert kept is not None and {names[t] for t in kept} == set(Analyzer(kind).terms(doc)), i
+    assert built.term_set(0) is None  # postings bm25s wrote itself keep no term sets
 
 
 def test_the_index_loads_its_postings_instead_of_rebuilding_them(
@@ -223,6 +229,18 @@ def test_near_duplicates_collapse_and_article_cap(small_index) -> None:  # type:
     assert len(ids) == 3 and len({"a", "c"} & set(ids)) == 1  # a and c are the same text: one is kept
     loose = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3, duplicate_overlap=1.01))
     assert len(loose.search("ماو نينغ الاستخدام المزدوج", 4)) == 4
+
+
+def test_duplicates_are_found_the_same_from_kept_term_ids_as_from_the_texts(  # type: ignore[no-untyped-def]
+    small_index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = Retriever(small_index, FakeEmbedder(), RetrievalWeights(lexical_weight=0.3))
+    questions = ["ماو نينغ الاستخدام المزدوج", "الصين", "أوكرانيا الأسلحة", "الميزانية"]
+    assert small_index.lexical.term_set(0) is not None
+    kept = [r.search(q, 3) for q in questions]
+    monkeypatch.setattr(BM25, "term_set", lambda self, doc: None)  # an index version written before them
+    assert [r.search(q, 3) for q in questions] == kept
+    assert {h.chunk.article_id for h in kept[0]} & {"a", "c"} and any(h.also in (("a",), ("c",)) for h in kept[0])
 
 
 def test_translation_feeds_both_legs(small_index) -> None:  # type: ignore[no-untyped-def]

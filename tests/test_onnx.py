@@ -71,3 +71,46 @@ def test_the_export_writes_a_graph_and_its_marker(real_embedder, tmp_path: Path)
     mine = OnnxQueryEncoder(path, real_embedder.onnx.table, real_embedder.model.tokenizer, 512)
     texts = ["query: " + t for t in TEXTS[:3]]
     assert np.allclose(mine.encode(texts, 1), real_embedder.onnx.encode(texts, 1), atol=1e-5)
+
+
+def test_auto_threads_give_a_lone_question_every_core_and_overlapping_ones_one(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.embed.onnx import cores
+
+    encoder = OnnxQueryEncoder(
+        real_embedder.onnx.path, real_embedder.onnx.table, real_embedder.model.tokenizer, 512
+    )
+    texts = ["query: " + t for t in TEXTS[:3]]
+    alone = encoder.encode(texts, 0)
+    assert set(encoder.sessions) == {(cores(), cores() > 1)}  # every core, spinning only within the call
+    encoder._running = 1  # another question is being embedded: this one gets one thread
+    beside = encoder.encode(texts, 0)
+    assert encoder._running == 1 and (1, False) in encoder.sessions
+    fixed = encoder.encode(texts, 3)  # RAG_QUERY_THREADS=3: three, alone or not, never spinning
+    assert (3, False) in encoder.sessions and len(encoder.sessions) == 2 + (cores() > 1)
+    assert float(np.min(np.sum(alone * beside, axis=1))) >= 0.99999
+    assert float(np.min(np.sum(alone * fixed, axis=1))) >= 0.99999
+
+
+def test_query_threads_auto_keeps_torch_on_one_thread_and_questions_on_the_encoder(  # type: ignore[no-untyped-def]
+    real_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import rag.embed.embedder as embedder_module
+    from rag.embed.embedder import use_query_threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(embedder_module, "_QUERY_THREADS", None)  # put back after: a build follows torch's threads
+    asked: list[int] = []
+    assert real_embedder.onnx is not None
+    monkeypatch.setattr(real_embedder.onnx, "encode", lambda texts, threads: asked.append(threads) or np.zeros((1, 1)))
+    try:
+        use_query_threads(0)
+        assert torch.get_num_threads() == 1
+        real_embedder.embed_queries(["Who met in Fujian?"])
+        use_query_threads(2)
+        assert torch.get_num_threads() == 2
+        real_embedder.embed_queries(["Who met in Fujian?"])
+    finally:
+        torch.set_num_threads(before)
+    assert asked == [0, 2]

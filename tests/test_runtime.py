@@ -82,3 +82,72 @@ def test_the_server_is_not_started_on_a_cpu_that_lacks_an_instruction(
     with pytest.raises(LLMError, match=r"lacks: AVX2, BMI2"):
         local_server.ensure_local_server(settings)
     assert not (tmp_path / "llm-server-8797.json").exists()  # nothing was started
+
+
+# ------------------------------------------------------------------ variants above the baseline
+
+
+def test_the_variants_are_never_native_and_never_amx() -> None:
+    for variant in runtime.VARIANTS:
+        args = set(variant.cmake_args)
+        assert "-DGGML_NATIVE=OFF" in args and "-DGGML_NATIVE=ON" not in args
+        assert {"-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF"} <= args
+        assert "AMX" not in variant.allowed and not any(f.startswith("amx") for f in variant.needs)
+        assert variant.build_id != runtime.BUILD_ID
+
+
+def test_the_server_runs_on_the_best_variant_the_cpu_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libllama.so").write_bytes(b"")
+    monkeypatch.setattr(runtime, "installed_build", lambda: {"variants": {"avx512": str(lib)}})
+    sapphire = set(runtime.AVX512.needs) | {"avx2", "fma", "amx_tile", "amx_int8"}
+    assert runtime.chosen_runtime("auto", sapphire) == (runtime.AVX512, lib)
+    assert runtime.chosen_runtime("portable", sapphire) is None  # RAG_LLM_RUNTIME=portable
+    assert runtime.chosen_runtime("auto", sapphire - {"avx512_bf16"}) is None  # Ice Lake: no BF16, the baseline
+    assert runtime.chosen_runtime("auto", {"avx2", "fma"}) is None  # an AVX2-only machine, the same environment
+    (lib / "libllama.so").unlink()
+    assert runtime.chosen_runtime("auto", sapphire) is None  # its folder emptied: the baseline
+    monkeypatch.setattr(runtime, "installed_build", lambda: {})
+    assert runtime.chosen_runtime("auto", sapphire) is None  # never built
+    with pytest.raises(RuntimeProblem, match="RAG_LLM_RUNTIME"):
+        runtime.chosen_runtime("fastest", sapphire)
+
+
+def test_make_install_built_the_variant_this_cpu_runs_and_it_holds_no_amx() -> None:
+    """On a CPU with AVX-512, VNNI and BF16 the variant was built and is chosen; elsewhere none is (both asserted)."""
+    chosen = runtime.chosen_runtime("auto")
+    if not set(runtime.AVX512.needs) <= runtime.cpu_flags():
+        assert chosen is None
+        return
+    assert chosen is not None and chosen[0] is runtime.AVX512, "the AVX-512 variant was not built: run `make install`"
+    found = runtime.above_baseline(chosen[1])
+    assert found and all(set(kinds) <= runtime.AVX512.allowed for kinds in found.values()), found
+    info = runtime.check_cpu(lib=chosen[1])  # the CPU has all it needs
+    assert {"AVX512", "AVX512_VNNI", "AVX512_BF16"} <= set(info.features) and "AMX_INT8" not in info.features
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in _descendants(c)]
+
+
+@pytest.mark.integration
+def test_the_answer_server_loads_the_chosen_build(llm_server: str, real_settings) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    state = json.loads(local_server._state_file(real_settings).read_text())
+    chosen = runtime.chosen_runtime(real_settings.llm_runtime)
+    assert state["runtime"] == (chosen[0].name if chosen else "portable")
+    want = chosen[1] if chosen else runtime.lib_dir()
+    assert want is not None
+    loaded = {
+        line.split()[-1]
+        for pid in [state["pid"], *_descendants(state["pid"])]
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+        if "libggml-cpu.so" in line
+    }
+    assert loaded and all(Path(p).resolve().parent == want.resolve() for p in loaded), loaded

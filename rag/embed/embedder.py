@@ -103,7 +103,8 @@ class SentenceTransformerEmbedder:
 
         if onnx and not bf16 and self.onnx is not None and len(texts) <= SHORT_CALL:
             prefix = (self.model.prompts.get(prompt) or "") if self._has_prompts else ""
-            return self.onnx.encode([prefix + t for t in texts], torch.get_num_threads())
+            threads = torch.get_num_threads() if _QUERY_THREADS is None else _QUERY_THREADS
+            return self.onnx.encode([prefix + t for t in texts], threads)
         with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
             vecs = self.model.encode(
                 list(texts),
@@ -196,16 +197,23 @@ def pick_device(device: str, cuda: bool | None = None) -> str:
     return device
 
 
+_QUERY_THREADS: int | None = None  # RAG_QUERY_THREADS once `use_query_threads` ran; None: follow torch (a build)
+
+
 def use_query_threads(threads: int) -> None:
-    """Let torch, numpy's BLAS and FAISS's OpenMP use `threads` CPU threads in this process (0: their default, all
-    cores). Call it once the index is loaded (the libraries it limits must be loaded).
+    """Answer questions on `threads` CPU threads in this process, or with 0 ("auto") a question embedded while no
+    other is on every core and one beside another (rag/embed/onnx.py's OnnxQueryEncoder); torch, numpy's BLAS and
+    FAISS's OpenMP get `threads`, one under auto. Call it once the index is loaded (the libraries it limits must be
+    loaded).
 
-    One question is a few dozen tokens: a second thread barely speeds it up, while several askers' searches
-    each spinning two threads on two cores slowed them tenfold (scripts/bench_load.py, docs/many-readers.md).
+    A lone question takes half the time on two cores (ONNX Runtime's threads spin only while it runs), while
+    several askers' searches each spinning two threads on two cores slowed them tenfold (scripts/bench_load.py,
+    docs/many-readers.md): hence one thread each when they overlap.
     """
-    if threads > 0:
-        import torch
-        from threadpoolctl import threadpool_limits
+    global _QUERY_THREADS
+    import torch
+    from threadpoolctl import threadpool_limits
 
-        torch.set_num_threads(threads)
-        threadpool_limits(limits=threads)
+    torch.set_num_threads(max(threads, 1))
+    threadpool_limits(limits=max(threads, 1))
+    _QUERY_THREADS = threads

@@ -13,6 +13,8 @@ transformer and e5's mean pooling and normalisation, fed with the token vectors 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,35 +81,66 @@ def query_graph(model_dir: Path) -> Path | None:
     return path if ok and path.exists() else None
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def others_running() -> bool:
+    """Whether anything besides the calling thread is running on the machine right now (the kernel's count of
+    runnable tasks, /proc/loadavg: another asker's process, the answer model writing); False where unknown."""
+    try:
+        return int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) > 1
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 class OnnxQueryEncoder:
     """Normalized vectors of short texts through the exported graph; the token vectors are read from torch's own
-    table (`table`, shared memory) and the texts tokenized by the model's tokenizer, truncated at `max_length`."""
+    table (`table`, shared memory) and the texts tokenized by the model's tokenizer, truncated at `max_length`.
+
+    `encode(texts, threads)` runs on `threads` threads, or with 0 ("auto", RAG_QUERY_THREADS' default) on every
+    core when no other call is running and nothing else runs on the machine (`others_running`: another process's
+    search, the answer model writing), else on one thread: a lone question takes half the time on
+    two cores (its threads spin, each waiting for the next of its ~150 small operations, and stop when the call
+    ends), while questions asked at the same time each keep one core (two spinning threads per question on two
+    cores slowed several askers' searches tenfold, scripts/bench_load.py). One session per thread count, each made
+    at its first use."""
 
     def __init__(self, path: Path, table: np.ndarray, tokenizer: Any, max_length: int) -> None:
         self.path = path
         self.table = table
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self._session: Any = None
-        self._threads = -1
+        self.sessions: dict[tuple[int, bool], Any] = {}  # (threads, spinning) -> session
+        self._lock = threading.Lock()
+        self._running = 0  # calls in progress
 
-    def _session_for(self, threads: int) -> Any:
-        """The runtime session with `threads` threads (made again when the count changed; 0 = its default), not
-        spinning between calls (a spinning pool takes a core from the other askers' searches)."""
-        if self._session is None or threads != self._threads:
+    def _session_for(self, threads: int, spin: bool) -> Any:
+        """The runtime session with `threads` threads (0 = its default); `spin`: its threads wait for work
+        spinning, only while a call runs (else they sleep: a spinning pool takes a core from other searches)."""
+        with self._lock:
+            session = self.sessions.get((threads, spin))
+        if session is None:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+            options.add_session_config_entry("session.force_spinning_stop", "1")  # no spinning between calls
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-            self._threads = threads
-        return self._session
+            session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            with self._lock:
+                session = self.sessions.setdefault((threads, spin), session)
+        return session
 
     def encode(self, texts: Sequence[str], threads: int) -> np.ndarray:
-        """Normalized float32 vectors of `texts` (prompts already added), shape (n, dim)."""
+        """Normalized float32 vectors of `texts` (prompts already added), shape (n, dim), on `threads` threads
+        (0: every core when alone, one beside another call)."""
         found = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
         )
@@ -115,4 +148,13 @@ class OnnxQueryEncoder:
             "inputs_embeds": np.ascontiguousarray(self.table[found["input_ids"]], dtype=np.float32),
             "attention_mask": found["attention_mask"].astype(np.int64),
         }
-        return np.asarray(self._session_for(threads).run(None, feed)[0], dtype=np.float32)
+        with self._lock:
+            alone = self._running == 0
+            self._running += 1
+        try:
+            many = cores() if threads == 0 and alone and not others_running() else 1
+            session = self._session_for(threads or many, spin=threads == 0 and many > 1)
+            return np.asarray(session.run(None, feed)[0], dtype=np.float32)
+        finally:
+            with self._lock:
+                self._running -= 1

@@ -120,6 +120,8 @@ class BM25:
         "vocab.index.json",
         "params.index.json",
         "nonoccurrence_array.index.npy",
+        "terms.doc.index.i32",
+        "starts.doc.index.npy",
     )
 
     def __init__(self, model: Any, analyzer: Analyzer) -> None:
@@ -128,6 +130,8 @@ class BM25:
         self.n = int(model.scores["num_docs"])
         self._indptr = model.scores["indptr"]
         self._data = model.scores["data"]
+        self._doc_terms: np.ndarray | None = None  # each document's distinct term ids, one after another
+        self._doc_starts: np.ndarray | None = None  # where each document's ids start (n + 1 offsets)
 
     @classmethod
     def build(cls, documents: Sequence[str], analyzer: Analyzer) -> BM25:
@@ -148,7 +152,22 @@ class BM25:
         """The postings saved in `folder`, memory-mapped by default."""
         import bm25s
 
-        return cls(bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False), analyzer)
+        bm25 = cls(bm25s.BM25.load(str(folder), mmap=mmap, show_progress=False), analyzer)
+        if (folder / "terms.doc.index.i32").exists() and (folder / "starts.doc.index.npy").exists():
+            # plain arrays over the maps: slicing a np.memmap costs more than the slice
+            bm25._doc_terms = np.asarray(mapped_rows(folder / "terms.doc.index.i32", np.int32, random=True))
+            bm25._doc_starts = np.load(folder / "starts.doc.index.npy")
+        return bm25
+
+    def term_set(self, doc: int) -> frozenset[int] | None:
+        """The distinct terms of document `doc` as term ids (the same set as its text's `Analyzer.terms`, so
+        overlaps between documents come out the same without analysing their texts again); None for a version
+        written before they were kept."""
+        if self._doc_terms is None or self._doc_starts is None:
+            return None
+        ids = frozenset(self._doc_terms[int(self._doc_starts[doc]) : int(self._doc_starts[doc + 1])].tolist())
+        empty = self.model.vocab_dict.get("")  # the stand-in term of a document without any
+        return frozenset() if empty is not None and ids == {empty} else ids
 
     def _ids(self, query: str) -> list[int]:
         vocab = self.model.vocab_dict
@@ -266,7 +285,8 @@ class BM25Writer:
         data.flush()
         indices.flush()
         del data, indices, terms, counts
-        (self.folder / "terms.tmp").unlink()
+        (self.folder / "terms.tmp").replace(self.folder / "terms.doc.index.i32")  # kept for `BM25.term_set`
+        np.save(self.folder / "starts.doc.index.npy", np.r_[np.zeros(1, np.int64), ends])
         (self.folder / "counts.tmp").unlink()
         np.save(self.folder / "indptr.csc.index.npy", indptr)
         (self.folder / "vocab.index.json").write_text(json.dumps(self.vocab, ensure_ascii=False))

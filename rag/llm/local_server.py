@@ -298,12 +298,15 @@ def _start(settings: Settings, extra: dict[str, Any]) -> str:
         raise ModelNotInstalledError(
             "llama-cpp-python is missing: run `make install` (or pip install 'llama-cpp-python[server]')."
         ) from exc
-    from rag.provision.runtime import RuntimeProblem, check_cpu
+    from rag.provision.runtime import RuntimeProblem, check_cpu, chosen_runtime, lib_env
 
     try:
-        check_cpu()
+        chosen = chosen_runtime(settings.llm_runtime)
+        lib = chosen[1] if chosen else None
+        check_cpu(lib=lib)
     except RuntimeProblem as exc:
         raise LLMError(str(exc)) from exc
+    extra = {**extra, "runtime": chosen[0].name if chosen else "portable"}
     log_path = _log_file(settings)
     cmd = [
         sys.executable,
@@ -332,7 +335,9 @@ def _start(settings: Settings, extra: dict[str, Any]) -> str:
     cmd = [sys.executable, "-m", "rag.llm.runner", str(_run_file(settings)), "--", *cmd]
     with log_path.open("ab") as out:  # the server keeps its own copy of the handle
         log_from = out.tell()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True, env=lib_env(lib)
+        )
     _lower_priority(proc.pid)
     state = {"pid": proc.pid, "port": port, "model": name, "queues": True, "started": time.time(), "log_from": log_from}
     state.update(extra)
@@ -361,10 +366,15 @@ def _give_up(settings: Settings, message: str) -> LLMCrashedError:
 
 
 def _one_token(port: int, model: str, timeout: float) -> bool:
-    """True once the server has generated one token for a real chat completion (False: not yet, or it failed)."""
-    body = json.dumps(
-        {"model": model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1, "temperature": 0}
-    ).encode()
+    """True once the server has generated one token for a real chat completion (False: not yet, or it failed).
+
+    The completion asked is an Arabic rendering of an English question: the server keeps the last prompt it read,
+    so the first English question's rendering then reads only its own words, not the 112 tokens of instructions
+    and examples before them (about 1.5 s on 2 cores)."""
+    from rag.retrieve.translate import translation_messages
+
+    messages = translation_messages("Who spoke?")
+    body = json.dumps({"model": model, "messages": messages, "max_tokens": 1, "temperature": 0}).encode()
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/chat/completions", body, {"Content-Type": "application/json"}
     )

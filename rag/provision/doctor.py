@@ -73,29 +73,38 @@ def _cpu() -> Check:
     return Check("cpu", True, detail)
 
 
-def _runtime() -> Check:
+def _runtime(settings: Settings) -> Check:
     from rag.provision.runtime import (
         BUILD_ID,
         RuntimeProblem,
         above_baseline,
         check_cpu,
+        chosen_runtime,
         installed_build,
     )
 
     try:
-        info = check_cpu()
+        chosen = chosen_runtime(settings.llm_runtime)
+        info = check_cpu(lib=chosen[1] if chosen else None)
     except RuntimeProblem as exc:
         return Check("answer runtime", False, str(exc), "run `make install` (it builds the portable runtime)")
     record = installed_build()
     build = "portable build" if record.get("build") == BUILD_ID else "NOT the portable build of `make install`"
+    used = f"{chosen[0].name} variant ({chosen[0].describe})" if chosen else "the portable build"
     try:
         foreign = above_baseline()
+        wrong = {} if chosen is None else {
+            lib: kinds for lib, kinds in above_baseline(chosen[1]).items() if set(kinds) - chosen[0].allowed
+        }  # fmt: skip
     except RuntimeProblem as exc:
-        foreign, build = {}, f"{build}; instructions not checked ({exc})"
-    detail = f"llama.cpp {info.text.removeprefix('CPU : ').strip(' |')}; {build}"
+        foreign, wrong, build = {}, {}, f"{build}; instructions not checked ({exc})"
+    detail = f"llama.cpp {info.text.removeprefix('CPU : ').strip(' |')}; {build}; runs on {used}"
     if foreign:
         return Check("answer runtime", False, f"{detail}; holds instructions above AVX2: {foreign}",
                      "run `.venv/bin/python -m rag.provision.runtime --force`")  # fmt: skip
+    if wrong:
+        fix = "run `.venv/bin/python -m rag.provision.runtime --force`, or set RAG_LLM_RUNTIME=portable"
+        return Check("answer runtime", False, f"{detail}; the variant holds instructions it must not: {wrong}", fix)
     return Check("answer runtime", True if record.get("build") == BUILD_ID else None, detail)
 
 
@@ -202,7 +211,7 @@ def checks(settings: Settings) -> Iterator[Callable[[], Check]]:
     yield _versions
     yield _cpu
     if settings.uses_embedded_llm:
-        yield _runtime
+        yield lambda: _runtime(settings)
     yield lambda: _models(settings)
     yield lambda: _precision(settings, embedder)
     yield lambda: _index(settings)

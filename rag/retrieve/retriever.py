@@ -217,12 +217,13 @@ class Retriever:
         rows: list[int] = []  # each kept hit's row in `ranked`
         also: list[list[str]] = []
         per_article: dict[str, int] = {}
-        grams: dict[int, frozenset[str]] = {}
+        grams: dict[int, frozenset[int] | frozenset[str]] = {}  # by row: term ids, or terms in older versions
         chunks = _Reader(self.index, ranked.ids, 2 * k)
 
-        def terms(row: int) -> frozenset[str]:
+        def terms(row: int) -> frozenset[int] | frozenset[str]:
             if row not in grams:
-                grams[row] = frozenset(self.analyzer.terms(chunks[row].text))
+                kept_terms = self.index.lexical.term_set(int(ranked.ids[row]))
+                grams[row] = frozenset(self.analyzer.terms(chunks[row].text)) if kept_terms is None else kept_terms
             return grams[row]
 
         after = 0
@@ -241,7 +242,7 @@ class Retriever:
                 (
                     i
                     for i in np.flatnonzero(near >= TWIN_COSINE)
-                    if _overlap(terms(row), terms(rows[i])) >= self.weights.duplicate_overlap
+                    if _overlaps(terms(row), terms(rows[i]), self.weights.duplicate_overlap)
                 ),
                 None,
             )
@@ -303,9 +304,10 @@ def retriever_for(
     return Retriever(index, embedder, RetrievalWeights.of(settings), translator)
 
 
-def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard overlap of two term sets (1.0 = the same terms)."""
-    if not a or not b:
-        return 0.0
+def _overlaps(a: frozenset[int] | frozenset[str], b: frozenset[int] | frozenset[str], least: float) -> bool:
+    """Whether two term sets overlap by at least `least` (Jaccard; no overlap when either is empty). Sets whose sizes
+    differ more than that cannot, and are not intersected: |a & b| / |a | b| <= min(|a|, |b|) / max(|a|, |b|)."""
+    if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < least:
+        return False
     shared = len(a & b)
-    return shared / (len(a) + len(b) - shared)
+    return shared / (len(a) + len(b) - shared) >= least
