@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml requirements.lock requirements-llm.lock
 	# Every other package at the version and hash of the lock file (`make lock` remakes it from pyproject.toml).
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	# llama.cpp compiled for the portable x86-64 baseline, never -march=native (about 5 min once, then cached).
+	# llama.cpp compiled for the portable x86-64 baseline, and an AVX-512 variant where the CPU has it; never
+	# -march=native (about 5 min each, once, then cached).
 	$(BIN)/python -m rag.provision.runtime
 	$(BIN)/python -m pip check
 	touch $(STAMP)
