@@ -124,6 +124,45 @@ def test_asked_what_she_said_the_answer_is_her_statements_by_date_in_quote_mode(
     assert taiwan.speakers == () and taiwan.refused and taiwan.refused_by == "names"
 
 
+def test_what_else_she_said_puts_the_speaker_back_without_the_answer_model(  # type: ignore[no-untyped-def]
+    retriever: Retriever, real_settings: Settings
+) -> None:
+    from rag.answer.pipeline import AnswerPipeline
+    from rag.retrieve.followup import Turn
+
+    from .conftest import FakeChat
+
+    settings = real_settings.model_copy(update={"answer_mode": "quote"})
+    chat = FakeChat("The answer model must not be asked.")
+    pipeline = AnswerPipeline(settings, retriever, chat)
+    first = pipeline.ask("What did Mao Ning say about dual-use exports?").answer
+    history = (Turn(first.question, first.text),)
+    steps: list[str] = []
+    again = pipeline.ask("What else did she say?", history, on_step=steps.append).answer
+    assert chat.messages == [] and "rewrite" not in steps  # no model asked, no "rewriting" shown
+    assert again.standalone == "What did Mao Ning say?" and again.speakers == ("ماو نينغ",)
+    assert again.outcome == "answer" and len(again.key_quotes) >= len(first.key_quotes)
+    arabic = pipeline.ask("وماذا قالت أيضا؟", history).answer
+    assert arabic.speakers == ("ماو نينغ",) and chat.messages == []
+
+
+def test_a_pronoun_follow_up_to_a_who_said_question_names_the_speaker() -> None:
+    from rag.attribute.said import said_followup
+
+    last = "What did Mao Ning say about dual-use exports?"
+    assert said_followup("What else did she say?", last) == "What did Mao Ning say?"
+    assert said_followup("And what did she say about Taiwan?", last) == "What did Mao Ning say about Taiwan?"
+    assert said_followup("what else has he said?", last) == "What did Mao Ning say?"
+    assert said_followup("What did she warn about?", last) == "What did Mao Ning warn about?"
+    arabic = "ماذا قالت ماو نينغ عن تصدير البنود؟"
+    assert said_followup("وماذا قالت عن تايوان؟", arabic) == "ماذا قالت ماو نينغ عن تايوان؟"
+    assert said_followup("وماذا قالت أيضا؟", arabic) == "ماذا قالت ماو نينغ؟"
+    # not such a follow-up, or the last question asked no one: left to the answer model's rewrite
+    assert said_followup("What else did the ministry say?", last) is None
+    assert said_followup("What is the population of Beijing?", last) is None
+    assert said_followup("What else did she say?", "What is the population of Beijing?") is None
+
+
 def test_asked_what_she_said_the_answer_model_reads_her_statements_in_generate_mode(
     retriever: Retriever, real_settings: Settings
 ) -> None:

@@ -24,6 +24,7 @@ from rag.answer.prompts import REFUSALS, build_messages, not_mentioned, quote_in
 from rag.answer.quotes import QuotePicker
 from rag.answer.timeline import timeline_answer
 from rag.answer.verify import CitationVerifier, misattributed
+from rag.attribute.said import said_followup
 from rag.config import Settings
 from rag.llm.client import ChatModel, LazyChat
 from rag.llm.gate import OnWait
@@ -416,9 +417,11 @@ def ask(
     rules, tools, hooks = rules or AnswerRules(), tools or AnswerTools(), hooks or Hooks()
     step = hooks.on_step or (lambda name: None)
     question = question.strip()
-    if history and reads_as_followup(question):
+    # "What else did she say?" after a who-said question: the speaker put back by rule, no model asked
+    again = said_followup(question, history[-1].question) if history else None
+    if again is None and history and reads_as_followup(question):
         step("rewrite")
-    standalone = standalone_question(question, history, chat, hooks.on_wait) if history else question
+    standalone = again or (standalone_question(question, history, chat, hooks.on_wait) if history else question)
     step("search")
     said = timeline_answer(standalone, question, retriever, scope)
     if said is not None:  # "What did Mao Ning say about ...?": her statements about it, by date
