@@ -144,6 +144,10 @@ def test_what_else_she_said_puts_the_speaker_back_without_the_answer_model(  # t
     assert again.outcome == "answer" and len(again.key_quotes) >= len(first.key_quotes)
     arabic = pipeline.ask("وماذا قالت أيضا؟", history).answer
     assert arabic.speakers == ("ماو نينغ",) and chat.messages == []
+    # a question about something else in between: "she" is still the last who-said question's speaker
+    between = (*history, Turn("What is the population of Beijing?", "The articles do not say."))
+    later = pipeline.ask("What else did she say?", between).answer
+    assert later.standalone == "What did Mao Ning say?" and chat.messages == []
 
 
 def test_a_pronoun_follow_up_to_a_who_said_question_names_the_speaker() -> None:

@@ -28,7 +28,7 @@ from rag.attribute.said import said_followup
 from rag.config import Settings
 from rag.llm.client import ChatModel, LazyChat
 from rag.llm.gate import OnWait
-from rag.retrieve.followup import Turn, reads_as_followup, standalone_question
+from rag.retrieve.followup import MAX_TURNS, Turn, reads_as_followup, standalone_question
 from rag.retrieve.retriever import Retriever
 from rag.text.arabic import ascii_digits, detect_language
 from rag.text.names import NameMatcher, places_in
@@ -417,8 +417,9 @@ def ask(
     rules, tools, hooks = rules or AnswerRules(), tools or AnswerTools(), hooks or Hooks()
     step = hooks.on_step or (lambda name: None)
     question = question.strip()
-    # "What else did she say?" after a who-said question: the speaker put back by rule, no model asked
-    again = said_followup(question, history[-1].question) if history else None
+    # "What else did she say?" after a who-said question (the latest among the turns the rewriter would read): the
+    # speaker put back by rule, no model asked
+    again = next(filter(None, (said_followup(question, t.question) for t in reversed(history[-MAX_TURNS:]))), None)
     if again is None and history and reads_as_followup(question):
         step("rewrite")
     standalone = again or (standalone_question(question, history, chat, hooks.on_wait) if history else question)
