@@ -62,7 +62,8 @@ def test_a_chat_survives_reload_and_restart_and_exports_what_was_answered(  # ty
         assert QUESTION in page.locator("[data-testid='stChatMessage']").nth(0).inner_text()
         assert again.locator("blockquote.rag-quote [dir='rtl']").first.inner_text() == shown
         sidebar = page.locator("[data-testid='stSidebar']")
-        assert sidebar.get_by_role("button", name=QUESTION[:38]).is_visible()
+        # the sidebar's chat list can render a moment after the answer (is_visible() does not wait: it failed once)
+        sidebar.get_by_role("button", name=QUESTION[:38]).wait_for(state="visible", timeout=30_000)
 
         sidebar.get_by_text("This chat", exact=True).click()
         markdown = _export(page, "Export as Markdown", tmp_path).read_text(encoding="utf-8")
