@@ -132,6 +132,7 @@ class BM25:
         self._data = model.scores["data"]
         self._doc_terms: np.ndarray | None = None  # each document's distinct term ids, one after another
         self._doc_starts: np.ndarray | None = None  # where each document's ids start (n + 1 offsets)
+        self._empty = model.vocab_dict.get("")  # the stand-in term of a document without any (None: no such one)
 
     @classmethod
     def build(cls, documents: Sequence[str], analyzer: Analyzer) -> BM25:
@@ -166,8 +167,7 @@ class BM25:
         if self._doc_terms is None or self._doc_starts is None:
             return None
         ids = frozenset(self._doc_terms[int(self._doc_starts[doc]) : int(self._doc_starts[doc + 1])].tolist())
-        empty = self.model.vocab_dict.get("")  # the stand-in term of a document without any
-        return frozenset() if empty is not None and ids == {empty} else ids
+        return frozenset() if self._empty is not None and ids == {self._empty} else ids
 
     def _ids(self, query: str) -> list[int]:
         vocab = self.model.vocab_dict
