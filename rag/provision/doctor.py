@@ -93,9 +93,7 @@ def _runtime(settings: Settings) -> Check:
     used = f"{chosen[0].name} variant ({chosen[0].describe})" if chosen else "the portable build"
     try:
         foreign = above_baseline()
-        wrong = {} if chosen is None else {
-            lib: kinds for lib, kinds in above_baseline(chosen[1]).items() if set(kinds) - chosen[0].allowed
-        }  # fmt: skip
+        wrong = {} if chosen is None else chosen[0].forbidden(chosen[1])
     except RuntimeProblem as exc:
         foreign, wrong, build = {}, {}, f"{build}; instructions not checked ({exc})"
     detail = f"llama.cpp {info.text.removeprefix('CPU : ').strip(' |')}; {build}; runs on {used}"

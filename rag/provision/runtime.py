@@ -66,6 +66,10 @@ class Variant:
     def build_id(self) -> str:
         return hashlib.sha256(" ".join(self.cmake_args).encode()).hexdigest()[:12]
 
+    def forbidden(self, lib: Path) -> dict[str, dict[str, int]]:
+        """The libraries in `lib` that hold instructions this variant must not (AMX), with their counts."""
+        return {name: kinds for name, kinds in above_baseline(lib).items() if set(kinds) - self.allowed}
+
 
 _ABOVE = {"-DGGML_AVX512=OFF", "-DGGML_AVX512_VBMI=OFF", "-DGGML_AVX512_VNNI=OFF", "-DGGML_AVX512_BF16=OFF"}
 # Intel Sapphire Rapids and later (AMX left out), AMD Zen 4 and later; Ice Lake lacks BF16: baseline there.
@@ -373,8 +377,7 @@ def install_variants(lock: Path, wheels: Path, force: bool = False, flags: set[s
                         (scratch / Path(name).name).parent.mkdir(parents=True, exist_ok=True)
                         (scratch / Path(name).name).write_bytes(z.read(name))
             wheel.unlink()  # the Python half is the installed baseline's, the same version
-            foreign = above_baseline(scratch)
-            wrong = {lib_name: kinds for lib_name, kinds in foreign.items() if set(kinds) - variant.allowed}
+            wrong = variant.forbidden(scratch)
             if wrong:  # never used: the portable build serves
                 shutil.rmtree(folder, ignore_errors=True)
                 print(f"warning: the {variant.name} variant holds instructions it must not ({wrong}); not used")
